@@ -1,0 +1,146 @@
+//! The key-encryption key and everything it wraps: data keys, the tag key,
+//! and the key-check value that tells a wrong key from a tampered keyring.
+
+use aes_gcm::Aes256Gcm;
+use aes_gcm::aead::{AeadInOut, KeyInit};
+use aes_gcm::aead::{Nonce, Tag};
+use hkdf::Hkdf;
+use rand::Rng;
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+use crate::kdf::MasterKey;
+use crate::secret::{KEY_LEN, SecretKey};
+
+/// HKDF info for master → KEK (FORMAT.md §3).
+const KEK_LABEL: &[u8] = b"llmvault/v1/kek";
+
+/// Length of a wrapped key on disk: nonce, encrypted key, tag.
+pub(crate) const WRAPPED_LEN: usize = NONCE_LEN + KEY_LEN + TAG_LEN;
+/// Length of the key-check value: nonce and tag over an empty message.
+pub(crate) const KEY_CHECK_LEN: usize = NONCE_LEN + TAG_LEN;
+
+pub(crate) const NONCE_LEN: usize = 12;
+pub(crate) const TAG_LEN: usize = 16;
+
+/// The key-encryption key: derived from the master key, never stored.
+pub(crate) struct Kek {
+    cipher: Aes256Gcm,
+}
+
+impl Kek {
+    /// KEK = HKDF-SHA256(salt = vault salt, ikm = master, info = label).
+    pub(crate) fn derive(master: &MasterKey, salt: &[u8]) -> Self {
+        let mut kek = SecretKey::zeroed();
+        // Expanding 32 bytes from SHA-256 HKDF cannot exceed 255 * 32.
+        let _ =
+            Hkdf::<Sha256>::new(Some(salt), master.0.expose()).expand(KEK_LABEL, kek.expose_mut());
+        Self {
+            cipher: cipher_for(&kek),
+        }
+    }
+
+    /// Wraps `key` under the KEK with `aad` bound (FORMAT.md §4).
+    pub(crate) fn wrap(&self, key: &SecretKey, aad: &[u8]) -> [u8; WRAPPED_LEN] {
+        let mut out = [0u8; WRAPPED_LEN];
+        let (nonce, rest) = out.split_at_mut(NONCE_LEN);
+        rand::rng().fill_bytes(nonce);
+        let (body, tag_out) = rest.split_at_mut(KEY_LEN);
+        body.copy_from_slice(key.expose());
+        let nonce = Nonce::<Aes256Gcm>::try_from(&*nonce).unwrap_or_default();
+        // A 32-byte message and a short AAD are far inside AES-GCM's limits.
+        let tag = self
+            .cipher
+            .encrypt_inout_detached(&nonce, aad, body.into())
+            .unwrap_or_default();
+        tag_out.copy_from_slice(&tag);
+        out
+    }
+
+    /// Unwraps a key; `None` if the bytes or the AAD were altered, or the
+    /// KEK is not the one that wrapped it.
+    pub(crate) fn unwrap_key(&self, wrapped: &[u8], aad: &[u8]) -> Option<SecretKey> {
+        if wrapped.len() != WRAPPED_LEN {
+            return None;
+        }
+        let nonce = Nonce::<Aes256Gcm>::try_from(&wrapped[..NONCE_LEN]).ok()?;
+        let tag = Tag::<Aes256Gcm>::try_from(&wrapped[NONCE_LEN + KEY_LEN..]).ok()?;
+        let mut key = Zeroizing::new([0u8; KEY_LEN]);
+        key.copy_from_slice(&wrapped[NONCE_LEN..NONCE_LEN + KEY_LEN]);
+        self.cipher
+            .decrypt_inout_detached(&nonce, aad, key.as_mut_slice().into(), &tag)
+            .ok()?;
+        Some(SecretKey::from_bytes(*key))
+    }
+
+    /// A fresh key-check value: an AES-GCM tag over an empty message with
+    /// `aad` bound. Only the right KEK verifies it (FORMAT.md §1).
+    pub(crate) fn key_check(&self, aad: &[u8]) -> [u8; KEY_CHECK_LEN] {
+        let mut out = [0u8; KEY_CHECK_LEN];
+        rand::rng().fill_bytes(&mut out[..NONCE_LEN]);
+        let nonce = Nonce::<Aes256Gcm>::try_from(&out[..NONCE_LEN]).unwrap_or_default();
+        let tag = self
+            .cipher
+            .encrypt_inout_detached(&nonce, aad, (&mut [][..]).into())
+            .unwrap_or_default();
+        out[NONCE_LEN..].copy_from_slice(&tag);
+        out
+    }
+
+    /// Whether `check` was made by this KEK over `aad`.
+    pub(crate) fn verify_key_check(&self, check: &[u8], aad: &[u8]) -> bool {
+        if check.len() != KEY_CHECK_LEN {
+            return false;
+        }
+        let Ok(nonce) = Nonce::<Aes256Gcm>::try_from(&check[..NONCE_LEN]) else {
+            return false;
+        };
+        let Ok(tag) = Tag::<Aes256Gcm>::try_from(&check[NONCE_LEN..]) else {
+            return false;
+        };
+        self.cipher
+            .decrypt_inout_detached(&nonce, aad, (&mut [][..]).into(), &tag)
+            .is_ok()
+    }
+}
+
+/// An AES-256-GCM instance keyed with `key` (its key schedule is wiped
+/// on drop through the `zeroize` feature of `aes`).
+pub(crate) fn cipher_for(key: &SecretKey) -> Aes256Gcm {
+    Aes256Gcm::new(key.expose().into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kek(byte: u8) -> Kek {
+        Kek::derive(
+            &MasterKey(SecretKey::from_bytes([byte; 32])),
+            b"salt-salt-salt-!",
+        )
+    }
+
+    #[test]
+    fn wrap_round_trips_and_binds_aad() {
+        let k = kek(1);
+        let dk = SecretKey::from_bytes([5; 32]);
+        let w = k.wrap(&dk, b"aad-1");
+        assert_eq!(k.unwrap_key(&w, b"aad-1").unwrap().expose(), &[5; 32]);
+        assert!(k.unwrap_key(&w, b"aad-2").is_none());
+        assert!(kek(2).unwrap_key(&w, b"aad-1").is_none());
+        for i in 0..WRAPPED_LEN {
+            let mut bad = w;
+            bad[i] ^= 0x01;
+            assert!(k.unwrap_key(&bad, b"aad-1").is_none(), "byte {i}");
+        }
+    }
+
+    #[test]
+    fn key_check_tells_keys_apart() {
+        let check = kek(1).key_check(b"hdr");
+        assert!(kek(1).verify_key_check(&check, b"hdr"));
+        assert!(!kek(2).verify_key_check(&check, b"hdr"));
+        assert!(!kek(1).verify_key_check(&check, b"hdr2"));
+    }
+}

@@ -1,0 +1,66 @@
+//! # llmvault
+//!
+//! Keeps LLM prompt/response logs encrypted at rest, with retention,
+//! erasure by data subject, and key material wiped from memory.
+//!
+//! Every record is sealed with AES-256-GCM under a data key scoped to its
+//! subject and retention epoch; data keys are wrapped by a KEK derived
+//! (Argon2id, then HKDF) from your passphrase or raw key. Expired records
+//! are never returned, and purging them destroys their keys.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::{Duration, SystemTime};
+//! use llmvault::{ConversationId, Error, KdfParams, KeySource, Message, NewRecord,
+//!                SubjectId, Vault, VaultOptions, clock::ManualClock};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let clock = Arc::new(ManualClock::new(SystemTime::now()));
+//! let opts = VaultOptions::default()
+//!     .kdf(KdfParams::minimum()) // fast for the example; keep the default in production
+//!     .clock(clock.clone());
+//! let key = KeySource::passphrase("correct horse battery staple");
+//! let vault = Vault::create(dir.path().join("log.vault"), &key, &opts)?;
+//!
+//! let id = vault.put(
+//!     NewRecord::new(ConversationId::new("conv-42"))
+//!         .subject(SubjectId::new("user-7"))
+//!         .model("gpt-4o")
+//!         .prompt([Message::user("hello")])
+//!         .response(Message::assistant("hi"))
+//!         .ttl(Duration::from_secs(3600)),
+//! )?;
+//! assert_eq!(vault.get(id)?.response().map(|m| m.content()), Some("hi"));
+//!
+//! clock.advance(Duration::from_secs(3601));
+//! assert!(matches!(vault.get(id), Err(Error::Expired { .. })));
+//! assert_eq!(vault.purge_expired()?.records, 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! See `docs/DESIGN.md` for the key hierarchy and threat model and
+//! `docs/FORMAT.md` for the bytes on disk.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod clock;
+mod error;
+mod kdf;
+mod keys;
+mod record;
+mod retention;
+mod seal;
+mod secret;
+mod store;
+mod vault;
+
+pub use error::{Error, Result};
+pub use kdf::{KdfParams, KeySource};
+pub use record::{ConversationId, Message, NewRecord, Record, RecordId, Role, SubjectId};
+pub use retention::{DEFAULT_EPOCH, DEFAULT_TTL};
+pub use seal::SEAL_OVERHEAD;
+pub use vault::{
+    DEFAULT_MAX_RECORDS_PER_KEY, EraseReport, FORMAT_VERSION, PurgeReport, Vault, VaultOptions,
+    VerifyReport,
+};

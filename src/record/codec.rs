@@ -1,0 +1,221 @@
+//! The bytes inside a sealed record: bincode 2 (serde, standard config:
+//! little-endian, varint lengths). Every bincode call in the crate lives
+//! here, so the encoding can only change in this file — and the
+//! known-answer test below fails if it does (FORMAT.md §6).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bincode::config::{Configuration, Limit, LittleEndian, Varint};
+use serde::{Deserialize, Serialize};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+use super::{ConversationId, Message, NewRecord, Record, RecordId, Role, SubjectId};
+
+/// Largest plaintext a record may have. Also the decoder's allocation cap.
+pub(crate) const MAX_RECORD_BYTES: usize = 64 << 20;
+
+type Config = Configuration<LittleEndian, Varint, Limit<MAX_RECORD_BYTES>>;
+
+fn config() -> Config {
+    bincode::config::standard().with_limit::<MAX_RECORD_BYTES>()
+}
+
+/// The fields of a record as they are encoded, in this order.
+#[derive(Serialize)]
+struct BodyRef<'a> {
+    conversation: &'a str,
+    subject: Option<&'a str>,
+    model: &'a str,
+    prompt: Vec<(u8, &'a str)>,
+    response: Option<(u8, &'a str)>,
+    created_at_ms: i64,
+    expires_at_ms: i64,
+    training_consent: bool,
+    tags: &'a [String],
+    meta: &'a [(String, String)],
+}
+
+#[derive(Deserialize, Zeroize, ZeroizeOnDrop)]
+struct BodyOwned {
+    conversation: String,
+    subject: Option<String>,
+    model: String,
+    prompt: Vec<(u8, String)>,
+    response: Option<(u8, String)>,
+    created_at_ms: i64,
+    expires_at_ms: i64,
+    training_consent: bool,
+    tags: Vec<String>,
+    meta: Vec<(String, String)>,
+}
+
+/// Why stored plaintext could not become a record. Only reachable with a
+/// valid tag, i.e. by someone holding the key.
+#[derive(Debug)]
+pub(crate) struct DecodeError;
+
+/// Encodes `rec` into a zeroizing buffer that starts with `prefix_len`
+/// zero bytes and has room for `suffix_len` more, so that sealing can
+/// happen in place without the plaintext ever being copied or reallocated.
+pub(crate) fn encode(
+    rec: &NewRecord,
+    created_at_ms: i64,
+    expires_at_ms: i64,
+    prefix_len: usize,
+    suffix_len: usize,
+) -> Result<Zeroizing<Vec<u8>>, EncodeError> {
+    let body = BodyRef {
+        conversation: rec.conversation.as_str(),
+        subject: rec.subject.as_ref().map(SubjectId::as_str),
+        model: &rec.model,
+        prompt: rec.prompt.iter().map(wire_message).collect(),
+        response: rec.response.as_ref().map(wire_message),
+        created_at_ms,
+        expires_at_ms,
+        training_consent: rec.training_consent,
+        tags: &rec.tags,
+        meta: &rec.meta,
+    };
+    let mut size = bincode::enc::write::SizeWriter::default();
+    bincode::serde::encode_into_writer(&body, &mut size, config()).map_err(|_| EncodeError)?;
+    let mut buf = Zeroizing::new(Vec::with_capacity(
+        prefix_len + size.bytes_written + suffix_len,
+    ));
+    buf.resize(prefix_len, 0);
+    bincode::serde::encode_into_std_write(&body, &mut *buf, config()).map_err(|_| EncodeError)?;
+    Ok(buf)
+}
+
+/// The record is larger than [`MAX_RECORD_BYTES`].
+#[derive(Debug)]
+pub(crate) struct EncodeError;
+
+/// Decodes the plaintext of record `id`.
+pub(crate) fn decode(id: RecordId, plaintext: &[u8]) -> Result<Record, DecodeError> {
+    let (mut body, used): (BodyOwned, usize) =
+        bincode::serde::decode_from_slice(plaintext, config()).map_err(|_| DecodeError)?;
+    if used != plaintext.len() {
+        return Err(DecodeError);
+    }
+    let prompt = body
+        .prompt
+        .iter_mut()
+        .map(take_message)
+        .collect::<Option<Vec<_>>>()
+        .ok_or(DecodeError)?;
+    let response = match body.response.as_mut() {
+        Some(m) => Some(take_message(m).ok_or(DecodeError)?),
+        None => None,
+    };
+    Ok(Record {
+        id,
+        conversation: ConversationId::new(std::mem::take(&mut body.conversation)),
+        subject: body.subject.take().map(SubjectId::new),
+        model: std::mem::take(&mut body.model),
+        prompt,
+        response,
+        created_at: from_millis(body.created_at_ms),
+        expires_at: from_millis(body.expires_at_ms),
+        training_consent: body.training_consent,
+        tags: std::mem::take(&mut body.tags),
+        meta: std::mem::take(&mut body.meta),
+    })
+}
+
+fn wire_message(m: &Message) -> (u8, &str) {
+    (m.role().to_wire(), m.content())
+}
+
+/// Moves the text out of a wire message (no copy of the bytes).
+fn take_message(m: &mut (u8, String)) -> Option<Message> {
+    let role = Role::from_wire(m.0)?;
+    Some(Message::new(role, std::mem::take(&mut m.1)))
+}
+
+/// Milliseconds since the Unix epoch, saturating (times before 1970 are
+/// clamped to it).
+pub(crate) fn to_millis(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// The inverse of [`to_millis`]; negative values map to the epoch.
+pub(crate) fn from_millis(ms: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn sample() -> NewRecord {
+        NewRecord::new(ConversationId::new("conv-42"))
+            .subject(SubjectId::new("user-7"))
+            .model("gpt-4o")
+            .prompt([Message::system("be brief"), Message::user("hello")])
+            .response(Message::assistant("hi"))
+            .tag("support")
+            .meta("ticket", "T-9")
+    }
+
+    #[test]
+    fn encoding_known_answer() {
+        let buf = encode(&sample(), 1_700_000_000_000, 1_700_003_600_000, 0, 0).unwrap();
+        let hex: String = buf.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, ENCODING_KAT);
+    }
+
+    const ENCODING_KAT: &str = "07636f6e762d34320106757365722d37066770742d346f0200086265206272696566010568656c6c6f0102026869fd00d0ca9f17030000fd00ad38a017030000000107737570706f727401067469636b657403542d39";
+
+    #[test]
+    fn round_trip_keeps_every_field() {
+        let buf = encode(&sample(), 1_700_000_000_000, 1_700_003_600_000, 3, 16).unwrap();
+        assert_eq!(&buf[..3], &[0, 0, 0]);
+        let rec = decode(RecordId::from_u64(9), &buf[3..]).unwrap();
+        assert_eq!(rec.id(), RecordId::from_u64(9));
+        assert_eq!(rec.conversation().as_str(), "conv-42");
+        assert_eq!(rec.subject().map(SubjectId::as_str), Some("user-7"));
+        assert_eq!(rec.model(), "gpt-4o");
+        assert_eq!(rec.prompt().len(), 2);
+        assert_eq!(rec.prompt()[1].content(), "hello");
+        assert_eq!(rec.prompt()[0].role(), Role::System);
+        assert_eq!(rec.response().map(Message::content), Some("hi"));
+        assert_eq!(to_millis(rec.created_at()), 1_700_000_000_000);
+        assert_eq!(to_millis(rec.expires_at()), 1_700_003_600_000);
+        assert_eq!(rec.tags(), ["support"]);
+        assert_eq!(rec.meta("ticket"), Some("T-9"));
+        assert!(!rec.training_consent());
+    }
+
+    #[test]
+    fn fail_trailing_bytes_and_bad_role() {
+        let buf = encode(&sample(), 1, 2, 0, 0).unwrap();
+        let mut longer = buf.to_vec();
+        longer.push(0);
+        assert!(decode(RecordId::from_u64(1), &longer).is_err());
+        assert!(decode(RecordId::from_u64(1), &buf[..buf.len() - 1]).is_err());
+        let bad_role = encode(
+            &NewRecord::new(ConversationId::new("c")).prompt([Message::user("x")]),
+            1,
+            2,
+            0,
+            0,
+        )
+        .unwrap();
+        let mut bad_role = bad_role.to_vec();
+        // conversation "c" (len 1 + 1 byte), subject None (1), model "" (1),
+        // prompt len (1), then the first role byte.
+        let role_at = 2 + 1 + 1 + 1;
+        assert_eq!(bad_role[role_at], 1);
+        bad_role[role_at] = 9;
+        assert!(decode(RecordId::from_u64(1), &bad_role).is_err());
+    }
+
+    #[test]
+    fn fail_huge_length_prefix_is_refused_without_allocating() {
+        // A varint length of u64::MAX-ish for the conversation string.
+        let bytes = [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F];
+        assert!(decode(RecordId::from_u64(1), &bytes).is_err());
+    }
+}

@@ -1,0 +1,142 @@
+//! Retention policy: how long records live, and which epoch (and so which
+//! data key) a record's expiry falls in.
+
+use std::time::{Duration, SystemTime};
+
+use crate::error::{Error, Result};
+use crate::record::codec::to_millis;
+
+/// Default time a record is kept: 30 days.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(30 * 86_400);
+/// Default length of a retention epoch: one day. Records whose expiry falls
+/// in the same epoch (and that share a subject) share a data key, which is
+/// destroyed when the epoch ends.
+pub const DEFAULT_EPOCH: Duration = Duration::from_secs(86_400);
+
+/// The rules a vault applies to every record's lifetime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RetentionPolicy {
+    pub(crate) default_ttl: Duration,
+    pub(crate) max_ttl: Option<Duration>,
+    pub(crate) epoch: Duration,
+}
+
+impl Default for RetentionPolicy {
+    fn default() -> Self {
+        Self {
+            default_ttl: DEFAULT_TTL,
+            max_ttl: None,
+            epoch: DEFAULT_EPOCH,
+        }
+    }
+}
+
+impl RetentionPolicy {
+    /// Checks that the policy is coherent.
+    pub(crate) fn validate(&self) -> Result<()> {
+        if self.default_ttl.is_zero() {
+            return Err(invalid("default ttl", "must be longer than zero"));
+        }
+        if self.epoch < Duration::from_secs(1) {
+            return Err(invalid("retention epoch", "must be at least one second"));
+        }
+        if let Some(max) = self.max_ttl {
+            if self.default_ttl > max {
+                return Err(Error::TtlTooLong {
+                    requested: self.default_ttl,
+                    max,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The expiry, in Unix ms, of a record stored at `now` with `ttl` (or
+    /// the default).
+    ///
+    /// # Errors
+    /// [`Error::TtlTooLong`] above the maximum; [`Error::InvalidInput`] for
+    /// a zero TTL or one that overflows the calendar.
+    pub(crate) fn expiry_ms(&self, now: SystemTime, ttl: Option<Duration>) -> Result<i64> {
+        let ttl = ttl.unwrap_or(self.default_ttl);
+        if ttl.is_zero() {
+            return Err(invalid("ttl", "must be longer than zero"));
+        }
+        if let Some(max) = self.max_ttl {
+            if ttl > max {
+                return Err(Error::TtlTooLong {
+                    requested: ttl,
+                    max,
+                });
+            }
+        }
+        let expires = now
+            .checked_add(ttl)
+            .ok_or_else(|| invalid("ttl", "expiry is beyond the representable time"))?;
+        let ms = to_millis(expires);
+        if ms == i64::MAX {
+            return Err(invalid("ttl", "expiry is beyond the representable time"));
+        }
+        Ok(ms)
+    }
+
+    /// The end of the epoch that holds `expires_at_ms`: strictly after it,
+    /// so the key for the epoch outlives every record it sealed.
+    pub(crate) fn epoch_end_ms(&self, expires_at_ms: i64) -> i64 {
+        let epoch = i64::try_from(self.epoch.as_millis())
+            .unwrap_or(i64::MAX)
+            .max(1);
+        let start = expires_at_ms - expires_at_ms.rem_euclid(epoch);
+        start.saturating_add(epoch)
+    }
+}
+
+fn invalid(what: &'static str, reason: &str) -> Error {
+    Error::InvalidInput {
+        what,
+        reason: reason.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::UNIX_EPOCH;
+
+    #[test]
+    fn epoch_end_is_strictly_after_expiry() {
+        let p = RetentionPolicy::default();
+        let day = 86_400_000;
+        assert_eq!(p.epoch_end_ms(0), day);
+        assert_eq!(p.epoch_end_ms(day - 1), day);
+        assert_eq!(p.epoch_end_ms(day), 2 * day);
+    }
+
+    #[test]
+    fn ttl_bounds() {
+        let p = RetentionPolicy {
+            max_ttl: Some(Duration::from_secs(100)),
+            default_ttl: Duration::from_secs(10),
+            ..Default::default()
+        };
+        let now = UNIX_EPOCH + Duration::from_secs(1000);
+        assert_eq!(p.expiry_ms(now, None).unwrap(), 1_010_000);
+        assert_eq!(
+            p.expiry_ms(now, Some(Duration::from_secs(100))).unwrap(),
+            1_100_000
+        );
+        assert!(matches!(
+            p.expiry_ms(now, Some(Duration::from_secs(101))),
+            Err(Error::TtlTooLong { .. })
+        ));
+        assert!(matches!(
+            p.expiry_ms(now, Some(Duration::ZERO)),
+            Err(Error::InvalidInput { .. })
+        ));
+        let incoherent = RetentionPolicy {
+            default_ttl: Duration::from_secs(200),
+            ..p
+        };
+        assert!(incoherent.validate().is_err());
+    }
+}

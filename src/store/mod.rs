@@ -1,0 +1,98 @@
+//! Persistence. The vault sees storage only through [`Backend`]: rows of
+//! sealed bytes and the few clear columns needed to find and purge them.
+//! Nothing here knows a key; nothing above knows SQL.
+
+mod sqlite;
+
+pub(crate) use sqlite::SqliteBackend;
+
+use crate::error::Result;
+use crate::keys::{IdTag, KeyScope};
+
+/// A stored record: sealed envelope plus the clear columns bound into it.
+#[derive(Debug, Clone)]
+pub(crate) struct RecordRow {
+    pub(crate) id: u64,
+    pub(crate) conversation: IdTag,
+    pub(crate) subject: Option<IdTag>,
+    pub(crate) expires_at_ms: i64,
+    pub(crate) sealed: Vec<u8>,
+}
+
+/// A stored data key, wrapped by the KEK.
+#[derive(Debug, Clone)]
+pub(crate) struct KeyRow {
+    pub(crate) id: u64,
+    pub(crate) scope: KeyScope,
+    /// How many records this key has sealed.
+    pub(crate) sealed: u64,
+    pub(crate) wrapped: Vec<u8>,
+}
+
+/// The vault-wide values kept beside the tables.
+#[derive(Debug, Clone)]
+pub(crate) struct VaultMeta {
+    /// The header bytes (FORMAT.md §1).
+    pub(crate) header: Vec<u8>,
+    /// The tag key, wrapped by the KEK.
+    pub(crate) tag_key: Vec<u8>,
+}
+
+/// Where a vault's rows live.
+pub(crate) trait Backend: Send + Sync {
+    /// Reads the header and wrapped tag key.
+    fn meta(&self) -> Result<VaultMeta>;
+    /// One live record by id, or `None`.
+    fn record(&self, id: u64) -> Result<Option<RecordRow>>;
+    /// Records with this conversation tag not expired at `now_ms`, by id.
+    fn conversation(&self, tag: &IdTag, now_ms: i64) -> Result<Vec<RecordRow>>;
+    /// Records with this subject tag not expired at `now_ms`, by id.
+    fn subject(&self, tag: &IdTag, now_ms: i64) -> Result<Vec<RecordRow>>;
+    /// Calls `each` for every stored record, expired or not, by id.
+    fn each_record(&self, each: &mut dyn FnMut(RecordRow) -> Result<()>) -> Result<()>;
+    /// One stored key by id, or `None` if it was destroyed.
+    fn key(&self, id: u64) -> Result<Option<KeyRow>>;
+    /// Every stored key.
+    fn keys(&self) -> Result<Vec<KeyRow>>;
+    /// Moves committed changes into the main file and empties the
+    /// write-ahead log, so deleted rows leave no copy in it. Best effort
+    /// while readers hold old snapshots.
+    fn scrub(&self) -> Result<()>;
+    /// Starts the one write transaction; others wait (or get `Busy`).
+    fn write(&self) -> Result<Box<dyn WriteTxn + '_>>;
+}
+
+/// A write transaction: all or nothing, committed by [`WriteTxn::commit`],
+/// rolled back if dropped.
+pub(crate) trait WriteTxn {
+    /// Reserves `n` consecutive record ids and returns the first.
+    fn allocate_record_ids(&mut self, n: u64) -> Result<u64>;
+    /// Reserves a key id.
+    fn allocate_key_id(&mut self) -> Result<u64>;
+    /// The key currently sealing records of `scope`, if there is one.
+    fn active_key(&mut self, scope: &KeyScope) -> Result<Option<KeyRow>>;
+    /// Stores a new key.
+    fn insert_key(&mut self, key: &KeyRow) -> Result<()>;
+    /// Counts `n` more records sealed by key `id`.
+    fn add_key_use(&mut self, id: u64, n: u64) -> Result<()>;
+    /// Stops key `id` from sealing any more records.
+    fn retire_key(&mut self, id: u64) -> Result<()>;
+    /// Replaces a key's wrapped bytes (after a change of KEK).
+    fn rewrap_key(&mut self, id: u64, wrapped: &[u8]) -> Result<()>;
+    /// Stores a record.
+    fn insert_record(&mut self, row: &RecordRow) -> Result<()>;
+    /// Deletes records expired at `now_ms`; returns how many.
+    fn delete_expired(&mut self, now_ms: i64) -> Result<usize>;
+    /// Deletes keys whose epoch ended by `now_ms`; returns their ids.
+    fn delete_keys_ended(&mut self, now_ms: i64) -> Result<Vec<u64>>;
+    /// Deletes a subject's records and keys; returns (records, key ids).
+    fn delete_subject(&mut self, tag: &IdTag) -> Result<(usize, Vec<u64>)>;
+    /// Every stored key (for rewrapping).
+    fn keys(&mut self) -> Result<Vec<KeyRow>>;
+    /// The header and wrapped tag key as this transaction sees them.
+    fn meta(&mut self) -> Result<VaultMeta>;
+    /// Replaces the header and wrapped tag key.
+    fn set_meta(&mut self, meta: &VaultMeta) -> Result<()>;
+    /// Makes everything durable.
+    fn commit(self: Box<Self>) -> Result<()>;
+}

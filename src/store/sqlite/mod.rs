@@ -1,0 +1,272 @@
+//! The default backend: one SQLite file in WAL mode, `secure_delete` on,
+//! one writer connection and a pool of readers so reads run while a write
+//! commits.
+
+mod connection;
+mod schema;
+mod write;
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, params};
+
+use super::{Backend, KeyRow, RecordRow, VaultMeta, WriteTxn};
+use crate::error::{Error, Result};
+use crate::keys::{ID_TAG_LEN, IdTag, KeyScope};
+use schema::{META_HEADER, META_TAG_KEY, NEXT_KEY, NEXT_RECORD, TABLES};
+
+/// Readers kept open between calls; more are opened under load and closed after.
+const MAX_IDLE_READERS: usize = 8;
+
+/// A vault stored in one SQLite database file.
+pub(crate) struct SqliteBackend {
+    path: std::path::PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl SqliteBackend {
+    /// Creates a new vault file; fails if anything exists at `path`.
+    pub(crate) fn create(path: &Path, meta: &VaultMeta) -> Result<Self> {
+        if path.exists() {
+            return Err(Error::AlreadyExists);
+        }
+        let conn = connection::open(path, true)?;
+        connection::enable_wal(&conn)?;
+        let mut batch = String::from("BEGIN IMMEDIATE;");
+        for (_, _, sql) in TABLES {
+            batch.push_str(sql);
+            batch.push(';');
+        }
+        conn.execute_batch(&batch).map_err(storage_error)?;
+        let init = (|| {
+            conn.execute(
+                "INSERT INTO counters (name, next) VALUES (?1, 1), (?2, 1)",
+                params![NEXT_RECORD, NEXT_KEY],
+            )?;
+            conn.execute(
+                "INSERT INTO meta (name, value) VALUES (?1, ?2), (?3, ?4)",
+                params![META_HEADER, meta.header, META_TAG_KEY, meta.tag_key],
+            )?;
+            conn.execute_batch("COMMIT")
+        })();
+        init.map_err(storage_error)?;
+        Ok(Self::with_writer(path, conn))
+    }
+
+    /// Opens an existing vault file, refusing one whose schema is not ours.
+    pub(crate) fn open(path: &Path) -> Result<Self> {
+        if !path.is_file() {
+            return Err(Error::Io(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no vault file at the given path",
+            )));
+        }
+        let conn = connection::open(path, false)?;
+        connection::check_schema(&conn)?;
+        Ok(Self::with_writer(path, conn))
+    }
+
+    fn with_writer(path: &Path, writer: Connection) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Runs `f` on a reader connection from the pool.
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        let pooled = self.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => connection::open(&self.path, false)?,
+        };
+        let out = f(&conn).map_err(storage_error);
+        let mut pool = self.readers.lock().unwrap_or_else(|e| e.into_inner());
+        if pool.len() < MAX_IDLE_READERS {
+            pool.push(conn);
+        }
+        out
+    }
+}
+
+impl Backend for SqliteBackend {
+    fn meta(&self) -> Result<VaultMeta> {
+        self.read(read_meta)
+    }
+
+    fn record(&self, id: u64) -> Result<Option<RecordRow>> {
+        let id = sql_id(id)?;
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT id, conversation, subject, expires_at, sealed FROM records WHERE id = ?1",
+            )?
+            .query_row([id], record_row)
+            .optional()
+        })?
+        .transpose()
+    }
+
+    fn conversation(&self, tag: &IdTag, now_ms: i64) -> Result<Vec<RecordRow>> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT id, conversation, subject, expires_at, sealed FROM records \
+                 WHERE conversation = ?1 AND expires_at > ?2 ORDER BY id",
+            )?
+            .query_map(params![&tag[..], now_ms], record_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+        })?
+        .into_iter()
+        .collect()
+    }
+
+    fn subject(&self, tag: &IdTag, now_ms: i64) -> Result<Vec<RecordRow>> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT id, conversation, subject, expires_at, sealed FROM records \
+                 WHERE subject = ?1 AND expires_at > ?2 ORDER BY id",
+            )?
+            .query_map(params![&tag[..], now_ms], record_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+        })?
+        .into_iter()
+        .collect()
+    }
+
+    fn each_record(&self, each: &mut dyn FnMut(RecordRow) -> Result<()>) -> Result<()> {
+        let mut outcome: Result<()> = Ok(());
+        self.read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT id, conversation, subject, expires_at, sealed FROM records ORDER BY id",
+            )?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                let step = record_row(row)?.and_then(&mut *each);
+                if let Err(e) = step {
+                    outcome = Err(e);
+                    break;
+                }
+            }
+            Ok(())
+        })?;
+        outcome
+    }
+
+    fn key(&self, id: u64) -> Result<Option<KeyRow>> {
+        let id = sql_id(id)?;
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT id, subject, not_after, sealed, wrapped FROM keys WHERE id = ?1",
+            )?
+            .query_row([id], key_row)
+            .optional()
+        })?
+        .transpose()
+    }
+
+    fn keys(&self) -> Result<Vec<KeyRow>> {
+        self.read(all_keys)?.into_iter().collect()
+    }
+
+    fn scrub(&self) -> Result<()> {
+        let conn = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(storage_error)
+    }
+
+    fn write(&self) -> Result<Box<dyn WriteTxn + '_>> {
+        let conn = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(Box::new(write::SqliteWrite::begin(conn)?))
+    }
+}
+
+fn read_meta(c: &Connection) -> rusqlite::Result<VaultMeta> {
+    let get = |name: &str| {
+        c.query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| {
+            r.get::<_, Vec<u8>>(0)
+        })
+    };
+    Ok(VaultMeta {
+        header: get(META_HEADER)?,
+        tag_key: get(META_TAG_KEY)?,
+    })
+}
+
+fn all_keys(c: &Connection) -> rusqlite::Result<Vec<Result<KeyRow>>> {
+    c.prepare_cached("SELECT id, subject, not_after, sealed, wrapped FROM keys ORDER BY id")?
+        .query_map([], key_row)?
+        .collect()
+}
+
+/// Decodes a record row. The outer result is SQLite's; the inner one says
+/// whether the stored values are well-formed.
+fn record_row(r: &Row<'_>) -> rusqlite::Result<Result<RecordRow>> {
+    let id: i64 = r.get(0)?;
+    let conversation: Vec<u8> = r.get(1)?;
+    let subject: Option<Vec<u8>> = r.get(2)?;
+    let expires_at_ms: i64 = r.get(3)?;
+    let sealed: Vec<u8> = r.get(4)?;
+    Ok((|| {
+        Ok(RecordRow {
+            id: u64::try_from(id).map_err(|_| corrupt("negative record id"))?,
+            conversation: id_tag(&conversation)?,
+            subject: subject.as_deref().map(id_tag).transpose()?,
+            expires_at_ms,
+            sealed,
+        })
+    })())
+}
+
+fn key_row(r: &Row<'_>) -> rusqlite::Result<Result<KeyRow>> {
+    let id: i64 = r.get(0)?;
+    let subject: Option<Vec<u8>> = r.get(1)?;
+    let not_after_ms: i64 = r.get(2)?;
+    let sealed: i64 = r.get(3)?;
+    let wrapped: Vec<u8> = r.get(4)?;
+    Ok((|| {
+        Ok(KeyRow {
+            id: u64::try_from(id).map_err(|_| corrupt("negative key id"))?,
+            scope: KeyScope {
+                subject: subject.as_deref().map(id_tag).transpose()?,
+                not_after_ms,
+            },
+            sealed: u64::try_from(sealed).map_err(|_| corrupt("negative key use count"))?,
+            wrapped,
+        })
+    })())
+}
+
+fn id_tag(bytes: &[u8]) -> Result<IdTag> {
+    <[u8; ID_TAG_LEN]>::try_from(bytes).map_err(|_| corrupt("tag of the wrong length"))
+}
+
+fn sql_id(id: u64) -> Result<i64> {
+    i64::try_from(id).map_err(|_| Error::InvalidInput {
+        what: "id",
+        reason: "out of range".into(),
+    })
+}
+
+fn corrupt(what: &str) -> Error {
+    Error::Corrupt { what: what.into() }
+}
+
+/// Maps SQLite's errors onto the ones a caller can act on.
+pub(super) fn storage_error(e: rusqlite::Error) -> Error {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => Error::Busy,
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => Error::Corrupt {
+            what: e.to_string(),
+        },
+        _ => match e {
+            rusqlite::Error::FromSqlConversionFailure(..)
+            | rusqlite::Error::InvalidColumnType(..)
+            | rusqlite::Error::IntegralValueOutOfRange(..) => Error::Corrupt {
+                what: format!("unexpected stored value: {e}"),
+            },
+            other => Error::Storage(Box::new(other)),
+        },
+    }
+}

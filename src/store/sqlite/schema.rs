@@ -1,0 +1,54 @@
+//! The tables (FORMAT.md §8). SQLite keeps each CREATE statement's text
+//! verbatim, so an opened file is checked against exactly these.
+
+pub(super) const TABLES: &[(&str, &str, &str)] = &[
+    (
+        "table",
+        "meta",
+        "CREATE TABLE meta (name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID",
+    ),
+    (
+        "table",
+        "counters",
+        "CREATE TABLE counters (name TEXT PRIMARY KEY, next INTEGER NOT NULL) WITHOUT ROWID",
+    ),
+    (
+        "table",
+        "keys",
+        "CREATE TABLE keys (id INTEGER PRIMARY KEY, subject BLOB, not_after INTEGER NOT NULL, \
+         sealed INTEGER NOT NULL, retired INTEGER NOT NULL, wrapped BLOB NOT NULL)",
+    ),
+    (
+        "index",
+        "keys_scope",
+        "CREATE INDEX keys_scope ON keys (not_after, subject)",
+    ),
+    (
+        "table",
+        "records",
+        "CREATE TABLE records (id INTEGER PRIMARY KEY, conversation BLOB NOT NULL, subject BLOB, \
+         expires_at INTEGER NOT NULL, sealed BLOB NOT NULL)",
+    ),
+    (
+        "index",
+        "records_conversation",
+        "CREATE INDEX records_conversation ON records (conversation)",
+    ),
+    (
+        "index",
+        "records_subject",
+        "CREATE INDEX records_subject ON records (subject) WHERE subject IS NOT NULL",
+    ),
+    (
+        "index",
+        "records_expiry",
+        "CREATE INDEX records_expiry ON records (expires_at)",
+    ),
+];
+
+/// Names of the id counters in `counters`.
+pub(super) const NEXT_RECORD: &str = "record";
+pub(super) const NEXT_KEY: &str = "key";
+/// Names of the rows in `meta`.
+pub(super) const META_HEADER: &str = "header";
+pub(super) const META_TAG_KEY: &str = "tag_key";

@@ -1,0 +1,210 @@
+//! The write transaction. Started with `BEGIN IMMEDIATE` so that id
+//! counters and key use counts are read and bumped under the write lock,
+//! also against other processes.
+
+use std::sync::MutexGuard;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::schema::{META_HEADER, META_TAG_KEY, NEXT_KEY, NEXT_RECORD};
+use super::{all_keys, key_row, sql_id, storage_error};
+use crate::error::{Error, Result};
+use crate::keys::{IdTag, KeyScope};
+use crate::store::{KeyRow, RecordRow, VaultMeta, WriteTxn};
+
+pub(super) struct SqliteWrite<'a> {
+    conn: MutexGuard<'a, Connection>,
+    done: bool,
+}
+
+impl<'a> SqliteWrite<'a> {
+    pub(super) fn begin(conn: MutexGuard<'a, Connection>) -> Result<Self> {
+        conn.execute_batch("BEGIN IMMEDIATE")
+            .map_err(storage_error)?;
+        Ok(Self { conn, done: false })
+    }
+
+    fn bump_counter(&mut self, name: &str, n: u64) -> Result<u64> {
+        let n = sql_id(n)?;
+        let first: i64 = self
+            .conn
+            .prepare_cached(
+                "UPDATE counters SET next = next + ?2 WHERE name = ?1 RETURNING next - ?2",
+            )
+            .and_then(|mut s| s.query_row(params![name, n], |r| r.get(0)))
+            .map_err(storage_error)?;
+        u64::try_from(first).map_err(|_| Error::Corrupt {
+            what: "negative id counter".into(),
+        })
+    }
+}
+
+impl Drop for SqliteWrite<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            // Nothing to report to: the caller already has the error that
+            // made it drop the transaction.
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+impl WriteTxn for SqliteWrite<'_> {
+    fn allocate_record_ids(&mut self, n: u64) -> Result<u64> {
+        self.bump_counter(NEXT_RECORD, n)
+    }
+
+    fn allocate_key_id(&mut self) -> Result<u64> {
+        self.bump_counter(NEXT_KEY, 1)
+    }
+
+    fn active_key(&mut self, scope: &KeyScope) -> Result<Option<KeyRow>> {
+        let subject = scope.subject.as_ref().map(|t| &t[..]);
+        self.conn
+            .prepare_cached(
+                "SELECT id, subject, not_after, sealed, wrapped FROM keys \
+                 WHERE not_after = ?1 AND subject IS ?2 AND retired = 0 ORDER BY id DESC LIMIT 1",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![scope.not_after_ms, subject], key_row)
+                    .optional()
+            })
+            .map_err(storage_error)?
+            .transpose()
+    }
+
+    fn insert_key(&mut self, key: &KeyRow) -> Result<()> {
+        let subject = key.scope.subject.as_ref().map(|t| &t[..]);
+        let (id, sealed) = (sql_id(key.id)?, sql_id(key.sealed)?);
+        self.conn
+            .prepare_cached(
+                "INSERT INTO keys (id, subject, not_after, sealed, retired, wrapped) \
+                 VALUES (?1, ?2, ?3, ?4, 0, ?5)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    id,
+                    subject,
+                    key.scope.not_after_ms,
+                    sealed,
+                    key.wrapped
+                ])
+            })
+            .map_err(storage_error)?;
+        Ok(())
+    }
+
+    fn add_key_use(&mut self, id: u64, n: u64) -> Result<()> {
+        let (id, n) = (sql_id(id)?, sql_id(n)?);
+        self.conn
+            .prepare_cached("UPDATE keys SET sealed = sealed + ?2 WHERE id = ?1")
+            .and_then(|mut s| s.execute(params![id, n]))
+            .map_err(storage_error)?;
+        Ok(())
+    }
+
+    fn retire_key(&mut self, id: u64) -> Result<()> {
+        let id = sql_id(id)?;
+        self.conn
+            .prepare_cached("UPDATE keys SET retired = 1 WHERE id = ?1")
+            .and_then(|mut s| s.execute([id]))
+            .map_err(storage_error)?;
+        Ok(())
+    }
+
+    fn rewrap_key(&mut self, id: u64, wrapped: &[u8]) -> Result<()> {
+        let id = sql_id(id)?;
+        self.conn
+            .prepare_cached("UPDATE keys SET wrapped = ?2 WHERE id = ?1")
+            .and_then(|mut s| s.execute(params![id, wrapped]))
+            .map_err(storage_error)?;
+        Ok(())
+    }
+
+    fn insert_record(&mut self, row: &RecordRow) -> Result<()> {
+        let id = sql_id(row.id)?;
+        let subject = row.subject.as_ref().map(|t| &t[..]);
+        self.conn
+            .prepare_cached(
+                "INSERT INTO records (id, conversation, subject, expires_at, sealed) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    id,
+                    &row.conversation[..],
+                    subject,
+                    row.expires_at_ms,
+                    row.sealed
+                ])
+            })
+            .map_err(storage_error)?;
+        Ok(())
+    }
+
+    fn delete_expired(&mut self, now_ms: i64) -> Result<usize> {
+        self.conn
+            .prepare_cached("DELETE FROM records WHERE expires_at <= ?1")
+            .and_then(|mut s| s.execute([now_ms]))
+            .map_err(storage_error)
+    }
+
+    fn delete_keys_ended(&mut self, now_ms: i64) -> Result<Vec<u64>> {
+        let ids: Vec<i64> = self
+            .conn
+            .prepare_cached("DELETE FROM keys WHERE not_after <= ?1 RETURNING id")
+            .and_then(|mut s| s.query_map([now_ms], |r| r.get(0))?.collect())
+            .map_err(storage_error)?;
+        Ok(ids
+            .into_iter()
+            .filter_map(|i| u64::try_from(i).ok())
+            .collect())
+    }
+
+    fn delete_subject(&mut self, tag: &IdTag) -> Result<(usize, Vec<u64>)> {
+        let records = self
+            .conn
+            .prepare_cached("DELETE FROM records WHERE subject = ?1")
+            .and_then(|mut s| s.execute([&tag[..]]))
+            .map_err(storage_error)?;
+        let keys: Vec<i64> = self
+            .conn
+            .prepare_cached("DELETE FROM keys WHERE subject = ?1 RETURNING id")
+            .and_then(|mut s| s.query_map([&tag[..]], |r| r.get(0))?.collect())
+            .map_err(storage_error)?;
+        Ok((
+            records,
+            keys.into_iter()
+                .filter_map(|i| u64::try_from(i).ok())
+                .collect(),
+        ))
+    }
+
+    fn keys(&mut self) -> Result<Vec<KeyRow>> {
+        all_keys(&self.conn)
+            .map_err(storage_error)?
+            .into_iter()
+            .collect()
+    }
+
+    fn meta(&mut self) -> Result<VaultMeta> {
+        super::read_meta(&self.conn).map_err(storage_error)
+    }
+
+    fn set_meta(&mut self, meta: &VaultMeta) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE meta SET value = CASE name WHEN ?1 THEN ?2 WHEN ?3 THEN ?4 END \
+                 WHERE name IN (?1, ?3)",
+                params![META_HEADER, meta.header, META_TAG_KEY, meta.tag_key],
+            )
+            .map_err(storage_error)?;
+        Ok(())
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<()> {
+        self.conn.execute_batch("COMMIT").map_err(storage_error)?;
+        self.done = true;
+        Ok(())
+    }
+}

@@ -1,0 +1,227 @@
+//! The public [`Vault`]: creating and opening, and the key-level calls.
+//! Storing lives in `write.rs`, reading in `read.rs`.
+
+mod header;
+mod options;
+mod read;
+mod reports;
+mod write;
+
+pub use header::FORMAT_VERSION;
+pub use options::{DEFAULT_MAX_RECORDS_PER_KEY, VaultOptions};
+pub use reports::{EraseReport, PurgeReport, VerifyReport};
+
+use std::borrow::Borrow;
+use std::fmt;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+use crate::kdf::KeySource;
+use crate::keys::{DataKey, Kek, Keyring, TAG_KEY_AAD, TagKey, data_key_aad};
+use crate::record::RecordId;
+use crate::retention::RetentionPolicy;
+use crate::secret::SecretKey;
+use crate::store::{Backend, KeyRow, SqliteBackend, VaultMeta};
+use header::Header;
+
+/// An encrypted log of model exchanges, in one SQLite file.
+///
+/// `Send + Sync`: share it with `Arc` and call it from any thread; reads
+/// run while a write commits, writes take turns.
+pub struct Vault {
+    store: Box<dyn Backend>,
+    /// The KEK and the header it was checked against, replaced together by
+    /// `change_key`. Lock order: the store's write lock first, then this.
+    unlocked: RwLock<Unlocked>,
+    tags: TagKey,
+    keyring: Keyring,
+    policy: RetentionPolicy,
+    clock: Arc<dyn Clock>,
+    max_records_per_key: u64,
+    kdf: crate::kdf::KdfParams,
+}
+
+struct Unlocked {
+    kek: Kek,
+    header: Vec<u8>,
+}
+
+impl Vault {
+    /// Creates a new vault at `path` (a database file; SQLite's `-wal` and
+    /// `-shm` files sit beside it).
+    ///
+    /// # Errors
+    /// [`Error::AlreadyExists`] if a file is already there;
+    /// [`Error::InvalidInput`] or [`Error::TtlTooLong`] for incoherent
+    /// options; [`Error::Io`] if a key file cannot be read.
+    pub fn create(
+        path: impl AsRef<Path>,
+        key: impl Borrow<KeySource>,
+        options: impl Borrow<VaultOptions>,
+    ) -> Result<Self> {
+        let options = options.borrow();
+        check_options(options)?;
+        if path.as_ref().exists() {
+            return Err(Error::AlreadyExists);
+        }
+        let (header, kek) = Header::new(key.borrow(), options.kdf)?;
+        let tag_key = SecretKey::random();
+        let meta = VaultMeta {
+            header: header.to_bytes(),
+            tag_key: kek.wrap(&tag_key, TAG_KEY_AAD).to_vec(),
+        };
+        let store = SqliteBackend::create(path.as_ref(), &meta)?;
+        Ok(Self::assemble(
+            Box::new(store),
+            kek,
+            meta.header,
+            &tag_key,
+            options,
+        ))
+    }
+
+    /// Opens an existing vault. The KDF parameters come from the vault's
+    /// header (bounds-checked before any work); `options` supplies the
+    /// retention policy and clock.
+    ///
+    /// # Errors
+    /// [`Error::WrongKey`] if `key` does not open it;
+    /// [`Error::UnsupportedVersion`], [`Error::KdfParams`] or
+    /// [`Error::Corrupt`] for a header or file that is not acceptable.
+    pub fn open(
+        path: impl AsRef<Path>,
+        key: impl Borrow<KeySource>,
+        options: impl Borrow<VaultOptions>,
+    ) -> Result<Self> {
+        let options = options.borrow();
+        check_options(options)?;
+        let store = SqliteBackend::open(path.as_ref())?;
+        let meta = store.meta()?;
+        let header = Header::parse(&meta.header)?;
+        let kek = header.unlock(key.borrow())?;
+        let tag_key = kek
+            .unwrap_key(&meta.tag_key, TAG_KEY_AAD)
+            .ok_or(Error::KeyTampered { key_id: 0 })?;
+        Ok(Self::assemble(
+            Box::new(store),
+            kek,
+            meta.header,
+            &tag_key,
+            options,
+        ))
+    }
+
+    fn assemble(
+        store: Box<dyn Backend>,
+        kek: Kek,
+        header: Vec<u8>,
+        tag_key: &SecretKey,
+        options: &VaultOptions,
+    ) -> Self {
+        Self {
+            store,
+            unlocked: RwLock::new(Unlocked { kek, header }),
+            tags: TagKey::new(tag_key),
+            keyring: Keyring::default(),
+            policy: options.retention,
+            clock: Arc::clone(&options.clock),
+            max_records_per_key: options.max_records_per_key,
+            kdf: options.kdf,
+        }
+    }
+
+    /// Replaces the key that opens the vault. Only the data keys and the
+    /// tag key are rewrapped (records are not re-encrypted), in one
+    /// transaction; the old key stops working. The new key uses the
+    /// options' KDF parameters and a fresh salt.
+    ///
+    /// # Errors
+    /// [`Error::KeyTampered`] if a stored key fails authentication (nothing
+    /// is changed); [`Error::KeyChanged`] if another handle changed the key
+    /// first.
+    pub fn change_key(&self, new_key: impl Borrow<KeySource>) -> Result<()> {
+        let (header, new_kek) = Header::new(new_key.borrow(), self.kdf)?;
+        let mut txn = self.store.write()?;
+        let mut unlocked = self.unlocked.write().unwrap_or_else(|e| e.into_inner());
+        let meta = txn.meta()?;
+        if meta.header != unlocked.header {
+            return Err(Error::KeyChanged);
+        }
+        for row in txn.keys()? {
+            let key = unlocked
+                .kek
+                .unwrap_key(&row.wrapped, &data_key_aad(row.id, &row.scope))
+                .ok_or(Error::KeyTampered { key_id: row.id })?;
+            txn.rewrap_key(
+                row.id,
+                &new_kek.wrap(&key, &data_key_aad(row.id, &row.scope)),
+            )?;
+        }
+        let tag_key = unlocked
+            .kek
+            .unwrap_key(&meta.tag_key, TAG_KEY_AAD)
+            .ok_or(Error::KeyTampered { key_id: 0 })?;
+        let new_meta = VaultMeta {
+            header: header.to_bytes(),
+            tag_key: new_kek.wrap(&tag_key, TAG_KEY_AAD).to_vec(),
+        };
+        txn.set_meta(&new_meta)?;
+        txn.commit()?;
+        *unlocked = Unlocked {
+            kek: new_kek,
+            header: new_meta.header,
+        };
+        Ok(())
+    }
+
+    /// The data key with `key_id`, from memory or unwrapped from the store.
+    fn data_key(&self, key_id: u64, record: RecordId) -> Result<Arc<DataKey>> {
+        if let Some(key) = self.keyring.get(key_id) {
+            return Ok(key);
+        }
+        let row = self
+            .store
+            .key(key_id)?
+            .ok_or(Error::KeyDestroyed { id: record })?;
+        self.unwrap_row(&row)
+    }
+
+    fn unwrap_row(&self, row: &KeyRow) -> Result<Arc<DataKey>> {
+        if let Some(key) = self.keyring.get(row.id) {
+            return Ok(key);
+        }
+        let unlocked = self.unlocked.read().unwrap_or_else(|e| e.into_inner());
+        let secret = unlocked
+            .kek
+            .unwrap_key(&row.wrapped, &data_key_aad(row.id, &row.scope))
+            .ok_or(Error::KeyTampered { key_id: row.id })?;
+        let key = Arc::new(DataKey::new(row.id, &secret));
+        self.keyring.insert(Arc::clone(&key));
+        Ok(key)
+    }
+
+    fn now_ms(&self) -> i64 {
+        crate::record::codec::to_millis(self.clock.now())
+    }
+}
+
+fn check_options(options: &VaultOptions) -> Result<()> {
+    options.retention.validate()?;
+    if options.max_records_per_key == 0 {
+        return Err(Error::InvalidInput {
+            what: "max_records_per_key",
+            reason: "must be at least 1".into(),
+        });
+    }
+    Ok(())
+}
+
+impl fmt::Debug for Vault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Vault")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,98 @@
+//! How a vault is created and opened.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::{Clock, SystemClock};
+use crate::kdf::KdfParams;
+use crate::retention::RetentionPolicy;
+
+/// Default bound on records sealed by one data key before it is retired:
+/// 2^24, far below the 2^32 random-nonce limit NIST sets for AES-GCM.
+pub const DEFAULT_MAX_RECORDS_PER_KEY: u64 = 1 << 24;
+
+/// Settings for [`Vault::create`](crate::Vault::create) and
+/// [`Vault::open`](crate::Vault::open). Cheap to clone.
+///
+/// ```
+/// use std::time::Duration;
+/// use llmvault::{KdfParams, VaultOptions};
+///
+/// let opts = VaultOptions::default()
+///     .kdf(KdfParams::new(64 * 1024, 3, 1)?)
+///     .default_ttl(Duration::from_secs(30 * 86_400))
+///     .max_ttl(Duration::from_secs(365 * 86_400));
+/// # Ok::<(), llmvault::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct VaultOptions {
+    pub(crate) kdf: KdfParams,
+    pub(crate) retention: RetentionPolicy,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) max_records_per_key: u64,
+}
+
+impl Default for VaultOptions {
+    fn default() -> Self {
+        Self {
+            kdf: KdfParams::default(),
+            retention: RetentionPolicy::default(),
+            clock: Arc::new(SystemClock),
+            max_records_per_key: DEFAULT_MAX_RECORDS_PER_KEY,
+        }
+    }
+}
+
+impl VaultOptions {
+    /// Argon2id parameters for a new vault, or for the new key in
+    /// [`Vault::change_key`](crate::Vault::change_key). An existing vault is
+    /// opened with the parameters in its header.
+    pub fn kdf(mut self, params: KdfParams) -> Self {
+        self.kdf = params;
+        self
+    }
+
+    /// Retention of records stored without their own TTL (default 30 days).
+    pub fn default_ttl(mut self, ttl: Duration) -> Self {
+        self.retention.default_ttl = ttl;
+        self
+    }
+
+    /// The longest retention a record may ask for (default: no ceiling).
+    pub fn max_ttl(mut self, ttl: Duration) -> Self {
+        self.retention.max_ttl = Some(ttl);
+        self
+    }
+
+    /// Length of a retention epoch (default one day): records of one subject
+    /// expiring in the same epoch share a data key, destroyed when the epoch
+    /// ends. Shorter epochs destroy keys sooner and create more of them.
+    pub fn retention_epoch(mut self, epoch: Duration) -> Self {
+        self.retention.epoch = epoch;
+        self
+    }
+
+    /// The clock that retention reads (default: the system clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// How many records one data key may seal before a fresh key replaces
+    /// it (default [`DEFAULT_MAX_RECORDS_PER_KEY`]). At least 1.
+    pub fn max_records_per_key(mut self, n: u64) -> Self {
+        self.max_records_per_key = n;
+        self
+    }
+}
+
+impl fmt::Debug for VaultOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VaultOptions")
+            .field("kdf", &self.kdf)
+            .field("retention", &self.retention)
+            .field("max_records_per_key", &self.max_records_per_key)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,34 @@
+//! What maintenance calls report back.
+
+/// The outcome of [`Vault::purge_expired`](crate::Vault::purge_expired).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct PurgeReport {
+    /// Expired records deleted.
+    pub records: usize,
+    /// Data keys destroyed because every record they sealed has expired.
+    pub keys_destroyed: usize,
+}
+
+/// The outcome of [`Vault::erase_subject`](crate::Vault::erase_subject).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct EraseReport {
+    /// The subject's records deleted.
+    pub records: usize,
+    /// The subject's data keys destroyed.
+    pub keys_destroyed: usize,
+}
+
+/// The outcome of [`Vault::verify`](crate::Vault::verify): every stored
+/// key and record authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct VerifyReport {
+    /// Records that authenticated (live and expired).
+    pub records: usize,
+    /// Of those, records past their expiry that a purge will remove.
+    pub expired: usize,
+    /// Data keys that authenticated.
+    pub keys: usize,
+}

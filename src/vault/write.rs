@@ -1,0 +1,236 @@
+//! Storing records, and the calls that delete: purge and erase.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::{EraseReport, PurgeReport, Vault};
+use crate::error::{Error, Result};
+use crate::keys::{DataKey, KeyScope, data_key_aad};
+use crate::record::codec::{self, to_millis};
+use crate::record::{NewRecord, RecordId, SubjectId};
+use crate::seal::{self, Binding};
+use crate::secret::SecretKey;
+use crate::store::{KeyRow, RecordRow, WriteTxn};
+
+impl Vault {
+    /// Seals and stores one record durably; returns its id.
+    ///
+    /// # Errors
+    /// [`Error::TtlTooLong`] or [`Error::InvalidInput`] for a record the
+    /// policy refuses; [`Error::Busy`] or [`Error::Storage`] if it could not
+    /// be written (then nothing was).
+    pub fn put(&self, record: NewRecord) -> Result<RecordId> {
+        let ids = self.put_batch(vec![record])?;
+        ids.into_iter().next().ok_or(Error::InvalidInput {
+            what: "record",
+            reason: "nothing was stored".into(),
+        })
+    }
+
+    /// Seals and stores records in one transaction: all are stored or none.
+    /// Ids come back in the order of `records`.
+    ///
+    /// # Errors
+    /// As [`Vault::put`]; one refused record refuses the batch.
+    pub fn put_batch(&self, records: Vec<NewRecord>) -> Result<Vec<RecordId>> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = self.clock.now();
+        let now_ms = to_millis(now);
+        let mut pending = Vec::with_capacity(records.len());
+        for rec in &records {
+            pending.push(self.prepare(rec, now, now_ms)?);
+        }
+        drop(records);
+
+        let mut txn = self.store.write()?;
+        let first = txn.allocate_record_ids(pending.len() as u64)?;
+        let mut sealers = HashMap::new();
+        let mut ids = Vec::with_capacity(pending.len());
+        for (offset, p) in pending.into_iter().enumerate() {
+            let id = RecordId::from_u64(first + offset as u64);
+            let key = self.sealer(&mut *txn, &mut sealers, &p.scope)?;
+            let binding = Binding {
+                id,
+                expires_at_ms: p.expires_at_ms,
+                conversation: p.conversation,
+                subject: p.scope.subject,
+            };
+            let sealed =
+                seal::seal(&key, &binding, p.plaintext).map_err(|_| Error::InvalidInput {
+                    what: "record",
+                    reason: "too large to seal".into(),
+                })?;
+            txn.insert_record(&RecordRow {
+                id: id.as_u64(),
+                conversation: binding.conversation,
+                subject: binding.subject,
+                expires_at_ms: binding.expires_at_ms,
+                sealed,
+            })?;
+            ids.push(id);
+        }
+        for sealer in sealers.values() {
+            if sealer.used > 0 {
+                txn.add_key_use(sealer.key.id, sealer.used)?;
+            }
+        }
+        txn.commit()?;
+        Ok(ids)
+    }
+
+    /// Deletes every expired record and destroys the data keys whose epoch
+    /// has ended. Cost grows with what expired, not with the vault's size.
+    ///
+    /// # Security
+    /// SQLite's `secure_delete` overwrites the freed records and the WAL is
+    /// checkpointed and truncated; see the README for what a copy-on-write
+    /// filesystem or an SSD may still hold.
+    ///
+    /// # Errors
+    /// [`Error::Busy`] or [`Error::Storage`]; then nothing was deleted.
+    pub fn purge_expired(&self) -> Result<PurgeReport> {
+        let now_ms = self.now_ms();
+        let mut txn = self.store.write()?;
+        let records = txn.delete_expired(now_ms)?;
+        let keys = txn.delete_keys_ended(now_ms)?;
+        txn.commit()?;
+        self.keyring.forget(&keys);
+        self.store.scrub()?;
+        Ok(PurgeReport {
+            records,
+            keys_destroyed: keys.len(),
+        })
+    }
+
+    /// Destroys a data subject's keys and records in one transaction
+    /// (crypto-shredding): copies of their records taken earlier can no
+    /// longer be opened with this vault's keys.
+    ///
+    /// # Errors
+    /// [`Error::Busy`] or [`Error::Storage`]; then nothing was erased.
+    pub fn erase_subject(&self, subject: &SubjectId) -> Result<EraseReport> {
+        let tag = self.tags.subject(subject.as_str());
+        let mut txn = self.store.write()?;
+        let (records, keys) = txn.delete_subject(&tag)?;
+        txn.commit()?;
+        self.keyring.forget(&keys);
+        self.store.scrub()?;
+        Ok(EraseReport {
+            records,
+            keys_destroyed: keys.len(),
+        })
+    }
+
+    /// Everything about a record that can be worked out before taking the
+    /// write lock: its expiry, tags, scope and encoded plaintext.
+    fn prepare(&self, rec: &NewRecord, now: std::time::SystemTime, now_ms: i64) -> Result<Pending> {
+        if rec.conversation.as_str().is_empty() {
+            return Err(Error::InvalidInput {
+                what: "conversation id",
+                reason: "must not be empty".into(),
+            });
+        }
+        let expires_at_ms = self.policy.expiry_ms(now, rec.ttl)?;
+        let created_at_ms = rec.created_at.map_or(now_ms, to_millis);
+        let subject = rec.subject.as_ref().map(|s| self.tags.subject(s.as_str()));
+        let plaintext = codec::encode(
+            rec,
+            created_at_ms,
+            expires_at_ms,
+            seal::HEADER_LEN,
+            seal::TAG_LEN,
+        )
+        .map_err(|_| Error::InvalidInput {
+            what: "record",
+            reason: format!("larger than {} bytes", codec::MAX_RECORD_BYTES),
+        })?;
+        Ok(Pending {
+            conversation: self.tags.conversation(rec.conversation.as_str()),
+            scope: KeyScope {
+                subject,
+                not_after_ms: self.policy.epoch_end_ms(expires_at_ms),
+            },
+            expires_at_ms,
+            plaintext,
+        })
+    }
+
+    /// The key to seal the next record of `scope` with, inside `txn`:
+    /// the scope's current key while it has uses left, else a fresh one.
+    fn sealer(
+        &self,
+        txn: &mut dyn WriteTxn,
+        sealers: &mut HashMap<KeyScope, Sealer>,
+        scope: &KeyScope,
+    ) -> Result<Arc<DataKey>> {
+        if let Some(s) = sealers.get_mut(scope) {
+            if s.used < s.left {
+                s.used += 1;
+                return Ok(Arc::clone(&s.key));
+            }
+            txn.add_key_use(s.key.id, s.used)?;
+            txn.retire_key(s.key.id)?;
+            sealers.remove(scope);
+        }
+        let (key, left) = match txn.active_key(scope)? {
+            Some(row) if row.sealed < self.max_records_per_key => {
+                let left = self.max_records_per_key - row.sealed;
+                (self.unwrap_row(&row)?, left)
+            }
+            Some(row) => {
+                txn.retire_key(row.id)?;
+                (self.new_key(txn, scope)?, self.max_records_per_key)
+            }
+            None => (self.new_key(txn, scope)?, self.max_records_per_key),
+        };
+        sealers.insert(
+            *scope,
+            Sealer {
+                key: Arc::clone(&key),
+                left,
+                used: 1,
+            },
+        );
+        Ok(key)
+    }
+
+    fn new_key(&self, txn: &mut dyn WriteTxn, scope: &KeyScope) -> Result<Arc<DataKey>> {
+        let unlocked = self.unlocked.read().unwrap_or_else(|e| e.into_inner());
+        // Another process may have changed the key since we opened: a key
+        // wrapped under our stale KEK would be unreadable to everyone else.
+        if txn.meta()?.header != unlocked.header {
+            return Err(Error::KeyChanged);
+        }
+        let id = txn.allocate_key_id()?;
+        let secret = SecretKey::random();
+        let wrapped = unlocked.kek.wrap(&secret, &data_key_aad(id, scope));
+        txn.insert_key(&KeyRow {
+            id,
+            scope: *scope,
+            sealed: 0,
+            wrapped: wrapped.to_vec(),
+        })?;
+        let key = Arc::new(DataKey::new(id, &secret));
+        self.keyring.insert(Arc::clone(&key));
+        Ok(key)
+    }
+}
+
+/// A record ready to seal once it has an id and a key.
+struct Pending {
+    conversation: crate::keys::IdTag,
+    scope: KeyScope,
+    expires_at_ms: i64,
+    plaintext: zeroize::Zeroizing<Vec<u8>>,
+}
+
+/// A key in use within one transaction, with its budget.
+struct Sealer {
+    key: Arc<DataKey>,
+    /// Records it may still seal, counted from the start of the transaction.
+    left: u64,
+    /// Records it sealed in this transaction.
+    used: u64,
+}
