@@ -1,0 +1,123 @@
+//! Shared helpers for the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use llmvault::clock::ManualClock;
+use llmvault::{
+    ConversationId, KdfParams, KeySource, Message, NewRecord, SubjectId, Vault, VaultOptions,
+};
+
+pub const PASS: &str = "correct horse battery staple";
+
+/// A fixed start far from epoch boundaries: 2026-01-01T00:00:00Z + 1 h.
+pub fn start() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600 + 3600)
+}
+
+pub struct TestVault {
+    pub dir: tempfile::TempDir,
+    pub path: PathBuf,
+    pub clock: Arc<ManualClock>,
+    pub opts: VaultOptions,
+    vault: Option<Vault>,
+}
+
+impl std::ops::Deref for TestVault {
+    type Target = Vault;
+
+    fn deref(&self) -> &Vault {
+        self.vault.as_ref().unwrap()
+    }
+}
+
+pub fn opts(clock: &Arc<ManualClock>) -> VaultOptions {
+    VaultOptions::default()
+        .kdf(KdfParams::minimum())
+        .clock(clock.clone())
+}
+
+pub fn key() -> KeySource {
+    KeySource::passphrase(PASS)
+}
+
+pub fn new_vault() -> TestVault {
+    new_vault_with(|o| o)
+}
+
+pub fn new_vault_with(tune: impl FnOnce(VaultOptions) -> VaultOptions) -> TestVault {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("test.vault");
+    let clock = Arc::new(ManualClock::new(start()));
+    let opts = tune(opts(&clock));
+    let vault = Vault::create(&path, key(), &opts).unwrap();
+    TestVault {
+        dir,
+        path,
+        clock,
+        opts,
+        vault: Some(vault),
+    }
+}
+
+impl TestVault {
+    /// Closes the vault (checkpointing the WAL into the file) and opens it again.
+    pub fn reopen(&mut self) {
+        self.vault = None;
+        self.vault = Some(Vault::open(&self.path, key(), &self.opts).unwrap());
+    }
+
+    /// Closes the vault so the database file holds everything, runs `f` on
+    /// it, and opens it again.
+    pub fn close(&mut self) {
+        self.vault = None;
+    }
+
+    pub fn with_closed<T>(&mut self, f: impl FnOnce(&Path) -> T) -> T {
+        self.vault = None;
+        let out = f(&self.path);
+        self.reopen();
+        out
+    }
+
+    /// A raw SQL connection to the vault file, for tests that tamper.
+    pub fn sql(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(&self.path).unwrap()
+    }
+}
+
+pub fn record(conv: &str, subject: Option<&str>, text: &str) -> NewRecord {
+    let r = NewRecord::new(ConversationId::new(conv))
+        .model("test-model")
+        .prompt([Message::user(format!("prompt: {text}"))])
+        .response(Message::assistant(format!("response: {text}")));
+    match subject {
+        Some(s) => r.subject(SubjectId::new(s)),
+        None => r,
+    }
+}
+
+/// Every file in `dir`, concatenated per file: (name, bytes).
+pub fn files_in(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect()
+}
+
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+pub fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}

@@ -1,0 +1,229 @@
+//! Key derivation and the key hierarchy: wrong keys, composite keys, raw
+//! keys, bounds read from the header, rotation, and changing the key.
+
+mod common;
+
+use std::collections::HashSet;
+
+use common::*;
+use llmvault::{Error, KdfParams, KeySource, Vault};
+
+#[test]
+fn wrong_passphrase_is_wrong_key() {
+    let mut t = new_vault();
+    let id = t.put(record("c", None, "x")).unwrap();
+    let o = t.opts.clone();
+    t.with_closed(|path| {
+        let err = Vault::open(path, KeySource::passphrase("not it"), &o).unwrap_err();
+        assert!(matches!(err, Error::WrongKey), "{err:?}");
+    });
+    assert_eq!(t.get(id).unwrap().id(), id);
+}
+
+#[test]
+fn create_refuses_an_existing_file() {
+    let t = new_vault();
+    let err = Vault::create(&t.path, key(), &t.opts).unwrap_err();
+    assert!(matches!(err, Error::AlreadyExists), "{err:?}");
+}
+
+#[test]
+fn composite_key_needs_both_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.vault");
+    let key_file = dir.path().join("vault.key");
+    let other_file = dir.path().join("other.key");
+    std::fs::write(&key_file, [0xA5; 64]).unwrap();
+    std::fs::write(&other_file, [0x5A; 64]).unwrap();
+    let clock = std::sync::Arc::new(llmvault::clock::ManualClock::new(start()));
+    let o = opts(&clock);
+    let vault = Vault::create(&path, KeySource::passphrase_and_keyfile(PASS, &key_file), &o).unwrap();
+    let id = vault.put(record("c", None, "composite")).unwrap();
+    drop(vault);
+
+    let wrong = [
+        KeySource::passphrase(PASS),
+        KeySource::passphrase_and_keyfile(PASS, &other_file),
+        KeySource::passphrase_and_keyfile("not it", &key_file),
+    ];
+    for k in wrong {
+        let err = Vault::open(&path, &k, &o).unwrap_err();
+        assert!(matches!(err, Error::WrongKey), "{k:?}: {err:?}");
+    }
+    let vault = Vault::open(&path, KeySource::passphrase_and_keyfile(PASS, &key_file), &o).unwrap();
+    assert_eq!(vault.get(id).unwrap().prompt()[0].content(), "prompt: composite");
+}
+
+#[test]
+fn raw_key_opens_and_another_raw_key_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.vault");
+    let clock = std::sync::Arc::new(llmvault::clock::ManualClock::new(start()));
+    let o = opts(&clock);
+    let vault = Vault::create(&path, KeySource::raw_key([7; 32]), &o).unwrap();
+    let id = vault.put(record("c", None, "raw")).unwrap();
+    drop(vault);
+    assert!(matches!(
+        Vault::open(&path, KeySource::raw_key([8; 32]), &o),
+        Err(Error::WrongKey)
+    ));
+    assert!(matches!(Vault::open(&path, KeySource::passphrase(PASS), &o), Err(Error::WrongKey)));
+    let vault = Vault::open(&path, KeySource::raw_key([7; 32]), &o).unwrap();
+    assert!(vault.get(id).is_ok());
+}
+
+/// Offsets of the KDF fields in the header (FORMAT.md §1).
+const MEMORY_AT: usize = 11;
+const ITERATIONS_AT: usize = 15;
+const LANES_AT: usize = 19;
+
+fn set_header_word(t: &mut TestVault, at: usize, value: u32) {
+    t.with_closed(|_| ());
+    let conn = t.sql();
+    let mut header: Vec<u8> = conn
+        .query_row("SELECT value FROM meta WHERE name = 'header'", [], |r| r.get(0))
+        .unwrap();
+    header[at..at + 4].copy_from_slice(&value.to_be_bytes());
+    conn.execute("UPDATE meta SET value = ?1 WHERE name = 'header'", [header])
+        .unwrap();
+}
+
+#[test]
+fn kdf_bounds_in_the_header_are_checked_before_any_work() {
+    let cases = [
+        (MEMORY_AT, u32::MAX, "memory_kib"),
+        (MEMORY_AT, 8 * 1024 - 1, "memory_kib"),
+        (ITERATIONS_AT, 65, "iterations"),
+        (ITERATIONS_AT, 0, "iterations"),
+        (LANES_AT, 17, "parallelism"),
+    ];
+    for (at, value, name) in cases {
+        let mut t = new_vault();
+        t.with_closed(|_| ());
+        set_header_word(&mut t, at, value);
+        let err = Vault::open(&t.path, key(), &t.opts).unwrap_err();
+        match err {
+            Error::KdfParams { name: n, requested, .. } => {
+                assert_eq!((n, requested), (name, u64::from(value)));
+            }
+            other => panic!("{name}={value}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn kdf_params_constructor_refuses_out_of_bounds() {
+    assert!(matches!(KdfParams::new(4 * 1024 * 1024 + 1, 3, 1), Err(Error::KdfParams { .. })));
+    assert!(matches!(KdfParams::new(64 * 1024, 65, 1), Err(Error::KdfParams { .. })));
+    assert!(matches!(KdfParams::new(64 * 1024, 3, 17), Err(Error::KdfParams { .. })));
+    assert!(KdfParams::new(64 * 1024, 3, 1).is_ok());
+}
+
+#[test]
+fn an_unknown_format_version_is_named() {
+    let mut t = new_vault();
+    t.with_closed(|_| ());
+    let conn = t.sql();
+    let mut header: Vec<u8> = conn
+        .query_row("SELECT value FROM meta WHERE name = 'header'", [], |r| r.get(0))
+        .unwrap();
+    header[8..10].copy_from_slice(&7u16.to_be_bytes());
+    conn.execute("UPDATE meta SET value = ?1 WHERE name = 'header'", [header])
+        .unwrap();
+    let err = Vault::open(&t.path, key(), &t.opts).unwrap_err();
+    assert!(matches!(err, Error::UnsupportedVersion { found: 7, supported: 1 }), "{err:?}");
+}
+
+fn key_rows(t: &TestVault) -> Vec<(i64, i64, i64)> {
+    let conn = t.sql();
+    let mut stmt = conn.prepare("SELECT id, sealed, retired FROM keys ORDER BY id").unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+fn record_key_ids(t: &TestVault) -> Vec<u64> {
+    let conn = t.sql();
+    let mut stmt = conn.prepare("SELECT sealed FROM records ORDER BY id").unwrap();
+    stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))
+        .unwrap()
+        .map(|b| u64::from_be_bytes(b.unwrap()[1..9].try_into().unwrap()))
+        .collect()
+}
+
+#[test]
+fn a_key_seals_at_most_the_configured_number_of_records() {
+    let t = new_vault_with(|o| o.max_records_per_key(3));
+    let mut ids = t.put_batch((0..10).map(|i| record("c", None, &i.to_string())).collect()).unwrap();
+    for i in 10..14 {
+        ids.push(t.put(record("c", None, &i.to_string())).unwrap());
+    }
+    let keys = key_rows(&t);
+    // 14 records, at most 3 per key: at least 5 keys, none over budget.
+    assert!(keys.len() >= 5, "{keys:?}");
+    assert!(keys.iter().all(|&(_, sealed, _)| sealed <= 3), "{keys:?}");
+    assert_eq!(keys.iter().map(|k| k.1).sum::<i64>(), 14);
+    // Exactly one key of the scope is still active.
+    assert_eq!(keys.iter().filter(|k| k.2 == 0).count(), 1, "{keys:?}");
+    let per_record = record_key_ids(&t);
+    for kid in per_record.iter().collect::<HashSet<_>>() {
+        assert!(per_record.iter().filter(|k| *k == kid).count() <= 3);
+    }
+    for (i, id) in ids.iter().enumerate() {
+        assert_eq!(t.get(*id).unwrap().prompt()[0].content(), format!("prompt: {i}"));
+    }
+}
+
+#[test]
+fn change_key_rewraps_without_reencrypting() {
+    let mut t = new_vault();
+    let ids = t
+        .put_batch(vec![record("c", Some("s1"), "a"), record("c", Some("s2"), "b"), record("d", None, "c")])
+        .unwrap();
+    let sealed_before: Vec<Vec<u8>> = sealed_column(&t);
+    let wrapped_before = wrapped_column(&t);
+
+    let new_key = KeySource::passphrase("a whole new passphrase");
+    t.change_key(&new_key).unwrap();
+    // The same handle keeps working, including for new keys.
+    assert!(t.get(ids[0]).is_ok());
+    t.put(record("e", Some("s3"), "after")).unwrap();
+
+    assert_eq!(&sealed_column(&t)[..3], &sealed_before[..], "records must not be re-encrypted");
+    let wrapped_after = wrapped_column(&t);
+    for (before, after) in wrapped_before.iter().zip(&wrapped_after) {
+        assert_ne!(before, after, "every data key must be rewrapped");
+    }
+
+    t.close();
+    let err = Vault::open(&t.path, key(), &t.opts).unwrap_err();
+    assert!(matches!(err, Error::WrongKey), "old passphrase must stop working: {err:?}");
+    let v = Vault::open(&t.path, &new_key, &t.opts).unwrap();
+    for id in &ids {
+        assert!(v.get(*id).is_ok());
+    }
+    assert_eq!(v.verify().unwrap().records, 4);
+}
+
+fn sealed_column(t: &TestVault) -> Vec<Vec<u8>> {
+    let conn = t.sql();
+    let mut stmt = conn.prepare("SELECT sealed FROM records ORDER BY id").unwrap();
+    stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+}
+
+fn wrapped_column(t: &TestVault) -> Vec<Vec<u8>> {
+    let conn = t.sql();
+    let mut stmt = conn.prepare("SELECT wrapped FROM keys ORDER BY id").unwrap();
+    stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+}
+
+#[test]
+fn a_stale_handle_cannot_create_keys_after_another_changed_the_key() {
+    let t = new_vault();
+    let other = Vault::open(&t.path, key(), &t.opts).unwrap();
+    other.change_key(KeySource::passphrase("rotated")).unwrap();
+    // A new scope needs a new data key, which the stale KEK must not wrap.
+    let err = t.put(record("c", Some("new-subject"), "x")).unwrap_err();
+    assert!(matches!(err, Error::KeyChanged), "{err:?}");
+}
