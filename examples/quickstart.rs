@@ -41,7 +41,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .subject(alice.clone())
             .model("gpt-4o")
             .prompt([Message::user("And a checkpoint?")])
-            .response(Message::assistant("Copying the log back into the database."))
+            .response(Message::assistant(
+                "Copying the log back into the database.",
+            ))
             .ttl(Duration::from_secs(3600)),
     )?;
     let ids = vault.put_batch(vec![
@@ -54,7 +56,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .prompt([Message::user("bye")])
             .response(Message::assistant("goodbye")),
     ])?;
-    println!("stored records {first} and {short_lived} (alice), {} and {} (bob, one batch)", ids[0], ids[1]);
+    println!(
+        "stored records {first} and {short_lived} (alice), {} and {} (bob, one batch)",
+        ids[0], ids[1]
+    );
 
     let rec = vault.get(first)?;
     println!(
@@ -66,14 +71,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         rec.meta("ticket"),
     );
     drop(rec); // wipes the decrypted text
-    println!("conversation {conv} has {} records", vault.conversation(&conv)?.len());
+    println!(
+        "conversation {conv} has {} records",
+        vault.conversation(&conv)?.len()
+    );
 
     clock.advance(Duration::from_secs(2 * 3600));
     match vault.get(short_lived) {
         Err(Error::Expired { id, .. }) => println!("two hours later, record {id} has expired"),
         other => return Err(format!("expected the record to have expired, got {other:?}").into()),
     }
-    println!("conversation {conv} now shows {} record", vault.conversation(&conv)?.len());
+    println!(
+        "conversation {conv} now shows {} record",
+        vault.conversation(&conv)?.len()
+    );
 
     clock.advance(Duration::from_secs(86_400));
     let purge = vault.purge_expired()?;

@@ -21,7 +21,10 @@ fn marked(n: usize) -> NewRecord {
     NewRecord::new(ConversationId::new(MARKERS[6]))
         .subject(SubjectId::new(MARKERS[7]))
         .model(MARKERS[2])
-        .prompt([Message::system("sys"), Message::user(format!("{} #{n}", MARKERS[0]))])
+        .prompt([
+            Message::system("sys"),
+            Message::user(format!("{} #{n}", MARKERS[0])),
+        ])
         .response(Message::assistant(format!("{} #{n}", MARKERS[1])))
         .tag(MARKERS[5])
         .meta(MARKERS[3], MARKERS[4])
@@ -32,7 +35,10 @@ fn assert_no_markers(dir: &std::path::Path, when: &str) -> usize {
     assert!(!files.is_empty());
     for (name, bytes) in &files {
         for m in MARKERS {
-            assert!(!contains(bytes, m.as_bytes()), "{when}: marker {m} found in {name}");
+            assert!(
+                !contains(bytes, m.as_bytes()),
+                "{when}: marker {m} found in {name}"
+            );
         }
     }
     files.len()

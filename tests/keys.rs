@@ -37,7 +37,12 @@ fn composite_key_needs_both_parts() {
     std::fs::write(&other_file, [0x5A; 64]).unwrap();
     let clock = std::sync::Arc::new(llmvault::clock::ManualClock::new(start()));
     let o = opts(&clock);
-    let vault = Vault::create(&path, KeySource::passphrase_and_keyfile(PASS, &key_file), &o).unwrap();
+    let vault = Vault::create(
+        &path,
+        KeySource::passphrase_and_keyfile(PASS, &key_file),
+        &o,
+    )
+    .unwrap();
     let id = vault.put(record("c", None, "composite")).unwrap();
     drop(vault);
 
@@ -50,8 +55,16 @@ fn composite_key_needs_both_parts() {
         let err = Vault::open(&path, &k, &o).unwrap_err();
         assert!(matches!(err, Error::WrongKey), "{k:?}: {err:?}");
     }
-    let vault = Vault::open(&path, KeySource::passphrase_and_keyfile(PASS, &key_file), &o).unwrap();
-    assert_eq!(vault.get(id).unwrap().prompt()[0].content(), "prompt: composite");
+    let vault = Vault::open(
+        &path,
+        KeySource::passphrase_and_keyfile(PASS, &key_file),
+        &o,
+    )
+    .unwrap();
+    assert_eq!(
+        vault.get(id).unwrap().prompt()[0].content(),
+        "prompt: composite"
+    );
 }
 
 #[test]
@@ -67,7 +80,10 @@ fn raw_key_opens_and_another_raw_key_does_not() {
         Vault::open(&path, KeySource::raw_key([8; 32]), &o),
         Err(Error::WrongKey)
     ));
-    assert!(matches!(Vault::open(&path, KeySource::passphrase(PASS), &o), Err(Error::WrongKey)));
+    assert!(matches!(
+        Vault::open(&path, KeySource::passphrase(PASS), &o),
+        Err(Error::WrongKey)
+    ));
     let vault = Vault::open(&path, KeySource::raw_key([7; 32]), &o).unwrap();
     assert!(vault.get(id).is_ok());
 }
@@ -81,7 +97,9 @@ fn set_header_word(t: &mut TestVault, at: usize, value: u32) {
     t.with_closed(|_| ());
     let conn = t.sql();
     let mut header: Vec<u8> = conn
-        .query_row("SELECT value FROM meta WHERE name = 'header'", [], |r| r.get(0))
+        .query_row("SELECT value FROM meta WHERE name = 'header'", [], |r| {
+            r.get(0)
+        })
         .unwrap();
     header[at..at + 4].copy_from_slice(&value.to_be_bytes());
     conn.execute("UPDATE meta SET value = ?1 WHERE name = 'header'", [header])
@@ -103,7 +121,9 @@ fn kdf_bounds_in_the_header_are_checked_before_any_work() {
         set_header_word(&mut t, at, value);
         let err = Vault::open(&t.path, key(), &t.opts).unwrap_err();
         match err {
-            Error::KdfParams { name: n, requested, .. } => {
+            Error::KdfParams {
+                name: n, requested, ..
+            } => {
                 assert_eq!((n, requested), (name, u64::from(value)));
             }
             other => panic!("{name}={value}: {other:?}"),
@@ -113,9 +133,18 @@ fn kdf_bounds_in_the_header_are_checked_before_any_work() {
 
 #[test]
 fn kdf_params_constructor_refuses_out_of_bounds() {
-    assert!(matches!(KdfParams::new(4 * 1024 * 1024 + 1, 3, 1), Err(Error::KdfParams { .. })));
-    assert!(matches!(KdfParams::new(64 * 1024, 65, 1), Err(Error::KdfParams { .. })));
-    assert!(matches!(KdfParams::new(64 * 1024, 3, 17), Err(Error::KdfParams { .. })));
+    assert!(matches!(
+        KdfParams::new(4 * 1024 * 1024 + 1, 3, 1),
+        Err(Error::KdfParams { .. })
+    ));
+    assert!(matches!(
+        KdfParams::new(64 * 1024, 65, 1),
+        Err(Error::KdfParams { .. })
+    ));
+    assert!(matches!(
+        KdfParams::new(64 * 1024, 3, 17),
+        Err(Error::KdfParams { .. })
+    ));
     assert!(KdfParams::new(64 * 1024, 3, 1).is_ok());
 }
 
@@ -125,18 +154,31 @@ fn an_unknown_format_version_is_named() {
     t.with_closed(|_| ());
     let conn = t.sql();
     let mut header: Vec<u8> = conn
-        .query_row("SELECT value FROM meta WHERE name = 'header'", [], |r| r.get(0))
+        .query_row("SELECT value FROM meta WHERE name = 'header'", [], |r| {
+            r.get(0)
+        })
         .unwrap();
     header[8..10].copy_from_slice(&7u16.to_be_bytes());
     conn.execute("UPDATE meta SET value = ?1 WHERE name = 'header'", [header])
         .unwrap();
     let err = Vault::open(&t.path, key(), &t.opts).unwrap_err();
-    assert!(matches!(err, Error::UnsupportedVersion { found: 7, supported: 1 }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::UnsupportedVersion {
+                found: 7,
+                supported: 1
+            }
+        ),
+        "{err:?}"
+    );
 }
 
 fn key_rows(t: &TestVault) -> Vec<(i64, i64, i64)> {
     let conn = t.sql();
-    let mut stmt = conn.prepare("SELECT id, sealed, retired FROM keys ORDER BY id").unwrap();
+    let mut stmt = conn
+        .prepare("SELECT id, sealed, retired FROM keys ORDER BY id")
+        .unwrap();
     stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .unwrap()
         .map(Result::unwrap)
@@ -145,7 +187,9 @@ fn key_rows(t: &TestVault) -> Vec<(i64, i64, i64)> {
 
 fn record_key_ids(t: &TestVault) -> Vec<u64> {
     let conn = t.sql();
-    let mut stmt = conn.prepare("SELECT sealed FROM records ORDER BY id").unwrap();
+    let mut stmt = conn
+        .prepare("SELECT sealed FROM records ORDER BY id")
+        .unwrap();
     stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))
         .unwrap()
         .map(|b| u64::from_be_bytes(b.unwrap()[1..9].try_into().unwrap()))
@@ -155,7 +199,9 @@ fn record_key_ids(t: &TestVault) -> Vec<u64> {
 #[test]
 fn a_key_seals_at_most_the_configured_number_of_records() {
     let t = new_vault_with(|o| o.max_records_per_key(3));
-    let mut ids = t.put_batch((0..10).map(|i| record("c", None, &i.to_string())).collect()).unwrap();
+    let mut ids = t
+        .put_batch((0..10).map(|i| record("c", None, &i.to_string())).collect())
+        .unwrap();
     for i in 10..14 {
         ids.push(t.put(record("c", None, &i.to_string())).unwrap());
     }
@@ -171,7 +217,10 @@ fn a_key_seals_at_most_the_configured_number_of_records() {
         assert!(per_record.iter().filter(|k| *k == kid).count() <= 3);
     }
     for (i, id) in ids.iter().enumerate() {
-        assert_eq!(t.get(*id).unwrap().prompt()[0].content(), format!("prompt: {i}"));
+        assert_eq!(
+            t.get(*id).unwrap().prompt()[0].content(),
+            format!("prompt: {i}")
+        );
     }
 }
 
@@ -179,7 +228,11 @@ fn a_key_seals_at_most_the_configured_number_of_records() {
 fn change_key_rewraps_without_reencrypting() {
     let mut t = new_vault();
     let ids = t
-        .put_batch(vec![record("c", Some("s1"), "a"), record("c", Some("s2"), "b"), record("d", None, "c")])
+        .put_batch(vec![
+            record("c", Some("s1"), "a"),
+            record("c", Some("s2"), "b"),
+            record("d", None, "c"),
+        ])
         .unwrap();
     let sealed_before: Vec<Vec<u8>> = sealed_column(&t);
     let wrapped_before = wrapped_column(&t);
@@ -190,7 +243,11 @@ fn change_key_rewraps_without_reencrypting() {
     assert!(t.get(ids[0]).is_ok());
     t.put(record("e", Some("s3"), "after")).unwrap();
 
-    assert_eq!(&sealed_column(&t)[..3], &sealed_before[..], "records must not be re-encrypted");
+    assert_eq!(
+        &sealed_column(&t)[..3],
+        &sealed_before[..],
+        "records must not be re-encrypted"
+    );
     let wrapped_after = wrapped_column(&t);
     for (before, after) in wrapped_before.iter().zip(&wrapped_after) {
         assert_ne!(before, after, "every data key must be rewrapped");
@@ -198,7 +255,10 @@ fn change_key_rewraps_without_reencrypting() {
 
     t.close();
     let err = Vault::open(&t.path, key(), &t.opts).unwrap_err();
-    assert!(matches!(err, Error::WrongKey), "old passphrase must stop working: {err:?}");
+    assert!(
+        matches!(err, Error::WrongKey),
+        "old passphrase must stop working: {err:?}"
+    );
     let v = Vault::open(&t.path, &new_key, &t.opts).unwrap();
     for id in &ids {
         assert!(v.get(*id).is_ok());
@@ -208,14 +268,24 @@ fn change_key_rewraps_without_reencrypting() {
 
 fn sealed_column(t: &TestVault) -> Vec<Vec<u8>> {
     let conn = t.sql();
-    let mut stmt = conn.prepare("SELECT sealed FROM records ORDER BY id").unwrap();
-    stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    let mut stmt = conn
+        .prepare("SELECT sealed FROM records ORDER BY id")
+        .unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
 }
 
 fn wrapped_column(t: &TestVault) -> Vec<Vec<u8>> {
     let conn = t.sql();
-    let mut stmt = conn.prepare("SELECT wrapped FROM keys ORDER BY id").unwrap();
-    stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    let mut stmt = conn
+        .prepare("SELECT wrapped FROM keys ORDER BY id")
+        .unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
 }
 
 #[test]

@@ -52,6 +52,10 @@ pub(crate) trait Backend: Send + Sync {
     fn each_record(&self, each: &mut dyn FnMut(RecordRow) -> Result<()>) -> Result<()>;
     /// One stored key by id, or `None` if it was destroyed.
     fn key(&self, id: u64) -> Result<Option<KeyRow>>;
+    /// Whether any key of this subject (or of none) that outlives
+    /// `expires_at_ms` is stored: what a record with these columns would
+    /// have been sealed under, had nothing been destroyed.
+    fn scope_has_key(&self, subject: Option<&IdTag>, expires_at_ms: i64) -> Result<bool>;
     /// Every stored key.
     fn keys(&self) -> Result<Vec<KeyRow>>;
     /// Moves committed changes into the main file and empties the

@@ -23,7 +23,7 @@ use crate::keys::{DataKey, Kek, Keyring, TAG_KEY_AAD, TagKey, data_key_aad};
 use crate::record::RecordId;
 use crate::retention::RetentionPolicy;
 use crate::secret::SecretKey;
-use crate::store::{Backend, KeyRow, SqliteBackend, VaultMeta};
+use crate::store::{Backend, KeyRow, RecordRow, SqliteBackend, VaultMeta};
 use header::Header;
 
 /// An encrypted log of model exchanges, in one SQLite file.
@@ -176,16 +176,29 @@ impl Vault {
         Ok(())
     }
 
-    /// The data key with `key_id`, from memory or unwrapped from the store.
-    fn data_key(&self, key_id: u64, record: RecordId) -> Result<Arc<DataKey>> {
+    /// The data key that sealed `record`, from memory or unwrapped from
+    /// the store.
+    ///
+    /// A key id that is not stored means either that the key was destroyed
+    /// (purge, erasure) or that the envelope's key id was altered. They are
+    /// told apart by the record's scope: if a key of its subject that
+    /// outlives its expiry still exists, the record would have been sealed
+    /// under a live key, so the id was altered.
+    fn data_key(&self, key_id: u64, record: &RecordRow) -> Result<Arc<DataKey>> {
         if let Some(key) = self.keyring.get(key_id) {
             return Ok(key);
         }
-        let row = self
-            .store
-            .key(key_id)?
-            .ok_or(Error::KeyDestroyed { id: record })?;
-        self.unwrap_row(&row)
+        let id = RecordId::from_u64(record.id);
+        match self.store.key(key_id)? {
+            Some(row) => self.unwrap_row(&row),
+            None if self
+                .store
+                .scope_has_key(record.subject.as_ref(), record.expires_at_ms)? =>
+            {
+                Err(Error::Tampered { id })
+            }
+            None => Err(Error::KeyDestroyed { id }),
+        }
     }
 
     fn unwrap_row(&self, row: &KeyRow) -> Result<Arc<DataKey>> {

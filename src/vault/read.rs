@@ -99,7 +99,7 @@ impl Vault {
     fn open_row(&self, row: RecordRow) -> Result<Record> {
         let id = RecordId::from_u64(row.id);
         let key_id = seal::key_id(&row.sealed).map_err(|_| Error::Tampered { id })?;
-        let key = self.data_key(key_id, id)?;
+        let key = self.data_key(key_id, &row)?;
         let binding = Binding {
             id,
             expires_at_ms: row.expires_at_ms,

@@ -166,6 +166,14 @@ impl Backend for SqliteBackend {
         .transpose()
     }
 
+    fn scope_has_key(&self, subject: Option<&IdTag>, expires_at_ms: i64) -> Result<bool> {
+        let subject = subject.map(|t| &t[..]);
+        self.read(|c| {
+            c.prepare_cached("SELECT 1 FROM keys WHERE subject IS ?1 AND not_after > ?2 LIMIT 1")?
+                .exists(params![subject, expires_at_ms])
+        })
+    }
+
     fn keys(&self) -> Result<Vec<KeyRow>> {
         self.read(all_keys)?.into_iter().collect()
     }
