@@ -40,15 +40,17 @@ impl RetentionPolicy {
         if self.epoch < Duration::from_secs(1) {
             return Err(invalid("retention epoch", "must be at least one second"));
         }
-        if let Some(max) = self.max_ttl {
-            if self.default_ttl > max {
-                return Err(Error::TtlTooLong {
-                    requested: self.default_ttl,
-                    max,
-                });
-            }
+        self.check_ttl(self.default_ttl)
+    }
+
+    fn check_ttl(&self, ttl: Duration) -> Result<()> {
+        match self.max_ttl {
+            Some(max) if ttl > max => Err(Error::TtlTooLong {
+                requested: ttl,
+                max,
+            }),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// The expiry, in Unix ms, of a record stored at `now` with `ttl` (or
@@ -62,14 +64,7 @@ impl RetentionPolicy {
         if ttl.is_zero() {
             return Err(invalid("ttl", "must be longer than zero"));
         }
-        if let Some(max) = self.max_ttl {
-            if ttl > max {
-                return Err(Error::TtlTooLong {
-                    requested: ttl,
-                    max,
-                });
-            }
-        }
+        self.check_ttl(ttl)?;
         let expires = now
             .checked_add(ttl)
             .ok_or_else(|| invalid("ttl", "expiry is beyond the representable time"))?;

@@ -1,6 +1,8 @@
 //! Nothing a caller stores reaches the disk in clear: not the prompt, the
 //! response, the model, metadata, tags, nor the conversation or subject id.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;

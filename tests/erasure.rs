@@ -1,6 +1,8 @@
 //! Erasing a subject destroys their keys and records in one transaction;
 //! copies of their sealed rows taken earlier cannot be read afterwards.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;

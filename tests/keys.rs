@@ -1,6 +1,8 @@
 //! Key derivation and the key hierarchy: wrong keys, composite keys, raw
 //! keys, bounds read from the header, rotation, and changing the key.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::collections::HashSet;

@@ -2,6 +2,8 @@
 //! purge deletes them and destroys keys whose epoch has ended. Time moves
 //! only through the manual clock.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::Duration;

@@ -1,6 +1,8 @@
 //! Tampering with the vault file is detected and names the record; other
 //! records stay readable. Bytes are flipped in the real file on disk.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;

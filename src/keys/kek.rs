@@ -136,6 +136,26 @@ mod tests {
         }
     }
 
+    /// HKDF-SHA256(salt, master, "llmvault/v1/kek"), cross-checked with
+    /// Python's `cryptography` HKDF: the KEK wraps a known key into bytes
+    /// that the expected KEK unwraps.
+    #[test]
+    fn kek_derivation_known_answer() {
+        const EXPECTED: [u8; 32] = [
+            0x74, 0x2a, 0x7e, 0xa0, 0xf8, 0x84, 0x42, 0x68, 0x08, 0x2e, 0xac, 0x65, 0xdd, 0xaf,
+            0x8d, 0x02, 0x17, 0x5d, 0x61, 0x26, 0x98, 0xb0, 0xe3, 0xdf, 0x6c, 0x91, 0x6b, 0x11,
+            0xed, 0xab, 0x15, 0x38,
+        ];
+        let expected = Kek {
+            cipher: cipher_for(&SecretKey::from_bytes(EXPECTED)),
+        };
+        let wrapped = kek(1).wrap(&SecretKey::from_bytes([3; 32]), b"aad");
+        assert_eq!(
+            expected.unwrap_key(&wrapped, b"aad").unwrap().expose(),
+            &[3; 32]
+        );
+    }
+
     #[test]
     fn key_check_tells_keys_apart() {
         let check = kek(1).key_check(b"hdr");

@@ -56,6 +56,18 @@ impl TagKey {
 mod tests {
     use super::*;
 
+    /// Cross-checked with Python's `hmac` (FORMAT.md §5).
+    #[test]
+    fn tag_known_answers() {
+        let k = TagKey::new(&SecretKey::from_bytes([1; 32]));
+        let hex = |t: IdTag| t.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        assert_eq!(
+            hex(k.conversation("c1")),
+            "7e5917fb6280d61c13584b7ceaaa52dc"
+        );
+        assert_eq!(hex(k.subject("user-7")), "f22ad40119b29b54aa138683a5ca6160");
+    }
+
     #[test]
     fn tags_are_keyed_and_domain_separated() {
         let a = TagKey::new(&SecretKey::from_bytes([1; 32]));

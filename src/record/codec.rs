@@ -11,13 +11,20 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::{ConversationId, Message, NewRecord, Record, RecordId, Role, SubjectId};
 
-/// Largest plaintext a record may have. Also the decoder's allocation cap.
-pub(crate) const MAX_RECORD_BYTES: usize = 64 << 20;
+/// Largest encoded record accepted by `put`.
+pub(crate) const MAX_RECORD_BYTES: usize = 16 << 20;
+/// Most prompt messages, tags or metadata entries one record may have.
+pub(crate) const MAX_ITEMS: usize = 65_536;
+/// The decoder's allocation cap. bincode charges each decoded collection
+/// its in-memory size (up to 48 bytes an item here) on top of the text
+/// bytes, so the cap is set such that every record `encode` accepts also
+/// decodes: 16 MiB of text plus 3 × 65,536 items × 48 bytes < 32 MiB.
+const DECODE_LIMIT: usize = 32 << 20;
 
-type Config = Configuration<LittleEndian, Varint, Limit<MAX_RECORD_BYTES>>;
+type Config<const N: usize> = Configuration<LittleEndian, Varint, Limit<N>>;
 
-fn config() -> Config {
-    bincode::config::standard().with_limit::<MAX_RECORD_BYTES>()
+fn config() -> Config<DECODE_LIMIT> {
+    bincode::config::standard().with_limit::<DECODE_LIMIT>()
 }
 
 /// The fields of a record as they are encoded, in this order.
@@ -76,8 +83,17 @@ pub(crate) fn encode(
         tags: &rec.tags,
         meta: &rec.meta,
     };
+    if [rec.prompt.len(), rec.tags.len(), rec.meta.len()]
+        .iter()
+        .any(|&n| n > MAX_ITEMS)
+    {
+        return Err(EncodeError);
+    }
     let mut size = bincode::enc::write::SizeWriter::default();
     bincode::serde::encode_into_writer(&body, &mut size, config()).map_err(|_| EncodeError)?;
+    if size.bytes_written > MAX_RECORD_BYTES {
+        return Err(EncodeError);
+    }
     let mut buf = Zeroizing::new(Vec::with_capacity(
         prefix_len + size.bytes_written + suffix_len,
     ));
@@ -86,7 +102,8 @@ pub(crate) fn encode(
     Ok(buf)
 }
 
-/// The record is larger than [`MAX_RECORD_BYTES`].
+/// The record is larger than [`MAX_RECORD_BYTES`] or has more than
+/// [`MAX_ITEMS`] messages, tags or metadata entries.
 #[derive(Debug)]
 pub(crate) struct EncodeError;
 
@@ -210,6 +227,33 @@ mod tests {
         assert_eq!(bad_role[role_at], 1);
         bad_role[role_at] = 9;
         assert!(decode(RecordId::from_u64(1), &bad_role).is_err());
+    }
+
+    #[test]
+    fn the_largest_accepted_record_still_decodes() {
+        // Worst case for the decoder's accounting: every list at its cap,
+        // and text filling the rest of the size limit.
+        let mut rec = NewRecord::new(ConversationId::new("c"));
+        rec.prompt = (0..MAX_ITEMS).map(|_| Message::user("")).collect();
+        rec.tags = vec![String::new(); MAX_ITEMS];
+        rec.meta = vec![(String::new(), String::new()); MAX_ITEMS];
+        let used = encode(&rec, 1, 2, 0, 0).unwrap().len();
+        rec.model = "m".repeat(MAX_RECORD_BYTES - used - 4);
+        let buf = encode(&rec, 1, 2, 0, 0).unwrap();
+        assert!(buf.len() <= MAX_RECORD_BYTES && buf.len() > MAX_RECORD_BYTES - 16);
+        let back = decode(RecordId::from_u64(1), &buf).unwrap();
+        assert_eq!(back.tags().len(), MAX_ITEMS);
+        assert_eq!(back.prompt().len(), MAX_ITEMS);
+    }
+
+    #[test]
+    fn fail_records_over_the_caps_are_refused_when_stored() {
+        let mut rec = NewRecord::new(ConversationId::new("c"));
+        rec.model = "m".repeat(MAX_RECORD_BYTES);
+        assert!(encode(&rec, 1, 2, 0, 0).is_err());
+        let mut rec = NewRecord::new(ConversationId::new("c"));
+        rec.tags = vec![String::new(); MAX_ITEMS + 1];
+        assert!(encode(&rec, 1, 2, 0, 0).is_err());
     }
 
     #[test]

@@ -52,16 +52,16 @@ pub(crate) trait Backend: Send + Sync {
     fn each_record(&self, each: &mut dyn FnMut(RecordRow) -> Result<()>) -> Result<()>;
     /// One stored key by id, or `None` if it was destroyed.
     fn key(&self, id: u64) -> Result<Option<KeyRow>>;
-    /// Whether any key of this subject (or of none) that outlives
-    /// `expires_at_ms` is stored: what a record with these columns would
-    /// have been sealed under, had nothing been destroyed.
-    fn scope_has_key(&self, subject: Option<&IdTag>, expires_at_ms: i64) -> Result<bool>;
+    /// Whether a key of this subject (or of none) whose epoch ends in
+    /// `(after_ms, until_ms]` is stored.
+    fn scope_has_key(&self, subject: Option<&IdTag>, after_ms: i64, until_ms: i64) -> Result<bool>;
     /// Every stored key.
     fn keys(&self) -> Result<Vec<KeyRow>>;
     /// Moves committed changes into the main file and empties the
-    /// write-ahead log, so deleted rows leave no copy in it. Best effort
-    /// while readers hold old snapshots.
-    fn scrub(&self) -> Result<()>;
+    /// write-ahead log, so deleted rows leave no copy in it. Best effort:
+    /// the delete is already committed, and a reader holding an old
+    /// snapshot only postpones this to a later checkpoint.
+    fn scrub(&self);
     /// Starts the one write transaction; others wait (or get `Busy`).
     fn write(&self) -> Result<Box<dyn WriteTxn + '_>>;
 }

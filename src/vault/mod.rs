@@ -63,6 +63,7 @@ impl Vault {
     ) -> Result<Self> {
         let options = options.borrow();
         check_options(options)?;
+        // Fail fast, before the KDF; the store claims the path atomically.
         if path.as_ref().exists() {
             return Err(Error::AlreadyExists);
         }
@@ -179,25 +180,32 @@ impl Vault {
     /// The data key that sealed `record`, from memory or unwrapped from
     /// the store.
     ///
-    /// A key id that is not stored means either that the key was destroyed
-    /// (purge, erasure) or that the envelope's key id was altered. They are
-    /// told apart by the record's scope: if a key of its subject that
-    /// outlives its expiry still exists, the record would have been sealed
-    /// under a live key, so the id was altered.
+    /// A key id that is not stored means the key was destroyed (purge,
+    /// erasure), or the envelope's key id was altered, or a purge or
+    /// erasure removed record and key while we read. Told apart in that
+    /// order: the record is gone → not found; a key of the record's own
+    /// scope (subject and epoch) still exists → it would have been sealed
+    /// under a live key, so its key id was altered.
     fn data_key(&self, key_id: u64, record: &RecordRow) -> Result<Arc<DataKey>> {
         if let Some(key) = self.keyring.get(key_id) {
             return Ok(key);
         }
+        if let Some(row) = self.store.key(key_id)? {
+            return self.unwrap_row(&row);
+        }
         let id = RecordId::from_u64(record.id);
-        match self.store.key(key_id)? {
-            Some(row) => self.unwrap_row(&row),
-            None if self
-                .store
-                .scope_has_key(record.subject.as_ref(), record.expires_at_ms)? =>
-            {
-                Err(Error::Tampered { id })
-            }
-            None => Err(Error::KeyDestroyed { id }),
+        if self.store.record(record.id)?.is_none() {
+            return Err(Error::NotFound { id });
+        }
+        let epoch_end = self.policy.epoch_end_ms(record.expires_at_ms);
+        let subject = record.subject.as_ref();
+        if self
+            .store
+            .scope_has_key(subject, record.expires_at_ms, epoch_end)?
+        {
+            Err(Error::Tampered { id })
+        } else {
+            Err(Error::KeyDestroyed { id })
         }
     }
 
@@ -206,10 +214,17 @@ impl Vault {
             return Ok(key);
         }
         let unlocked = self.unlocked.read().unwrap_or_else(|e| e.into_inner());
-        let secret = unlocked
+        let Some(secret) = unlocked
             .kek
             .unwrap_key(&row.wrapped, &data_key_aad(row.id, &row.scope))
-            .ok_or(Error::KeyTampered { key_id: row.id })?;
+        else {
+            // Another handle may have rewrapped every key under a new KEK.
+            return Err(if self.store.meta()?.header != unlocked.header {
+                Error::KeyChanged
+            } else {
+                Error::KeyTampered { key_id: row.id }
+            });
+        };
         let key = Arc::new(DataKey::new(row.id, &secret));
         self.keyring.insert(Arc::clone(&key));
         Ok(key)

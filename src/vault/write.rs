@@ -72,11 +72,15 @@ impl Vault {
             ids.push(id);
         }
         for sealer in sealers.values() {
-            if sealer.used > 0 {
-                txn.add_key_use(sealer.key.id, sealer.used)?;
-            }
+            txn.add_key_use(sealer.key.id, sealer.used)?;
         }
         txn.commit()?;
+        // Only now do new keys exist for other handles too; caching one
+        // from a rolled-back transaction would shadow whatever key later
+        // takes its id.
+        for sealer in sealers.into_values() {
+            self.keyring.insert(sealer.key);
+        }
         Ok(ids)
     }
 
@@ -84,9 +88,10 @@ impl Vault {
     /// has ended. Cost grows with what expired, not with the vault's size.
     ///
     /// # Security
-    /// SQLite's `secure_delete` overwrites the freed records and the WAL is
-    /// checkpointed and truncated; see the README for what a copy-on-write
-    /// filesystem or an SSD may still hold.
+    /// SQLite's `secure_delete` overwrites the freed records, and the WAL
+    /// is then checkpointed and truncated (best effort: a reader holding an
+    /// old snapshot can delay it to a later write). See `docs/DESIGN.md`
+    /// for what a copy-on-write filesystem or an SSD may still hold.
     ///
     /// # Errors
     /// [`Error::Busy`] or [`Error::Storage`]; then nothing was deleted.
@@ -97,7 +102,7 @@ impl Vault {
         let keys = txn.delete_keys_ended(now_ms)?;
         txn.commit()?;
         self.keyring.forget(&keys);
-        self.store.scrub()?;
+        self.store.scrub();
         Ok(PurgeReport {
             records,
             keys_destroyed: keys.len(),
@@ -116,7 +121,7 @@ impl Vault {
         let (records, keys) = txn.delete_subject(&tag)?;
         txn.commit()?;
         self.keyring.forget(&keys);
-        self.store.scrub()?;
+        self.store.scrub();
         Ok(EraseReport {
             records,
             keys_destroyed: keys.len(),
@@ -129,6 +134,12 @@ impl Vault {
         if rec.conversation.as_str().is_empty() {
             return Err(Error::InvalidInput {
                 what: "conversation id",
+                reason: "must not be empty".into(),
+            });
+        }
+        if rec.subject.as_ref().is_some_and(|s| s.as_str().is_empty()) {
+            return Err(Error::InvalidInput {
+                what: "subject id",
                 reason: "must not be empty".into(),
             });
         }
@@ -212,9 +223,7 @@ impl Vault {
             sealed: 0,
             wrapped: wrapped.to_vec(),
         })?;
-        let key = Arc::new(DataKey::new(id, &secret));
-        self.keyring.insert(Arc::clone(&key));
-        Ok(key)
+        Ok(Arc::new(DataKey::new(id, &secret)))
     }
 }
 

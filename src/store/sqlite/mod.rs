@@ -27,12 +27,30 @@ pub(crate) struct SqliteBackend {
 }
 
 impl SqliteBackend {
-    /// Creates a new vault file; fails if anything exists at `path`.
+    /// Creates a new vault file; fails if anything exists at `path`. A
+    /// create that fails half-way removes what it wrote.
     pub(crate) fn create(path: &Path, meta: &VaultMeta) -> Result<Self> {
-        if path.exists() {
-            return Err(Error::AlreadyExists);
-        }
-        let conn = connection::open(path, true)?;
+        // Claim the path atomically: SQLite treats an empty file as a new
+        // database, and two creators cannot both get here.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => Error::AlreadyExists,
+                _ => Error::Io(e),
+            })?;
+        Self::initialize(path, meta).inspect_err(|_| {
+            for suffix in ["", "-wal", "-shm", "-journal"] {
+                let mut p = path.as_os_str().to_owned();
+                p.push(suffix);
+                let _ = std::fs::remove_file(p);
+            }
+        })
+    }
+
+    fn initialize(path: &Path, meta: &VaultMeta) -> Result<Self> {
+        let conn = connection::open(path, false)?;
         connection::enable_wal(&conn)?;
         let mut batch = String::from("BEGIN IMMEDIATE;");
         for (_, _, sql) in TABLES {
@@ -166,11 +184,13 @@ impl Backend for SqliteBackend {
         .transpose()
     }
 
-    fn scope_has_key(&self, subject: Option<&IdTag>, expires_at_ms: i64) -> Result<bool> {
+    fn scope_has_key(&self, subject: Option<&IdTag>, after_ms: i64, until_ms: i64) -> Result<bool> {
         let subject = subject.map(|t| &t[..]);
         self.read(|c| {
-            c.prepare_cached("SELECT 1 FROM keys WHERE subject IS ?1 AND not_after > ?2 LIMIT 1")?
-                .exists(params![subject, expires_at_ms])
+            c.prepare_cached(
+                "SELECT 1 FROM keys WHERE subject IS ?1 AND not_after > ?2 AND not_after <= ?3 LIMIT 1",
+            )?
+            .exists(params![subject, after_ms, until_ms])
         })
     }
 
@@ -178,10 +198,11 @@ impl Backend for SqliteBackend {
         self.read(all_keys)?.into_iter().collect()
     }
 
-    fn scrub(&self) -> Result<()> {
+    fn scrub(&self) {
         let conn = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-            .map_err(storage_error)
+        // Busy or failed: the next checkpoint (SQLite runs them on its
+        // own as the WAL grows, and on close) moves the same pages.
+        let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
     }
 
     fn write(&self) -> Result<Box<dyn WriteTxn + '_>> {

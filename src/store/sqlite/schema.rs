@@ -21,7 +21,12 @@ pub(super) const TABLES: &[(&str, &str, &str)] = &[
     (
         "index",
         "keys_scope",
-        "CREATE INDEX keys_scope ON keys (not_after, subject)",
+        "CREATE INDEX keys_scope ON keys (subject, not_after)",
+    ),
+    (
+        "index",
+        "keys_expiry",
+        "CREATE INDEX keys_expiry ON keys (not_after)",
     ),
     (
         "table",
