@@ -11,7 +11,13 @@ use crate::secret::{KEY_LEN, SecretKey};
 /// The secret that opens a vault.
 ///
 /// Holds the passphrase or raw key in zeroizing memory. Not `Clone`; its
-/// `Debug` names the kind of source only.
+/// `Debug` names the kind of source only. Pass it by reference to open
+/// several vaults with one source.
+///
+/// ```compile_fail
+/// let key = llmvault::KeySource::passphrase("pw");
+/// let copy = key.clone(); // secrets are never cloned
+/// ```
 pub struct KeySource(pub(crate) SourceKind);
 
 pub(crate) enum SourceKind {

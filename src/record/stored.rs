@@ -10,6 +10,12 @@ use super::{ConversationId, Message, RecordId, SubjectId};
 /// A decrypted record. Its contents are wiped from memory when it is
 /// dropped; it is neither `Clone` nor `Serialize`, and `Debug` shows only
 /// its id and times.
+///
+/// ```compile_fail
+/// fn copy(r: &llmvault::Record) -> llmvault::Record {
+///     r.clone() // decrypted records are never cloned
+/// }
+/// ```
 #[derive(Zeroize, ZeroizeOnDrop)]
 pub struct Record {
     #[zeroize(skip)]
