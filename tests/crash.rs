@@ -31,7 +31,7 @@ fn record(i: u64) -> NewRecord {
     NewRecord::new(ConversationId::new(format!("conv-{}", i % 5)))
         .subject(SubjectId::new(format!("user-{}", i % 3)))
         .prompt([Message::user(format!("prompt number {i}"))])
-        .response(Message::assistant("x".repeat((i as usize % 7) * 300)))
+        .response(Message::assistant("x".repeat((i % 7) as usize * 300)))
 }
 
 /// The child: store records forever, acknowledging each after `put`.
@@ -86,7 +86,7 @@ fn acknowledged_puts_survive_sigkill() {
             assert_eq!(rec.prompt()[0].content(), format!("prompt number {i}"));
             assert_eq!(
                 rec.response().unwrap().content().len(),
-                (*i as usize % 7) * 300
+                (*i % 7) as usize * 300
             );
         }
         let report = vault.verify().unwrap();
