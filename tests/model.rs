@@ -26,15 +26,34 @@ const TTLS: [u64; 4] = [1, 5, 30, 24 * 9];
 
 #[derive(Debug, Clone)]
 enum Op {
-    Put { conv: usize, subject: Option<usize>, ttl: usize },
-    PutBatch { n: usize, conv: usize, subject: Option<usize>, ttl: usize },
+    Put {
+        conv: usize,
+        subject: Option<usize>,
+        ttl: usize,
+    },
+    PutBatch {
+        n: usize,
+        conv: usize,
+        subject: Option<usize>,
+        ttl: usize,
+    },
     /// Reads the `nth` id handed out so far (or a never-issued id).
-    Get { nth: usize },
-    Conversation { conv: usize },
-    SubjectRecords { subject: usize },
-    Erase { subject: usize },
+    Get {
+        nth: usize,
+    },
+    Conversation {
+        conv: usize,
+    },
+    SubjectRecords {
+        subject: usize,
+    },
+    Erase {
+        subject: usize,
+    },
     Purge,
-    Advance { hours: u64 },
+    Advance {
+        hours: u64,
+    },
     ChangeKey,
     Reopen,
 }
@@ -117,7 +136,12 @@ impl Harness {
         self.model.iter().filter(move |(_, e)| e.expires > now)
     }
 
-    fn new_record(&mut self, conv: usize, subject: Option<usize>, ttl: usize) -> (NewRecord, Expected) {
+    fn new_record(
+        &mut self,
+        conv: usize,
+        subject: Option<usize>,
+        ttl: usize,
+    ) -> (NewRecord, Expected) {
         self.counter += 1;
         let text = format!("exchange {}", self.counter);
         let ttl = Duration::from_secs(TTLS[ttl] * 3600);
@@ -128,7 +152,16 @@ impl Harness {
             rec = rec.subject(SubjectId::new(format!("subject-{s}")));
         }
         let now = self.now();
-        (rec, Expected { conv, subject, created: now, expires: now + ttl, text })
+        (
+            rec,
+            Expected {
+                conv,
+                subject,
+                created: now,
+                expires: now + ttl,
+                text,
+            },
+        )
     }
 
     fn expected_order(&self, keep: impl Fn(&Expected) -> bool) -> Vec<RecordId> {
@@ -146,7 +179,12 @@ impl Harness {
                 self.issued.push(id);
                 self.model.insert(id, expected);
             }
-            Op::PutBatch { n, conv, subject, ttl } => {
+            Op::PutBatch {
+                n,
+                conv,
+                subject,
+                ttl,
+            } => {
                 let (recs, expected): (Vec<_>, Vec<_>) =
                     (0..n).map(|_| self.new_record(conv, subject, ttl)).unzip();
                 let ids = self.vault().put_batch(recs).unwrap();
@@ -158,7 +196,11 @@ impl Harness {
                 }
             }
             Op::Get { nth } => {
-                let id = self.issued.get(nth).copied().unwrap_or(RecordId::from_u64(1_000_000));
+                let id = self
+                    .issued
+                    .get(nth)
+                    .copied()
+                    .unwrap_or(RecordId::from_u64(1_000_000));
                 let got = self.vault().get(id);
                 match self.model.get(&id) {
                     None => assert!(matches!(got, Err(Error::NotFound { .. })), "{id}: {got:?}"),
@@ -216,23 +258,33 @@ impl Harness {
             Op::Advance { hours } => self.clock.advance(Duration::from_secs(hours * 3600)),
             Op::ChangeKey => {
                 self.key = self.key.wrapping_add(1);
-                self.vault().change_key(KeySource::raw_key([self.key; 32])).unwrap();
+                self.vault()
+                    .change_key(KeySource::raw_key([self.key; 32]))
+                    .unwrap();
             }
             Op::Reopen => {
                 self.vault = None;
                 let old = KeySource::raw_key([self.key.wrapping_sub(1); 32]);
                 if self.key > 1 {
-                    assert!(matches!(Vault::open(&self.path, old, &self.opts), Err(Error::WrongKey)));
+                    assert!(matches!(
+                        Vault::open(&self.path, old, &self.opts),
+                        Err(Error::WrongKey)
+                    ));
                 }
-                self.vault =
-                    Some(Vault::open(&self.path, KeySource::raw_key([self.key; 32]), &self.opts).unwrap());
+                self.vault = Some(
+                    Vault::open(&self.path, KeySource::raw_key([self.key; 32]), &self.opts)
+                        .unwrap(),
+                );
             }
         }
         // After every step: everything stored authenticates and the counts agree.
         let report = self.vault().verify().unwrap();
         assert_eq!(report.records, self.model.len());
         let now = self.now();
-        assert_eq!(report.expired, self.model.values().filter(|e| e.expires <= now).count());
+        assert_eq!(
+            report.expired,
+            self.model.values().filter(|e| e.expires <= now).count()
+        );
     }
 }
 
