@@ -119,6 +119,12 @@ pub enum Error {
     #[error("vault is busy (locked by another writer); retry")]
     Busy,
 
+    /// The disk (or the database's size limit) is full. Nothing of the
+    /// failed call was written; committed records stay readable, and
+    /// writes work again once there is space.
+    #[error("disk full: free space and retry; nothing of this call was written")]
+    DiskFull,
+
     /// The storage backend failed (I/O error, full disk, …).
     #[error("storage error: {0}")]
     Storage(#[source] Box<dyn std::error::Error + Send + Sync>),
