@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use llmvault::bench_support::SealBench;
 use llmvault::clock::ManualClock;
+use llmvault::internals::SealBench;
 use llmvault::{
     ConversationId, KdfParams, KeySource, Message, NewRecord, RecordId, SubjectId, Vault,
     VaultOptions,

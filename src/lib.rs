@@ -44,10 +44,10 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-#[doc(hidden)]
-pub mod bench_support;
 pub mod clock;
 mod error;
+#[doc(hidden)]
+pub mod internals;
 mod kdf;
 mod keys;
 mod record;

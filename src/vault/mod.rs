@@ -235,6 +235,21 @@ impl Vault {
     }
 }
 
+/// For `internals`: the header parser alone.
+pub(crate) fn parse_header_for_fuzz(bytes: &[u8]) -> Result<()> {
+    Header::parse(bytes).map(|_| ())
+}
+
+/// For `internals`: the bytes of a valid header made with the cheapest KDF.
+pub(crate) fn sample_header_for_fuzz() -> Vec<u8> {
+    Header::new(
+        &KeySource::raw_key([9; 32]),
+        crate::kdf::KdfParams::minimum(),
+    )
+    .map(|(h, _)| h.to_bytes())
+    .unwrap_or_default()
+}
+
 fn check_options(options: &VaultOptions) -> Result<()> {
     options.retention.validate()?;
     if options.max_records_per_key == 0 {

@@ -1,0 +1,120 @@
+//! Hooks for the crate's own benches and fuzz tests: the sealing layer
+//! alone, and every parser of stored bytes. Not part of the public API;
+//! may change at any time.
+
+use crate::keys::{DataKey, Kek, TAG_KEY_AAD};
+use crate::record::RecordId;
+use crate::record::codec;
+use crate::seal::{self, Binding};
+use crate::secret::SecretKey;
+use zeroize::Zeroizing;
+
+/// A random data key and a fixed binding, to seal and open buffers.
+pub struct SealBench {
+    key: DataKey,
+    binding: Binding,
+}
+
+impl Default for SealBench {
+    fn default() -> Self {
+        Self {
+            key: DataKey::new(1, &SecretKey::random()),
+            binding: Binding {
+                id: RecordId::from_u64(1),
+                expires_at_ms: 1,
+                conversation: [1; 16],
+                subject: None,
+            },
+        }
+    }
+}
+
+impl SealBench {
+    /// A fixed key, so fuzz samples made by one instance open in another.
+    pub fn fixed() -> Self {
+        Self {
+            key: DataKey::new(1, &SecretKey::from_bytes([0x42; 32])),
+            ..Self::default()
+        }
+    }
+
+    /// Seals `plaintext` the way `put` does (copied once into a zeroizing
+    /// buffer with room for the envelope). `None` only past AES-GCM's limit.
+    pub fn seal(&self, plaintext: &[u8]) -> Option<Vec<u8>> {
+        let mut buf = Zeroizing::new(Vec::with_capacity(
+            seal::HEADER_LEN + plaintext.len() + seal::TAG_LEN,
+        ));
+        buf.resize(seal::HEADER_LEN, 0);
+        buf.extend_from_slice(plaintext);
+        seal::seal(&self.key, &self.binding, buf).ok()
+    }
+
+    /// Opens an envelope from [`SealBench::seal`]; returns the plaintext
+    /// length, or `None` if it does not authenticate.
+    pub fn open(&self, envelope: Vec<u8>) -> Option<usize> {
+        seal::open(&self.key, &self.binding, envelope)
+            .ok()
+            .map(|p| p.bytes().len())
+    }
+}
+
+/// What a parser made of hostile bytes.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Parsed {
+    /// Accepted (for authenticated formats: authenticated).
+    Accepted,
+    /// Refused with a typed error or `None`.
+    Refused,
+}
+
+fn parsed<T, E>(r: Result<T, E>) -> Parsed {
+    if r.is_ok() {
+        Parsed::Accepted
+    } else {
+        Parsed::Refused
+    }
+}
+
+/// Parses a vault header (FORMAT.md §1); when it parses, its KDF
+/// parameters are within bounds by construction.
+pub fn parse_header(bytes: &[u8]) -> Parsed {
+    parsed(crate::vault::parse_header_for_fuzz(bytes))
+}
+
+/// Unwraps bytes as a wrapped key under a fixed KEK (FORMAT.md §4).
+pub fn unwrap_key(bytes: &[u8]) -> Parsed {
+    let kek = Kek::derive(
+        &crate::kdf::MasterKey(SecretKey::from_bytes([9; 32])),
+        &[0; 32],
+    );
+    parsed(kek.unwrap_key(bytes, TAG_KEY_AAD).ok_or(()))
+}
+
+/// Reads an envelope's key id and opens it under a fixed key (FORMAT.md §7).
+pub fn open_envelope(bytes: &[u8]) -> Parsed {
+    let bench = SealBench::fixed();
+    if seal::key_id(bytes).is_err() {
+        return Parsed::Refused;
+    }
+    parsed(seal::open(&bench.key, &bench.binding, bytes.to_vec()))
+}
+
+/// Decodes bytes as a record's plaintext (FORMAT.md §6).
+pub fn decode_record(bytes: &[u8]) -> Parsed {
+    parsed(codec::decode(RecordId::from_u64(1), bytes))
+}
+
+/// A valid header, envelope and record body to mutate from.
+pub fn valid_samples() -> [Vec<u8>; 3] {
+    let bench = SealBench::fixed();
+    let rec = crate::NewRecord::new(crate::ConversationId::new("conv"))
+        .subject(crate::SubjectId::new("subj"))
+        .prompt([crate::Message::user("hello there")])
+        .tag("t")
+        .meta("k", "v");
+    let body = codec::encode(&rec, 1, 2, 0, 0)
+        .map(|b| b.to_vec())
+        .unwrap_or_default();
+    let envelope = bench.seal(&body).unwrap_or_default();
+    [crate::vault::sample_header_for_fuzz(), envelope, body]
+}
