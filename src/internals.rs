@@ -2,9 +2,9 @@
 //! alone, and every parser of stored bytes. Not part of the public API;
 //! may change at any time.
 
+use crate::codec;
 use crate::keys::{DataKey, Kek, TAG_KEY_AAD};
 use crate::record::RecordId;
-use crate::record::codec;
 use crate::seal::{self, Binding};
 use crate::secret::SecretKey;
 use zeroize::Zeroizing;
@@ -101,7 +101,7 @@ pub fn open_envelope(bytes: &[u8]) -> Parsed {
 
 /// Decodes bytes as a record's plaintext (FORMAT.md §6).
 pub fn decode_record(bytes: &[u8]) -> Parsed {
-    parsed(codec::decode(RecordId::from_u64(1), bytes))
+    parsed(codec::record::decode(RecordId::from_u64(1), bytes))
 }
 
 /// A valid header, envelope and record body to mutate from.
@@ -112,7 +112,7 @@ pub fn valid_samples() -> [Vec<u8>; 3] {
         .prompt([crate::Message::user("hello there")])
         .tag("t")
         .meta("k", "v");
-    let body = codec::encode(&rec, 1, 2, 0, 0)
+    let body = codec::record::encode(&rec, 1, 2, 0, 0)
         .map(|b| b.to_vec())
         .unwrap_or_default();
     let envelope = bench.seal(&body).unwrap_or_default();

@@ -45,6 +45,7 @@
 #![deny(missing_docs)]
 
 pub mod clock;
+mod codec;
 mod error;
 #[doc(hidden)]
 pub mod internals;

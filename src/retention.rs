@@ -3,8 +3,8 @@
 
 use std::time::{Duration, SystemTime};
 
+use crate::codec::to_millis;
 use crate::error::{Error, Result};
-use crate::record::codec::to_millis;
 
 /// Default time a record is kept: 30 days.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(30 * 86_400);

@@ -241,14 +241,15 @@ mod tests {
     /// If this changes, existing vaults no longer open.
     #[test]
     fn sealed_record_known_answer() {
-        use crate::record::{ConversationId, Message, NewRecord, SubjectId, codec};
+        use crate::codec;
+        use crate::record::{ConversationId, Message, NewRecord, SubjectId};
         let key = DataKey::new(1, &SecretKey::from_bytes([0x42; 32]));
         let rec = NewRecord::new(ConversationId::new("conv-42"))
             .subject(SubjectId::new("user-7"))
             .model("gpt-4o")
             .prompt([Message::user("hello")])
             .response(Message::assistant("hi"));
-        let buf = codec::encode(
+        let buf = codec::record::encode(
             &rec,
             1_700_000_000_000,
             1_700_003_600_000,
@@ -260,7 +261,7 @@ mod tests {
         let hex: String = env.iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(hex, SEALED_KAT);
         let plain = open(&key, &binding(), env).unwrap();
-        let back = codec::decode(binding().id, plain.bytes()).unwrap();
+        let back = codec::record::decode(binding().id, plain.bytes()).unwrap();
         assert_eq!(back.prompt()[0].content(), "hello");
     }
 

@@ -1,7 +1,6 @@
 //! The record model: what one logged exchange with a model holds, and its
 //! encoding inside the sealed envelope.
 
-pub(crate) mod codec;
 mod ids;
 mod message;
 mod new_record;

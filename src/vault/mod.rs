@@ -231,7 +231,7 @@ impl Vault {
     }
 
     fn now_ms(&self) -> i64 {
-        crate::record::codec::to_millis(self.clock.now())
+        crate::codec::to_millis(self.clock.now())
     }
 }
 

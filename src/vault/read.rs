@@ -2,8 +2,8 @@
 //! to verify.
 
 use super::{Vault, VerifyReport};
+use crate::codec::{self, from_millis};
 use crate::error::{Error, Result};
-use crate::record::codec::{self, from_millis};
 use crate::record::{ConversationId, Record, RecordId, SubjectId};
 use crate::seal::{self, Binding};
 use crate::store::RecordRow;
@@ -108,7 +108,8 @@ impl Vault {
         };
         let plaintext =
             seal::open(&key, &binding, row.sealed).map_err(|_| Error::Tampered { id })?;
-        let record = codec::decode(id, plaintext.bytes()).map_err(|_| Error::Tampered { id })?;
+        let record =
+            codec::record::decode(id, plaintext.bytes()).map_err(|_| Error::Tampered { id })?;
         if record.expires_at() != from_millis(row.expires_at_ms) {
             return Err(Error::Tampered { id });
         }

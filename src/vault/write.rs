@@ -4,9 +4,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{EraseReport, PurgeReport, Vault};
+use crate::codec::{self, to_millis};
 use crate::error::{Error, Result};
 use crate::keys::{DataKey, KeyScope, data_key_aad};
-use crate::record::codec::{self, to_millis};
 use crate::record::{NewRecord, RecordId, SubjectId};
 use crate::seal::{self, Binding};
 use crate::secret::SecretKey;
@@ -146,7 +146,7 @@ impl Vault {
         let expires_at_ms = self.policy.expiry_ms(now, rec.ttl)?;
         let created_at_ms = rec.created_at.map_or(now_ms, to_millis);
         let subject = rec.subject.as_ref().map(|s| self.tags.subject(s.as_str()));
-        let plaintext = codec::encode(
+        let plaintext = codec::record::encode(
             rec,
             created_at_ms,
             expires_at_ms,
@@ -155,7 +155,11 @@ impl Vault {
         )
         .map_err(|_| Error::InvalidInput {
             what: "record",
-            reason: format!("larger than {} bytes", codec::MAX_RECORD_BYTES),
+            reason: format!(
+                "over {} bytes encoded, or over {} messages, tags or metadata entries",
+                codec::MAX_RECORD_BYTES,
+                codec::MAX_ITEMS
+            ),
         })?;
         Ok(Pending {
             conversation: self.tags.conversation(rec.conversation.as_str()),

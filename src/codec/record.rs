@@ -1,31 +1,16 @@
-//! The bytes inside a sealed record: bincode 2 (serde, standard config:
-//! little-endian, varint lengths). Every bincode call in the crate lives
-//! here, so the encoding can only change in this file — and the
-//! known-answer test below fails if it does (FORMAT.md §6).
+//! The plaintext inside a sealed record (FORMAT.md §6). The known-answer
+//! test below fails if the encoding changes.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-use bincode::config::{Configuration, Limit, LittleEndian, Varint};
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use super::{ConversationId, Message, NewRecord, Record, RecordId, Role, SubjectId};
+use super::{config, from_millis};
+use crate::record::{ConversationId, Message, NewRecord, Record, RecordId, Role, SubjectId};
 
 /// Largest encoded record accepted by `put`.
 pub(crate) const MAX_RECORD_BYTES: usize = 16 << 20;
 /// Most prompt messages, tags or metadata entries one record may have.
 pub(crate) const MAX_ITEMS: usize = 65_536;
-/// The decoder's allocation cap. bincode charges each decoded collection
-/// its in-memory size (up to 48 bytes an item here) on top of the text
-/// bytes, so the cap is set such that every record `encode` accepts also
-/// decodes: 16 MiB of text plus 3 × 65,536 items × 48 bytes < 32 MiB.
-const DECODE_LIMIT: usize = 32 << 20;
-
-type Config<const N: usize> = Configuration<LittleEndian, Varint, Limit<N>>;
-
-fn config() -> Config<DECODE_LIMIT> {
-    bincode::config::standard().with_limit::<DECODE_LIMIT>()
-}
 
 /// The fields of a record as they are encoded, in this order.
 #[derive(Serialize)]
@@ -149,22 +134,10 @@ fn take_message(m: &mut (u8, String)) -> Option<Message> {
     Some(Message::new(role, std::mem::take(&mut m.1)))
 }
 
-/// Milliseconds since the Unix epoch, saturating (times before 1970 are
-/// clamped to it).
-pub(crate) fn to_millis(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
-/// The inverse of [`to_millis`]; negative values map to the epoch.
-pub(crate) fn from_millis(ms: i64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::to_millis;
 
     pub(crate) fn sample() -> NewRecord {
         NewRecord::new(ConversationId::new("conv-42"))
