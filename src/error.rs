@@ -25,6 +25,15 @@ pub enum Error {
         id: RecordId,
     },
 
+    /// The audit log was altered: an entry was removed, changed, inserted
+    /// or reordered, or its tail was cut off. `seq` is the first entry
+    /// that does not verify (or the first missing one).
+    #[error("audit log tampered at entry {seq}")]
+    AuditTampered {
+        /// The first bad (or missing) sequence number.
+        seq: u64,
+    },
+
     /// A wrapped data key failed authentication.
     #[error("data key {key_id} failed authentication: the keyring was altered")]
     KeyTampered {

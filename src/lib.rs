@@ -44,6 +44,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod audit;
 pub mod clock;
 mod codec;
 mod error;
@@ -58,12 +59,13 @@ mod secret;
 mod store;
 mod vault;
 
+pub use audit::{Actor, AuditAction, AuditEntry, AuditHead, AuditOutcome, AuditReport};
 pub use error::{Error, Result};
 pub use kdf::{KdfParams, KeySource};
 pub use record::{ConversationId, Message, NewRecord, Record, RecordId, Role, SubjectId};
 pub use retention::{DEFAULT_EPOCH, DEFAULT_TTL};
 pub use seal::SEAL_OVERHEAD;
 pub use vault::{
-    DEFAULT_MAX_RECORDS_PER_KEY, EraseReport, FORMAT_VERSION, PurgeReport, Vault, VaultOptions,
-    VerifyReport,
+    AsActor, Audit, DEFAULT_MAX_RECORDS_PER_KEY, EraseReport, FORMAT_VERSION, PurgeReport, Vault,
+    VaultOptions, VerifyReport,
 };

@@ -3,6 +3,7 @@
 //! bincode 2.0.1 (serde, standard config: little-endian, varint lengths)
 //! is pinned: 3.0.0 is an empty release.
 
+pub(crate) mod audit;
 pub(crate) mod record;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

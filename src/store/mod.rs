@@ -29,6 +29,15 @@ pub(crate) struct KeyRow {
     pub(crate) wrapped: Vec<u8>,
 }
 
+/// One audit entry as stored: sealed body and chain MAC.
+#[derive(Debug, Clone)]
+pub(crate) struct AuditRow {
+    pub(crate) seq: u64,
+    pub(crate) at_ms: i64,
+    pub(crate) sealed: Vec<u8>,
+    pub(crate) mac: [u8; 32],
+}
+
 /// The vault-wide values kept beside the tables.
 #[derive(Debug, Clone)]
 pub(crate) struct VaultMeta {
@@ -57,6 +66,15 @@ pub(crate) trait Backend: Send + Sync {
     fn scope_has_key(&self, subject: Option<&IdTag>, after_ms: i64, until_ms: i64) -> Result<bool>;
     /// Every stored key.
     fn keys(&self) -> Result<Vec<KeyRow>>;
+    /// Calls `each` for the audit entries with `from <= seq <= to`, in order.
+    fn audit_rows(
+        &self,
+        from: u64,
+        to: u64,
+        each: &mut dyn FnMut(AuditRow) -> Result<()>,
+    ) -> Result<()>;
+    /// Counts one failed open (unauthenticated: it cannot be MACed).
+    fn count_failed_open(&self) -> Result<()>;
     /// Moves committed changes into the main file and empties the
     /// write-ahead log, so deleted rows leave no copy in it. Best effort:
     /// the delete is already committed, and a reader holding an old
@@ -64,6 +82,10 @@ pub(crate) trait Backend: Send + Sync {
     fn scrub(&self);
     /// Starts the one write transaction; others wait (or get `Busy`).
     fn write(&self) -> Result<Box<dyn WriteTxn + '_>>;
+    /// A write transaction that commits without waiting for the disk to
+    /// confirm: for audit entries of reads. Crash-safe (WAL), though a
+    /// power cut may lose the last few.
+    fn write_light(&self) -> Result<Box<dyn WriteTxn + '_>>;
 }
 
 /// A write transaction: all or nothing, committed by [`WriteTxn::commit`],
@@ -97,6 +119,12 @@ pub(crate) trait WriteTxn {
     fn meta(&mut self) -> Result<VaultMeta>;
     /// Replaces the header and wrapped tag key.
     fn set_meta(&mut self, meta: &VaultMeta) -> Result<()>;
+    /// The newest audit entry's seq and MAC; (0, zeros) for an empty log.
+    fn audit_tail(&mut self) -> Result<(u64, [u8; 32])>;
+    /// Appends an audit entry.
+    fn append_audit(&mut self, row: &AuditRow) -> Result<()>;
+    /// Reads and resets the count of failed opens.
+    fn take_failed_opens(&mut self) -> Result<u64>;
     /// Makes everything durable.
     fn commit(self: Box<Self>) -> Result<()>;
 }

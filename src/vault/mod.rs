@@ -1,12 +1,14 @@
 //! The public [`Vault`]: creating and opening, and the key-level calls.
 //! Storing lives in `write.rs`, reading in `read.rs`.
 
+mod audited;
 mod header;
 mod options;
 mod read;
 mod reports;
 mod write;
 
+pub use audited::{AsActor, Audit};
 pub use header::FORMAT_VERSION;
 pub use options::{DEFAULT_MAX_RECORDS_PER_KEY, VaultOptions};
 pub use reports::{EraseReport, PurgeReport, VerifyReport};
@@ -16,6 +18,7 @@ use std::fmt;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
+use crate::audit::{Actor, AuditAction, AuditKeys, AuditOutcome, Event};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::kdf::KeySource;
@@ -41,6 +44,13 @@ pub struct Vault {
     clock: Arc<dyn Clock>,
     max_records_per_key: u64,
     kdf: crate::kdf::KdfParams,
+    audit_keys: AuditKeys,
+    /// Who plain `Vault` calls are audited as.
+    actor: Actor,
+    /// Read entries that a full disk refused, for the next write.
+    waiting_audit: std::sync::Mutex<Vec<audited::WaitingEntry>>,
+    /// How many waiting entries the open write transaction carries.
+    flushed_audit: std::sync::atomic::AtomicUsize,
 }
 
 struct Unlocked {
@@ -74,13 +84,12 @@ impl Vault {
             tag_key: kek.wrap(&tag_key, TAG_KEY_AAD).to_vec(),
         };
         let store = SqliteBackend::create(path.as_ref(), &meta)?;
-        Ok(Self::assemble(
-            Box::new(store),
-            kek,
-            meta.header,
-            &tag_key,
-            options,
-        ))
+        let vault = Self::assemble(Box::new(store), kek, meta.header, &tag_key, options);
+        let mut txn = vault.store.write()?;
+        let create = Event::new(AuditAction::Create);
+        vault.log_in(&mut *txn, &vault.actor, &create, &AuditOutcome::Ok)?;
+        vault.commit(txn)?;
+        Ok(vault)
     }
 
     /// Opens an existing vault. The KDF parameters come from the vault's
@@ -101,17 +110,30 @@ impl Vault {
         let store = SqliteBackend::open(path.as_ref())?;
         let meta = store.meta()?;
         let header = Header::parse(&meta.header)?;
-        let kek = header.unlock(key.borrow())?;
+        let kek = match header.unlock(key.borrow()) {
+            Err(Error::WrongKey) => {
+                // Cannot be MACed without the key: counted, and folded into
+                // the chain at the next successful open. Best effort: the
+                // caller needs to hear about the wrong key either way.
+                let _ = store.count_failed_open();
+                return Err(Error::WrongKey);
+            }
+            other => other?,
+        };
         let tag_key = kek
             .unwrap_key(&meta.tag_key, TAG_KEY_AAD)
             .ok_or(Error::KeyTampered { key_id: 0 })?;
-        Ok(Self::assemble(
-            Box::new(store),
-            kek,
-            meta.header,
-            &tag_key,
-            options,
-        ))
+        let vault = Self::assemble(Box::new(store), kek, meta.header, &tag_key, options);
+        let mut txn = vault.store.write()?;
+        let failed = txn.take_failed_opens()?;
+        if failed > 0 {
+            let event = Event::new(AuditAction::FailedOpens).count(failed);
+            vault.log_in(&mut *txn, &vault.actor, &event, &AuditOutcome::Ok)?;
+        }
+        let open = Event::new(AuditAction::Open);
+        vault.log_in(&mut *txn, &vault.actor, &open, &AuditOutcome::Ok)?;
+        vault.commit(txn)?;
+        Ok(vault)
     }
 
     fn assemble(
@@ -130,6 +152,10 @@ impl Vault {
             clock: Arc::clone(&options.clock),
             max_records_per_key: options.max_records_per_key,
             kdf: options.kdf,
+            audit_keys: AuditKeys::derive(tag_key),
+            actor: options.actor.clone(),
+            waiting_audit: std::sync::Mutex::new(Vec::new()),
+            flushed_audit: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -143,7 +169,17 @@ impl Vault {
     /// is changed); [`Error::KeyChanged`] if another handle changed the key
     /// first.
     pub fn change_key(&self, new_key: impl Borrow<KeySource>) -> Result<()> {
-        let (header, new_kek) = Header::new(new_key.borrow(), self.kdf)?;
+        self.change_key_as(&self.actor, new_key.borrow())
+    }
+
+    fn change_key_as(&self, actor: &Actor, new_key: &KeySource) -> Result<()> {
+        let result = self.rekey(actor, new_key);
+        self.log_failed_write(actor, AuditAction::ChangeKey, &result);
+        result
+    }
+
+    fn rekey(&self, actor: &Actor, new_key: &KeySource) -> Result<()> {
+        let (header, new_kek) = Header::new(new_key, self.kdf)?;
         let mut txn = self.store.write()?;
         let mut unlocked = self.unlocked.write().unwrap_or_else(|e| e.into_inner());
         let meta = txn.meta()?;
@@ -169,7 +205,13 @@ impl Vault {
             tag_key: new_kek.wrap(&tag_key, TAG_KEY_AAD).to_vec(),
         };
         txn.set_meta(&new_meta)?;
-        txn.commit()?;
+        self.log_in(
+            &mut *txn,
+            actor,
+            &Event::new(AuditAction::ChangeKey),
+            &AuditOutcome::Ok,
+        )?;
+        self.commit(txn)?;
         *unlocked = Unlocked {
             kek: new_kek,
             header: new_meta.header,

@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::audit::Actor;
 use crate::clock::{Clock, SystemClock};
 use crate::kdf::KdfParams;
 use crate::retention::RetentionPolicy;
@@ -31,6 +32,7 @@ pub struct VaultOptions {
     pub(crate) retention: RetentionPolicy,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) max_records_per_key: u64,
+    pub(crate) actor: Actor,
 }
 
 impl Default for VaultOptions {
@@ -40,6 +42,7 @@ impl Default for VaultOptions {
             retention: RetentionPolicy::default(),
             clock: Arc::new(SystemClock),
             max_records_per_key: DEFAULT_MAX_RECORDS_PER_KEY,
+            actor: Actor::default(),
         }
     }
 }
@@ -76,6 +79,13 @@ impl VaultOptions {
     /// The clock that retention reads (default: the system clock).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Who plain `Vault` calls are audited as (default: `"default"`).
+    /// Use [`Vault::as_actor`](crate::Vault::as_actor) for per-call actors.
+    pub fn actor(mut self, actor: Actor) -> Self {
+        self.actor = actor;
         self
     }
 

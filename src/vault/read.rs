@@ -2,6 +2,7 @@
 //! to verify.
 
 use super::{Vault, VerifyReport};
+use crate::audit::{Actor, AuditAction, Event};
 use crate::codec::{self, from_millis};
 use crate::error::{Error, Result};
 use crate::record::{ConversationId, Record, RecordId, SubjectId};
@@ -17,6 +18,15 @@ impl Vault {
     /// purge); [`Error::Tampered`] if it fails authentication;
     /// [`Error::KeyDestroyed`] if its key was destroyed.
     pub fn get(&self, id: RecordId) -> Result<Record> {
+        self.get_as(&self.actor, id)
+    }
+
+    pub(super) fn get_as(&self, actor: &Actor, id: RecordId) -> Result<Record> {
+        let event = Event::new(AuditAction::Get).records([id]);
+        self.audited_read(actor, event, || self.read_one(id), |_, e| e)
+    }
+
+    fn read_one(&self, id: RecordId) -> Result<Record> {
         let row = self
             .store
             .record(id.as_u64())?
@@ -38,6 +48,25 @@ impl Vault {
     /// [`Error::Tampered`] naming the first record that fails
     /// authentication; [`Error::KeyDestroyed`] for one whose key is gone.
     pub fn conversation(&self, conversation: &ConversationId) -> Result<Vec<Record>> {
+        self.conversation_as(&self.actor, conversation)
+    }
+
+    pub(super) fn conversation_as(
+        &self,
+        actor: &Actor,
+        conversation: &ConversationId,
+    ) -> Result<Vec<Record>> {
+        let tag = self.tags.conversation(conversation.as_str());
+        let event = Event::new(AuditAction::Conversation).target(tag);
+        self.audited_read(
+            actor,
+            event,
+            || self.read_conversation(conversation),
+            |recs, e| e.records(recs.iter().map(Record::id)),
+        )
+    }
+
+    fn read_conversation(&self, conversation: &ConversationId) -> Result<Vec<Record>> {
         let tag = self.tags.conversation(conversation.as_str());
         let rows = self.store.conversation(&tag, self.now_ms())?;
         let mut records = self.open_live(rows)?;
@@ -53,6 +82,25 @@ impl Vault {
     /// # Errors
     /// As [`Vault::conversation`].
     pub fn subject_records(&self, subject: &SubjectId) -> Result<Vec<Record>> {
+        self.subject_records_as(&self.actor, subject)
+    }
+
+    pub(super) fn subject_records_as(
+        &self,
+        actor: &Actor,
+        subject: &SubjectId,
+    ) -> Result<Vec<Record>> {
+        let tag = self.tags.subject(subject.as_str());
+        let event = Event::new(AuditAction::SubjectRecords).target(tag);
+        self.audited_read(
+            actor,
+            event,
+            || self.read_subject(subject),
+            |recs, e| e.records(recs.iter().map(Record::id)),
+        )
+    }
+
+    fn read_subject(&self, subject: &SubjectId) -> Result<Vec<Record>> {
         let tag = self.tags.subject(subject.as_str());
         let rows = self.store.subject(&tag, self.now_ms())?;
         let mut records = self.open_live(rows)?;
@@ -67,6 +115,20 @@ impl Vault {
     /// The first failure: [`Error::KeyTampered`], [`Error::Tampered`]
     /// naming the record, or [`Error::KeyDestroyed`].
     pub fn verify(&self) -> Result<VerifyReport> {
+        self.verify_as(&self.actor)
+    }
+
+    pub(super) fn verify_as(&self, actor: &Actor) -> Result<VerifyReport> {
+        let event = Event::new(AuditAction::Verify);
+        self.audited_read(
+            actor,
+            event,
+            || self.verify_all(),
+            |r, e| e.count(r.records as u64),
+        )
+    }
+
+    fn verify_all(&self) -> Result<VerifyReport> {
         let mut report = VerifyReport::default();
         for row in self.store.keys()? {
             self.unwrap_row(&row)?;

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{EraseReport, PurgeReport, Vault};
+use crate::audit::{Actor, AuditAction, AuditOutcome, Event};
 use crate::codec::{self, to_millis};
 use crate::error::{Error, Result};
 use crate::keys::{DataKey, KeyScope, data_key_aad};
@@ -20,11 +21,20 @@ impl Vault {
     /// policy refuses; [`Error::Busy`] or [`Error::Storage`] if it could not
     /// be written (then nothing was).
     pub fn put(&self, record: NewRecord) -> Result<RecordId> {
-        let ids = self.put_batch(vec![record])?;
-        ids.into_iter().next().ok_or(Error::InvalidInput {
-            what: "record",
-            reason: "nothing was stored".into(),
-        })
+        self.put_as(&self.actor, record)
+    }
+
+    pub(super) fn put_as(&self, actor: &Actor, record: NewRecord) -> Result<RecordId> {
+        let result = self
+            .store_records(actor, AuditAction::Put, vec![record])
+            .and_then(|ids| {
+                ids.into_iter().next().ok_or(Error::InvalidInput {
+                    what: "record",
+                    reason: "nothing was stored".into(),
+                })
+            });
+        self.log_failed_write(actor, AuditAction::Put, &result);
+        result
     }
 
     /// Seals and stores records in one transaction: all are stored or none.
@@ -33,8 +43,30 @@ impl Vault {
     /// # Errors
     /// As [`Vault::put`]; one refused record refuses the batch.
     pub fn put_batch(&self, records: Vec<NewRecord>) -> Result<Vec<RecordId>> {
+        self.put_batch_as(&self.actor, records)
+    }
+
+    pub(super) fn put_batch_as(
+        &self,
+        actor: &Actor,
+        records: Vec<NewRecord>,
+    ) -> Result<Vec<RecordId>> {
+        let result = self.store_records(actor, AuditAction::PutBatch, records);
+        self.log_failed_write(actor, AuditAction::PutBatch, &result);
+        result
+    }
+
+    /// Seals and stores `records`, and their audit entry, in one transaction.
+    fn store_records(
+        &self,
+        actor: &Actor,
+        action: AuditAction,
+        records: Vec<NewRecord>,
+    ) -> Result<Vec<RecordId>> {
         if records.is_empty() {
-            return Ok(Vec::new());
+            let ids = Vec::new();
+            self.log_alone(actor, Event::new(action), &Ok(()))?;
+            return Ok(ids);
         }
         let now = self.clock.now();
         let now_ms = to_millis(now);
@@ -74,7 +106,9 @@ impl Vault {
         for sealer in sealers.values() {
             txn.add_key_use(sealer.key.id, sealer.used)?;
         }
-        txn.commit()?;
+        let event = Event::new(action).records(ids.iter().copied());
+        self.log_in(&mut *txn, actor, &event, &AuditOutcome::Ok)?;
+        self.commit(txn)?;
         // Only now do new keys exist for other handles too; caching one
         // from a rolled-back transaction would shadow whatever key later
         // takes its id.
@@ -96,11 +130,23 @@ impl Vault {
     /// # Errors
     /// [`Error::Busy`] or [`Error::Storage`]; then nothing was deleted.
     pub fn purge_expired(&self) -> Result<PurgeReport> {
+        self.purge_expired_as(&self.actor)
+    }
+
+    pub(super) fn purge_expired_as(&self, actor: &Actor) -> Result<PurgeReport> {
+        let result = self.purge(actor);
+        self.log_failed_write(actor, AuditAction::Purge, &result);
+        result
+    }
+
+    fn purge(&self, actor: &Actor) -> Result<PurgeReport> {
         let now_ms = self.now_ms();
         let mut txn = self.store.write()?;
         let records = txn.delete_expired(now_ms)?;
         let keys = txn.delete_keys_ended(now_ms)?;
-        txn.commit()?;
+        let event = Event::new(AuditAction::Purge).count(records as u64);
+        self.log_in(&mut *txn, actor, &event, &AuditOutcome::Ok)?;
+        self.commit(txn)?;
         self.keyring.forget(&keys);
         self.store.scrub();
         Ok(PurgeReport {
@@ -116,10 +162,28 @@ impl Vault {
     /// # Errors
     /// [`Error::Busy`] or [`Error::Storage`]; then nothing was erased.
     pub fn erase_subject(&self, subject: &SubjectId) -> Result<EraseReport> {
+        self.erase_subject_as(&self.actor, subject)
+    }
+
+    pub(super) fn erase_subject_as(
+        &self,
+        actor: &Actor,
+        subject: &SubjectId,
+    ) -> Result<EraseReport> {
+        let result = self.erase(actor, subject);
+        self.log_failed_write(actor, AuditAction::Erase, &result);
+        result
+    }
+
+    fn erase(&self, actor: &Actor, subject: &SubjectId) -> Result<EraseReport> {
         let tag = self.tags.subject(subject.as_str());
         let mut txn = self.store.write()?;
         let (records, keys) = txn.delete_subject(&tag)?;
-        txn.commit()?;
+        let event = Event::new(AuditAction::Erase)
+            .target(tag)
+            .count(records as u64);
+        self.log_in(&mut *txn, actor, &event, &AuditOutcome::Ok)?;
+        self.commit(txn)?;
         self.keyring.forget(&keys);
         self.store.scrub();
         Ok(EraseReport {

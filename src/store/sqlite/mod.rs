@@ -11,10 +11,10 @@ use std::sync::Mutex;
 
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, params};
 
-use super::{Backend, KeyRow, RecordRow, VaultMeta, WriteTxn};
+use super::{AuditRow, Backend, KeyRow, RecordRow, VaultMeta, WriteTxn};
 use crate::error::{Error, Result};
 use crate::keys::{ID_TAG_LEN, IdTag, KeyScope};
-use schema::{META_HEADER, META_TAG_KEY, NEXT_KEY, NEXT_RECORD, TABLES};
+use schema::{FAILED_OPENS, META_HEADER, META_TAG_KEY, NEXT_KEY, NEXT_RECORD, TABLES};
 
 /// Readers kept open between calls; more are opened under load and closed after.
 const MAX_IDLE_READERS: usize = 8;
@@ -60,8 +60,8 @@ impl SqliteBackend {
         conn.execute_batch(&batch).map_err(storage_error)?;
         let init = (|| {
             conn.execute(
-                "INSERT INTO counters (name, next) VALUES (?1, 1), (?2, 1)",
-                params![NEXT_RECORD, NEXT_KEY],
+                "INSERT INTO counters (name, next) VALUES (?1, 1), (?2, 1), (?3, 0)",
+                params![NEXT_RECORD, NEXT_KEY, FAILED_OPENS],
             )?;
             conn.execute(
                 "INSERT INTO meta (name, value) VALUES (?1, ?2), (?3, ?4)",
@@ -205,9 +205,45 @@ impl Backend for SqliteBackend {
         let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
     }
 
+    fn audit_rows(
+        &self,
+        from: u64,
+        to: u64,
+        each: &mut dyn FnMut(AuditRow) -> Result<()>,
+    ) -> Result<()> {
+        let (from, to) = (sql_id(from)?, sql_id(to.min(i64::MAX as u64))?);
+        let mut outcome: Result<()> = Ok(());
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT seq, at, sealed, mac FROM audit WHERE seq >= ?1 AND seq <= ?2 ORDER BY seq",
+            )?;
+            let mut rows = stmt.query([from, to])?;
+            while let Some(row) = rows.next()? {
+                if let Err(e) = audit_row(row)?.and_then(&mut *each) {
+                    outcome = Err(e);
+                    break;
+                }
+            }
+            Ok(())
+        })?;
+        outcome
+    }
+
+    fn count_failed_open(&self) -> Result<()> {
+        let conn = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let mut txn = write::SqliteWrite::begin(conn, false)?;
+        txn.count_failed_open()?;
+        Box::new(txn).commit()
+    }
+
     fn write(&self) -> Result<Box<dyn WriteTxn + '_>> {
         let conn = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(Box::new(write::SqliteWrite::begin(conn)?))
+        Ok(Box::new(write::SqliteWrite::begin(conn, false)?))
+    }
+
+    fn write_light(&self) -> Result<Box<dyn WriteTxn + '_>> {
+        let conn = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(Box::new(write::SqliteWrite::begin(conn, true)?))
     }
 }
 
@@ -263,6 +299,22 @@ fn key_row(r: &Row<'_>) -> rusqlite::Result<Result<KeyRow>> {
             },
             sealed: u64::try_from(sealed).map_err(|_| corrupt("negative key use count"))?,
             wrapped,
+        })
+    })())
+}
+
+fn audit_row(r: &Row<'_>) -> rusqlite::Result<Result<AuditRow>> {
+    let seq: i64 = r.get(0)?;
+    let at_ms: i64 = r.get(1)?;
+    let sealed: Vec<u8> = r.get(2)?;
+    let mac: Vec<u8> = r.get(3)?;
+    Ok((|| {
+        Ok(AuditRow {
+            seq: u64::try_from(seq).map_err(|_| corrupt("negative audit seq"))?,
+            at_ms,
+            sealed,
+            mac: <[u8; 32]>::try_from(mac.as_slice())
+                .map_err(|_| corrupt("audit mac of the wrong length"))?,
         })
     })())
 }

@@ -49,11 +49,19 @@ pub(super) const TABLES: &[(&str, &str, &str)] = &[
         "records_expiry",
         "CREATE INDEX records_expiry ON records (expires_at)",
     ),
+    (
+        "table",
+        "audit",
+        "CREATE TABLE audit (seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, sealed BLOB NOT NULL, \
+         mac BLOB NOT NULL)",
+    ),
 ];
 
 /// Names of the id counters in `counters`.
 pub(super) const NEXT_RECORD: &str = "record";
 pub(super) const NEXT_KEY: &str = "key";
+/// Failed opens since the last successful one (not an id: a count).
+pub(super) const FAILED_OPENS: &str = "failed_opens";
 /// Names of the rows in `meta`.
 pub(super) const META_HEADER: &str = "header";
 pub(super) const META_TAG_KEY: &str = "tag_key";

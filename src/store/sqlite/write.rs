@@ -6,22 +6,40 @@ use std::sync::MutexGuard;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::schema::{META_HEADER, META_TAG_KEY, NEXT_KEY, NEXT_RECORD};
+use super::schema::{FAILED_OPENS, META_HEADER, META_TAG_KEY, NEXT_KEY, NEXT_RECORD};
 use super::{all_keys, key_row, sql_id, storage_error};
 use crate::error::{Error, Result};
 use crate::keys::{IdTag, KeyScope};
-use crate::store::{KeyRow, RecordRow, VaultMeta, WriteTxn};
+use crate::store::{AuditRow, KeyRow, RecordRow, VaultMeta, WriteTxn};
 
 pub(super) struct SqliteWrite<'a> {
     conn: MutexGuard<'a, Connection>,
     done: bool,
+    light: bool,
 }
 
 impl<'a> SqliteWrite<'a> {
-    pub(super) fn begin(conn: MutexGuard<'a, Connection>) -> Result<Self> {
-        conn.execute_batch("BEGIN IMMEDIATE")
+    /// `light`: commit without waiting for fsync (`synchronous = NORMAL`
+    /// for this transaction only; WAL keeps it crash-safe).
+    pub(super) fn begin(conn: MutexGuard<'a, Connection>, light: bool) -> Result<Self> {
+        if light {
+            conn.execute_batch("PRAGMA synchronous = NORMAL")
+                .map_err(storage_error)?;
+        }
+        // From here on, dropping restores FULL and rolls back if need be.
+        let txn = Self {
+            conn,
+            done: false,
+            light,
+        };
+        txn.conn
+            .execute_batch("BEGIN IMMEDIATE")
             .map_err(storage_error)?;
-        Ok(Self { conn, done: false })
+        Ok(txn)
+    }
+
+    pub(super) fn count_failed_open(&mut self) -> Result<()> {
+        self.bump_counter(FAILED_OPENS, 1).map(|_| ())
     }
 
     fn bump_counter(&mut self, name: &str, n: u64) -> Result<u64> {
@@ -41,10 +59,13 @@ impl<'a> SqliteWrite<'a> {
 
 impl Drop for SqliteWrite<'_> {
     fn drop(&mut self) {
+        // Nothing to report to: the caller already has the error that made
+        // it drop the transaction (or the commit succeeded).
         if !self.done {
-            // Nothing to report to: the caller already has the error that
-            // made it drop the transaction.
             let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        if self.light {
+            let _ = self.conn.execute_batch("PRAGMA synchronous = FULL");
         }
     }
 }
@@ -202,9 +223,58 @@ impl WriteTxn for SqliteWrite<'_> {
         Ok(())
     }
 
+    fn audit_tail(&mut self) -> Result<(u64, [u8; 32])> {
+        let tail: Option<(i64, Vec<u8>)> = self
+            .conn
+            .prepare_cached("SELECT seq, mac FROM audit ORDER BY seq DESC LIMIT 1")
+            .and_then(|mut s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+            .map_err(storage_error)?;
+        match tail {
+            None => Ok((0, [0; 32])),
+            Some((seq, mac)) => Ok((
+                u64::try_from(seq).map_err(|_| corrupt("negative audit seq"))?,
+                <[u8; 32]>::try_from(mac.as_slice())
+                    .map_err(|_| corrupt("audit mac of the wrong length"))?,
+            )),
+        }
+    }
+
+    fn append_audit(&mut self, row: &AuditRow) -> Result<()> {
+        let seq = sql_id(row.seq)?;
+        self.conn
+            .prepare_cached("INSERT INTO audit (seq, at, sealed, mac) VALUES (?1, ?2, ?3, ?4)")
+            .and_then(|mut s| s.execute(params![seq, row.at_ms, row.sealed, &row.mac[..]]))
+            .map_err(storage_error)?;
+        Ok(())
+    }
+
+    fn take_failed_opens(&mut self) -> Result<u64> {
+        let n: i64 = self
+            .conn
+            .query_row(
+                "SELECT next FROM counters WHERE name = ?1",
+                [FAILED_OPENS],
+                |r| r.get(0),
+            )
+            .map_err(storage_error)?;
+        if n != 0 {
+            self.conn
+                .execute(
+                    "UPDATE counters SET next = 0 WHERE name = ?1",
+                    [FAILED_OPENS],
+                )
+                .map_err(storage_error)?;
+        }
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     fn commit(mut self: Box<Self>) -> Result<()> {
         self.conn.execute_batch("COMMIT").map_err(storage_error)?;
         self.done = true;
         Ok(())
     }
+}
+
+fn corrupt(what: &str) -> Error {
+    Error::Corrupt { what: what.into() }
 }

@@ -1,0 +1,158 @@
+//! Sealing, chaining and checking audit entries (FORMAT.md §11).
+//!
+//! ```text
+//! sealed = nonce (12) ‖ AES-256-GCM(entry body) ‖ tag (16)
+//!          aad = "llmvault/v1/audit-entry" ‖ seq (u64 BE) ‖ at ms (i64 BE)
+//! mac    = HMAC-SHA256(mac key, "llmvault/v1/audit-chain" ‖ previous mac (32, zeros
+//!          for the first) ‖ seq (u64 BE) ‖ at ms (i64 BE) ‖ sealed)
+//! ```
+
+use aes_gcm::Aes256Gcm;
+use aes_gcm::aead::{AeadInOut, Nonce, Tag};
+use hmac::Mac;
+use rand::Rng;
+
+use super::{Actor, AuditEntry, AuditHead, AuditKeys, AuditOutcome, AuditReport, Event};
+use crate::codec::{self, from_millis};
+use crate::error::{Error, Result};
+use crate::store::AuditRow;
+
+const ENTRY_LABEL: &[u8] = b"llmvault/v1/audit-entry";
+const CHAIN_LABEL: &[u8] = b"llmvault/v1/audit-chain";
+const NONCE_LEN: usize = 12;
+const TAG_LEN: usize = 16;
+
+/// Seals an entry and chains it after `prev_mac`.
+pub(crate) fn entry_row(
+    keys: &AuditKeys,
+    seq: u64,
+    at_ms: i64,
+    prev_mac: &[u8; 32],
+    actor: &Actor,
+    event: &Event,
+    outcome: &AuditOutcome,
+) -> AuditRow {
+    let body = codec::audit::encode(actor, event, outcome);
+    let mut sealed = Vec::with_capacity(NONCE_LEN + body.len() + TAG_LEN);
+    let mut nonce = Nonce::<Aes256Gcm>::default();
+    rand::rng().fill_bytes(&mut nonce);
+    sealed.extend_from_slice(&nonce);
+    sealed.extend_from_slice(&body);
+    let tag = keys
+        .cipher(seq)
+        .encrypt_inout_detached(
+            &nonce,
+            &aad(seq, at_ms),
+            sealed[NONCE_LEN..].as_mut().into(),
+        )
+        .unwrap_or_default();
+    sealed.extend_from_slice(&tag);
+    let mac = chain_mac(keys, prev_mac, seq, at_ms, &sealed);
+    AuditRow {
+        seq,
+        at_ms,
+        sealed,
+        mac,
+    }
+}
+
+/// Decrypts an entry; `None` if it does not authenticate or decode.
+pub(crate) fn open_entry(keys: &AuditKeys, row: &AuditRow) -> Option<AuditEntry> {
+    if row.sealed.len() < NONCE_LEN + TAG_LEN {
+        return None;
+    }
+    let nonce = Nonce::<Aes256Gcm>::try_from(&row.sealed[..NONCE_LEN]).ok()?;
+    let tag_at = row.sealed.len() - TAG_LEN;
+    let tag = Tag::<Aes256Gcm>::try_from(&row.sealed[tag_at..]).ok()?;
+    let mut body = row.sealed[NONCE_LEN..tag_at].to_vec();
+    keys.cipher(row.seq)
+        .decrypt_inout_detached(
+            &nonce,
+            &aad(row.seq, row.at_ms),
+            body.as_mut_slice().into(),
+            &tag,
+        )
+        .ok()?;
+    let mut entry = codec::audit::decode(&body)?;
+    entry.seq = row.seq;
+    entry.at = from_millis(row.at_ms);
+    Some(entry)
+}
+
+/// Walks the chain from seq 1, one row at a time, and names the first bad
+/// entry. With a head kept elsewhere, a log shorter than the head, or whose
+/// entry at the head's position differs, is refused too.
+pub(crate) struct ChainVerifier<'a> {
+    keys: &'a AuditKeys,
+    prev: [u8; 32],
+    next: u64,
+    head: Option<AuditHead>,
+    head_seen: bool,
+}
+
+impl<'a> ChainVerifier<'a> {
+    pub(crate) fn new(keys: &'a AuditKeys, head: Option<AuditHead>) -> Self {
+        Self {
+            keys,
+            prev: [0; 32],
+            next: 1,
+            head,
+            head_seen: false,
+        }
+    }
+
+    /// Checks the next row of the log.
+    pub(crate) fn push(&mut self, row: &AuditRow) -> Result<()> {
+        if row.seq != self.next {
+            // A gap: the entry at `next` was removed (or renumbered).
+            return Err(Error::AuditTampered {
+                seq: self.next.min(row.seq),
+            });
+        }
+        let mac = chain_mac(self.keys, &self.prev, row.seq, row.at_ms, &row.sealed);
+        if mac != row.mac || open_entry(self.keys, row).is_none() {
+            return Err(Error::AuditTampered { seq: row.seq });
+        }
+        if let Some(h) = self.head.as_ref().filter(|h| h.seq == row.seq) {
+            if h.mac != mac {
+                return Err(Error::AuditTampered { seq: row.seq });
+            }
+            self.head_seen = true;
+        }
+        self.prev = mac;
+        self.next += 1;
+        Ok(())
+    }
+
+    /// Ends the walk.
+    pub(crate) fn finish(self) -> Result<AuditReport> {
+        let last = self.next - 1;
+        if self.head.is_some_and(|h| h.seq > 0) && !self.head_seen {
+            return Err(Error::AuditTampered { seq: last + 1 });
+        }
+        Ok(AuditReport {
+            entries: last,
+            head: AuditHead {
+                seq: last,
+                mac: self.prev,
+            },
+        })
+    }
+}
+
+fn aad(seq: u64, at_ms: i64) -> Vec<u8> {
+    let mut aad = ENTRY_LABEL.to_vec();
+    aad.extend_from_slice(&seq.to_be_bytes());
+    aad.extend_from_slice(&at_ms.to_be_bytes());
+    aad
+}
+
+fn chain_mac(keys: &AuditKeys, prev: &[u8; 32], seq: u64, at_ms: i64, sealed: &[u8]) -> [u8; 32] {
+    let mut mac = keys.mac();
+    mac.update(CHAIN_LABEL);
+    mac.update(prev);
+    mac.update(&seq.to_be_bytes());
+    mac.update(&at_ms.to_be_bytes());
+    mac.update(sealed);
+    mac.finalize().into_bytes().into()
+}

@@ -1,0 +1,251 @@
+//! The audit log: one sealed, hash-chained entry for every operation on a
+//! vault. Entries are sealed (they name actors and record ids) and chained
+//! with a keyed MAC, each covering the one before, so that a removed,
+//! changed, inserted or reordered entry is found and named by `verify`.
+
+mod chain;
+mod keys;
+
+pub(crate) use chain::{ChainVerifier, entry_row, open_entry};
+pub(crate) use keys::AuditKeys;
+
+use std::time::SystemTime;
+
+use crate::record::RecordId;
+
+/// Who acts on a vault, and why: recorded in every audit entry.
+///
+/// ```
+/// let actor = llmvault::Actor::new("alice").purpose("ticket T-9");
+/// assert_eq!(actor.name(), "alice");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    name: String,
+    purpose: Option<String>,
+}
+
+impl Actor {
+    /// An actor with this name (a person, a service, a job).
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            purpose: None,
+        }
+    }
+
+    /// Why the actor acts (a ticket, a legal request, a job name).
+    pub fn purpose(mut self, purpose: impl Into<String>) -> Self {
+        self.purpose = Some(purpose.into());
+        self
+    }
+
+    /// The actor's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The stated purpose, if any.
+    pub fn stated_purpose(&self) -> Option<&str> {
+        self.purpose.as_deref()
+    }
+}
+
+impl Default for Actor {
+    /// The actor of plain `Vault` calls: `"default"`, no purpose.
+    fn default() -> Self {
+        Self::new("default")
+    }
+}
+
+/// What an audited call did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AuditAction {
+    /// The vault was created.
+    Create,
+    /// The vault was opened with its key.
+    Open,
+    /// Opens that failed with a wrong key since the last successful open
+    /// (counted unauthenticated, folded in at the next open).
+    FailedOpens,
+    /// One record stored.
+    Put,
+    /// Several records stored in one transaction.
+    PutBatch,
+    /// One record read.
+    Get,
+    /// A conversation read.
+    Conversation,
+    /// A subject's records read.
+    SubjectRecords,
+    /// Expired records purged.
+    Purge,
+    /// A subject erased.
+    Erase,
+    /// Records exported.
+    Export,
+    /// The vault's key changed.
+    ChangeKey,
+    /// Every record and key verified.
+    Verify,
+    /// A purge run by a key-less maintenance handle, folded in at the next
+    /// open with the key.
+    MaintenancePurge,
+}
+
+impl AuditAction {
+    /// Stable wire number (FORMAT.md §11).
+    pub(crate) fn to_wire(self) -> u8 {
+        match self {
+            Self::Create => 1,
+            Self::Open => 2,
+            Self::FailedOpens => 3,
+            Self::Put => 4,
+            Self::PutBatch => 5,
+            Self::Get => 6,
+            Self::Conversation => 7,
+            Self::SubjectRecords => 8,
+            Self::Purge => 9,
+            Self::Erase => 10,
+            Self::Export => 11,
+            Self::ChangeKey => 12,
+            Self::Verify => 13,
+            Self::MaintenancePurge => 14,
+        }
+    }
+
+    pub(crate) fn from_wire(n: u8) -> Option<Self> {
+        Some(match n {
+            1 => Self::Create,
+            2 => Self::Open,
+            3 => Self::FailedOpens,
+            4 => Self::Put,
+            5 => Self::PutBatch,
+            6 => Self::Get,
+            7 => Self::Conversation,
+            8 => Self::SubjectRecords,
+            9 => Self::Purge,
+            10 => Self::Erase,
+            11 => Self::Export,
+            12 => Self::ChangeKey,
+            13 => Self::Verify,
+            14 => Self::MaintenancePurge,
+            _ => return None,
+        })
+    }
+}
+
+/// How an audited call ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditOutcome {
+    /// It succeeded.
+    Ok,
+    /// It failed with this error (its `Display` text, which never holds
+    /// secrets).
+    Failed(String),
+}
+
+/// One audit entry, decrypted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AuditEntry {
+    /// Position in the chain, from 1.
+    pub seq: u64,
+    /// When it happened, by the vault's clock.
+    pub at: SystemTime,
+    /// Who acted.
+    pub actor: String,
+    /// Why, if stated.
+    pub purpose: Option<String>,
+    /// What was done.
+    pub action: AuditAction,
+    /// Records concerned (stored, read, …), where the call names them.
+    pub records: Vec<RecordId>,
+    /// The keyed tag of the subject or conversation concerned, in hex: the
+    /// raw id is never written, even sealed.
+    pub target_tag: Option<String>,
+    /// A count: records purged or erased, failed opens, …
+    pub count: u64,
+    /// How it ended.
+    pub outcome: AuditOutcome,
+}
+
+/// The newest entry's position and MAC. Keep it outside the vault (a log
+/// line, another system): [`Audit::verify_against`](crate::Audit::verify_against)
+/// then also detects a log whose tail was cut off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditHead {
+    /// Sequence number of the newest entry (0 for an empty log).
+    pub seq: u64,
+    /// Its chain MAC.
+    pub mac: [u8; 32],
+}
+
+impl AuditHead {
+    /// Printable form: `seq:hexmac`.
+    pub fn to_text(&self) -> String {
+        let hex: String = self.mac.iter().map(|b| format!("{b:02x}")).collect();
+        format!("{}:{hex}", self.seq)
+    }
+
+    /// Parses [`AuditHead::to_text`]'s form; `None` if malformed.
+    pub fn from_text(text: &str) -> Option<Self> {
+        let (seq, hex) = text.trim().split_once(':')?;
+        if hex.len() != 64 {
+            return None;
+        }
+        let mut mac = [0u8; 32];
+        for (i, byte) in mac.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+        }
+        Some(Self {
+            seq: seq.parse().ok()?,
+            mac,
+        })
+    }
+}
+
+/// The outcome of verifying the audit chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AuditReport {
+    /// Entries that verified.
+    pub entries: u64,
+    /// The newest entry.
+    pub head: AuditHead,
+}
+
+/// What a call contributes to its audit entry (everything but who, when
+/// and how it ended).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Event {
+    pub(crate) action: Option<AuditAction>,
+    pub(crate) records: Vec<RecordId>,
+    pub(crate) target_tag: Option<[u8; 16]>,
+    pub(crate) count: u64,
+}
+
+impl Event {
+    pub(crate) fn new(action: AuditAction) -> Self {
+        Self {
+            action: Some(action),
+            ..Self::default()
+        }
+    }
+
+    pub(crate) fn records(mut self, ids: impl IntoIterator<Item = RecordId>) -> Self {
+        self.records.extend(ids);
+        self
+    }
+
+    pub(crate) fn target(mut self, tag: [u8; 16]) -> Self {
+        self.target_tag = Some(tag);
+        self
+    }
+
+    pub(crate) fn count(mut self, n: u64) -> Self {
+        self.count = n;
+        self
+    }
+}

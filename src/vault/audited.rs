@@ -1,0 +1,312 @@
+//! Auditing: every call appends one entry to the chain. Writes append
+//! inside their own transaction (the entry and the change commit together);
+//! reads append in a light transaction of their own. A read whose entry
+//! cannot be written fails (closed) — except on a full disk, where the
+//! entry waits in memory and goes into the chain with the next write, so
+//! that committed records stay readable until space is back.
+
+use std::borrow::Borrow;
+use std::ops::RangeBounds;
+
+use super::{EraseReport, PurgeReport, Vault, VerifyReport};
+use crate::audit::{
+    Actor, AuditAction, AuditEntry, AuditHead, AuditOutcome, AuditReport, ChainVerifier, Event,
+    entry_row, open_entry,
+};
+use crate::error::{Error, Result};
+use crate::kdf::KeySource;
+use crate::record::{ConversationId, NewRecord, Record, RecordId, SubjectId};
+use crate::store::WriteTxn;
+
+impl Vault {
+    /// The audit log of this vault.
+    pub fn audit(&self) -> Audit<'_> {
+        Audit { vault: self }
+    }
+
+    /// A handle whose every call is audited under `actor` (and its
+    /// purpose); plain `Vault` calls are audited as the default actor.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let opts = llmvault::VaultOptions::default().kdf(llmvault::KdfParams::minimum());
+    /// # let vault = llmvault::Vault::create(dir.path().join("v"), llmvault::KeySource::passphrase("pw"), opts)?;
+    /// use llmvault::{Actor, AuditAction};
+    /// let alice = vault.as_actor(Actor::new("alice").purpose("ticket T-9"));
+    /// let _ = alice.subject_records(&llmvault::SubjectId::new("user-7"))?;
+    /// let last = vault.audit().entries(..)?.pop().unwrap();
+    /// assert_eq!((last.actor.as_str(), last.action), ("alice", AuditAction::SubjectRecords));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn as_actor(&self, actor: Actor) -> AsActor<'_> {
+        AsActor { vault: self, actor }
+    }
+
+    /// Appends an entry inside `txn`, to commit with the change it records
+    /// (after any read entries a full disk held back).
+    pub(super) fn log_in(
+        &self,
+        txn: &mut dyn WriteTxn,
+        actor: &Actor,
+        event: &Event,
+        outcome: &AuditOutcome,
+    ) -> Result<()> {
+        // Clones: the entries leave the queue only once this transaction
+        // commits (see `commit`); the writer lock keeps the queue still.
+        let waiting = self.lock_waiting().clone();
+        let now = self.now_ms();
+        let (mut seq, mut prev) = txn.audit_tail()?;
+        let appended = waiting
+            .iter()
+            .map(|w| (w.at_ms, &w.actor, &w.event, &w.outcome))
+            .chain([(now, actor, event, outcome)])
+            .try_for_each(|(at_ms, actor, event, outcome)| {
+                seq += 1;
+                let row = entry_row(&self.audit_keys, seq, at_ms, &prev, actor, event, outcome);
+                prev = row.mac;
+                txn.append_audit(&row)
+            });
+        self.flushed_audit
+            .store(waiting.len(), std::sync::atomic::Ordering::SeqCst);
+        appended
+    }
+
+    /// Commits a transaction that went through `log_in`, and drops the
+    /// waiting entries it carried.
+    pub(super) fn commit(&self, txn: Box<dyn WriteTxn + '_>) -> Result<()> {
+        txn.commit()?;
+        let flushed = self
+            .flushed_audit
+            .swap(0, std::sync::atomic::Ordering::SeqCst);
+        let mut waiting = self.lock_waiting();
+        let n = flushed.min(waiting.len());
+        waiting.drain(..n);
+        Ok(())
+    }
+
+    /// Appends the entry of a read (or of a failed write) on its own.
+    pub(super) fn log_alone<T>(
+        &self,
+        actor: &Actor,
+        event: Event,
+        result: &Result<T>,
+    ) -> Result<()> {
+        let outcome = match result {
+            Ok(_) => AuditOutcome::Ok,
+            Err(e) => AuditOutcome::Failed(e.to_string()),
+        };
+        let at_ms = self.now_ms();
+        let logged = self.store.write_light().and_then(|mut txn| {
+            self.log_in(&mut *txn, actor, &event, &outcome)?;
+            self.commit(txn)
+        });
+        match logged {
+            Err(Error::DiskFull) => {
+                self.lock_waiting().push(WaitingEntry {
+                    at_ms,
+                    actor: actor.clone(),
+                    event,
+                    outcome,
+                });
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    fn lock_waiting(&self) -> std::sync::MutexGuard<'_, Vec<WaitingEntry>> {
+        self.waiting_audit.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs a read and audits it; the read's own error wins over an audit
+    /// error, but a successful read whose entry cannot be written fails.
+    pub(super) fn audited_read<T>(
+        &self,
+        actor: &Actor,
+        event: Event,
+        read: impl FnOnce() -> Result<T>,
+        describe: impl FnOnce(&T, Event) -> Event,
+    ) -> Result<T> {
+        let result = read();
+        let event = match &result {
+            Ok(value) => describe(value, event),
+            Err(_) => event,
+        };
+        let logged = self.log_alone(actor, event, &result);
+        let value = result?;
+        logged?;
+        Ok(value)
+    }
+
+    /// Records a failed write (best effort: the write's error is what the
+    /// caller needs, and a full disk may refuse the entry too).
+    pub(super) fn log_failed_write<T>(
+        &self,
+        actor: &Actor,
+        action: AuditAction,
+        result: &Result<T>,
+    ) {
+        if result.is_err() {
+            let _ = self.log_alone(actor, Event::new(action), result);
+        }
+    }
+}
+
+/// An audit entry that could not be written yet (full disk).
+#[derive(Clone)]
+pub(super) struct WaitingEntry {
+    at_ms: i64,
+    actor: Actor,
+    event: Event,
+    outcome: AuditOutcome,
+}
+
+/// The audit log of a vault: see [`Vault::audit`].
+#[derive(Debug)]
+pub struct Audit<'a> {
+    vault: &'a Vault,
+}
+
+impl Audit<'_> {
+    /// Checks the whole chain: every entry authenticates and follows the
+    /// one before.
+    ///
+    /// # Errors
+    /// [`Error::AuditTampered`] naming the first bad (or missing) entry.
+    pub fn verify(&self) -> Result<AuditReport> {
+        self.walk(None)
+    }
+
+    /// As [`Audit::verify`], and also checks that the log reaches `head`
+    /// (kept outside the vault) with the same MAC: a cut-off tail is found.
+    ///
+    /// # Errors
+    /// [`Error::AuditTampered`].
+    pub fn verify_against(&self, head: &AuditHead) -> Result<AuditReport> {
+        self.walk(Some(*head))
+    }
+
+    /// The newest entry's position and MAC, after checking the chain.
+    ///
+    /// # Errors
+    /// [`Error::AuditTampered`] if the chain does not verify.
+    pub fn head(&self) -> Result<AuditHead> {
+        Ok(self.verify()?.head)
+    }
+
+    /// Decrypted entries with a sequence number in `range`, oldest first.
+    ///
+    /// # Errors
+    /// [`Error::AuditTampered`] for an entry that does not authenticate.
+    pub fn entries(&self, range: impl RangeBounds<u64>) -> Result<Vec<AuditEntry>> {
+        use std::ops::Bound;
+        let from = match range.start_bound() {
+            Bound::Included(&n) => n,
+            Bound::Excluded(&n) => n.saturating_add(1),
+            Bound::Unbounded => 1,
+        };
+        let to = match range.end_bound() {
+            Bound::Included(&n) => n,
+            Bound::Excluded(&n) => n.saturating_sub(1),
+            Bound::Unbounded => u64::MAX,
+        };
+        let mut out = Vec::new();
+        let keys = &self.vault.audit_keys;
+        self.vault.store.audit_rows(from, to, &mut |row| {
+            let entry = open_entry(keys, &row).ok_or(Error::AuditTampered { seq: row.seq })?;
+            out.push(entry);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    fn walk(&self, head: Option<AuditHead>) -> Result<AuditReport> {
+        let mut verifier = ChainVerifier::new(&self.vault.audit_keys, head);
+        self.vault
+            .store
+            .audit_rows(1, u64::MAX, &mut |row| verifier.push(&row))?;
+        verifier.finish()
+    }
+}
+
+/// A vault handle acting as one [`Actor`]: the same calls as [`Vault`],
+/// each audited under that actor. See [`Vault::as_actor`].
+#[derive(Debug)]
+pub struct AsActor<'a> {
+    vault: &'a Vault,
+    actor: Actor,
+}
+
+impl AsActor<'_> {
+    /// As [`Vault::put`].
+    ///
+    /// # Errors
+    /// As [`Vault::put`].
+    pub fn put(&self, record: NewRecord) -> Result<RecordId> {
+        self.vault.put_as(&self.actor, record)
+    }
+
+    /// As [`Vault::put_batch`].
+    ///
+    /// # Errors
+    /// As [`Vault::put_batch`].
+    pub fn put_batch(&self, records: Vec<NewRecord>) -> Result<Vec<RecordId>> {
+        self.vault.put_batch_as(&self.actor, records)
+    }
+
+    /// As [`Vault::get`].
+    ///
+    /// # Errors
+    /// As [`Vault::get`].
+    pub fn get(&self, id: RecordId) -> Result<Record> {
+        self.vault.get_as(&self.actor, id)
+    }
+
+    /// As [`Vault::conversation`].
+    ///
+    /// # Errors
+    /// As [`Vault::conversation`].
+    pub fn conversation(&self, conversation: &ConversationId) -> Result<Vec<Record>> {
+        self.vault.conversation_as(&self.actor, conversation)
+    }
+
+    /// As [`Vault::subject_records`].
+    ///
+    /// # Errors
+    /// As [`Vault::subject_records`].
+    pub fn subject_records(&self, subject: &SubjectId) -> Result<Vec<Record>> {
+        self.vault.subject_records_as(&self.actor, subject)
+    }
+
+    /// As [`Vault::purge_expired`].
+    ///
+    /// # Errors
+    /// As [`Vault::purge_expired`].
+    pub fn purge_expired(&self) -> Result<PurgeReport> {
+        self.vault.purge_expired_as(&self.actor)
+    }
+
+    /// As [`Vault::erase_subject`].
+    ///
+    /// # Errors
+    /// As [`Vault::erase_subject`].
+    pub fn erase_subject(&self, subject: &SubjectId) -> Result<EraseReport> {
+        self.vault.erase_subject_as(&self.actor, subject)
+    }
+
+    /// As [`Vault::verify`].
+    ///
+    /// # Errors
+    /// As [`Vault::verify`].
+    pub fn verify(&self) -> Result<VerifyReport> {
+        self.vault.verify_as(&self.actor)
+    }
+
+    /// As [`Vault::change_key`].
+    ///
+    /// # Errors
+    /// As [`Vault::change_key`].
+    pub fn change_key(&self, new_key: impl Borrow<KeySource>) -> Result<()> {
+        self.vault.change_key_as(&self.actor, new_key.borrow())
+    }
+}

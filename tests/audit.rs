@@ -1,0 +1,224 @@
+//! The audit log: one entry per operation, with actor and purpose; a
+//! chain that names the first removed, changed, inserted or reordered
+//! entry; a head kept elsewhere that catches a cut-off tail.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use llmvault::{
+    Actor, AuditAction, AuditHead, AuditOutcome, ConversationId, Error, KeySource, RecordId,
+    SubjectId, Vault,
+};
+
+fn actions(t: &TestVault) -> Vec<AuditAction> {
+    t.audit()
+        .entries(..)
+        .unwrap()
+        .iter()
+        .map(|e| e.action)
+        .collect()
+}
+
+#[test]
+fn every_operation_appends_one_entry() {
+    let mut t = new_vault();
+    let id = t.put(record("c", Some("s"), "a")).unwrap();
+    t.put_batch(vec![record("c", Some("s"), "b"), record("c", None, "c")])
+        .unwrap();
+    t.get(id).unwrap();
+    t.conversation(&ConversationId::new("c")).unwrap();
+    t.subject_records(&SubjectId::new("s")).unwrap();
+    t.purge_expired().unwrap();
+    t.erase_subject(&SubjectId::new("s")).unwrap();
+    t.verify().unwrap();
+    t.change_key(KeySource::passphrase(PASS)).unwrap();
+    t.reopen();
+    use AuditAction::*;
+    assert_eq!(
+        actions(&t),
+        vec![
+            Create,
+            Put,
+            PutBatch,
+            Get,
+            Conversation,
+            SubjectRecords,
+            Purge,
+            Erase,
+            Verify,
+            ChangeKey,
+            Open
+        ]
+    );
+    let entries = t.audit().entries(..).unwrap();
+    assert!(
+        entries
+            .iter()
+            .all(|e| e.actor == "default" && e.outcome == AuditOutcome::Ok)
+    );
+    assert_eq!(entries[1].records, vec![id]);
+    assert_eq!(entries[2].records.len(), 2);
+    assert_eq!(
+        entries[4].records.len(),
+        3,
+        "the conversation read names what it returned"
+    );
+    assert_eq!(entries[7].count, 2, "erase counts the subject's records");
+    assert!(entries[7].target_tag.is_some() && entries[5].target_tag == entries[7].target_tag);
+    assert_eq!(
+        entries.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (1..=11).collect::<Vec<_>>()
+    );
+    assert_eq!(t.audit().verify().unwrap().entries, 11);
+}
+
+#[test]
+fn actors_and_failures_are_recorded() {
+    let t = new_vault();
+    let alice = t.as_actor(Actor::new("alice").purpose("ticket T-9"));
+    let id = alice.put(record("c", None, "x")).unwrap();
+    alice.get(id).unwrap();
+    let missing = RecordId::from_u64(999);
+    assert!(matches!(alice.get(missing), Err(Error::NotFound { .. })));
+    let err = alice.put(record("c", None, "x").ttl(std::time::Duration::ZERO));
+    assert!(err.is_err());
+    let entries = t.audit().entries(2..).unwrap();
+    assert_eq!(entries.len(), 4);
+    for e in &entries {
+        assert_eq!(
+            (e.actor.as_str(), e.purpose.as_deref()),
+            ("alice", Some("ticket T-9"))
+        );
+    }
+    assert_eq!(entries[2].action, AuditAction::Get);
+    assert_eq!(entries[2].records, vec![missing]);
+    assert!(matches!(&entries[2].outcome, AuditOutcome::Failed(m) if m.contains("not found")));
+    assert_eq!(entries[3].action, AuditAction::Put);
+    assert!(matches!(&entries[3].outcome, AuditOutcome::Failed(m) if m.contains("ttl")));
+}
+
+#[test]
+fn failed_opens_are_folded_in_at_the_next_open() {
+    let mut t = new_vault();
+    t.close();
+    for _ in 0..3 {
+        assert!(matches!(
+            Vault::open(&t.path, KeySource::passphrase("wrong"), &t.opts),
+            Err(Error::WrongKey)
+        ));
+    }
+    t.reopen();
+    let entries = t.audit().entries(..).unwrap();
+    let failed: Vec<_> = entries
+        .iter()
+        .filter(|e| e.action == AuditAction::FailedOpens)
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].count, 3);
+    // Counted once: a second open has nothing to fold in.
+    t.reopen();
+    let again = t.audit().entries(..).unwrap();
+    assert_eq!(
+        again
+            .iter()
+            .filter(|e| e.action == AuditAction::FailedOpens)
+            .count(),
+        1
+    );
+    t.audit().verify().unwrap();
+}
+
+/// A vault with a dozen entries, closed, for tampering.
+fn logged_vault() -> TestVault {
+    let mut t = new_vault();
+    for i in 0..10 {
+        t.put(record("c", None, &i.to_string())).unwrap();
+    }
+    t.close();
+    t
+}
+
+fn tampered_at(t: &mut TestVault, sql: &str) -> Error {
+    t.sql().execute_batch(sql).unwrap();
+    t.reopen();
+    t.audit().verify().unwrap_err()
+}
+
+#[test]
+fn a_removed_entry_is_named() {
+    let mut t = logged_vault();
+    let err = tampered_at(&mut t, "DELETE FROM audit WHERE seq = 5");
+    assert!(matches!(err, Error::AuditTampered { seq: 5 }), "{err:?}");
+}
+
+#[test]
+fn a_changed_entry_is_named() {
+    let mut t = logged_vault();
+    let err = tampered_at(
+        &mut t,
+        "UPDATE audit SET sealed = CAST(zeroblob(length(sealed)) AS BLOB) WHERE seq = 4",
+    );
+    assert!(matches!(err, Error::AuditTampered { seq: 4 }), "{err:?}");
+    let mut t = logged_vault();
+    let err = tampered_at(&mut t, "UPDATE audit SET at = at + 1 WHERE seq = 6");
+    assert!(matches!(err, Error::AuditTampered { seq: 6 }), "{err:?}");
+}
+
+#[test]
+fn swapped_entries_are_found() {
+    let mut t = logged_vault();
+    let err = tampered_at(
+        &mut t,
+        "UPDATE audit SET seq = -1 WHERE seq = 3; UPDATE audit SET seq = 3 WHERE seq = 4; \
+         UPDATE audit SET seq = 4 WHERE seq = -1;",
+    );
+    assert!(matches!(err, Error::AuditTampered { seq: 3 }), "{err:?}");
+}
+
+#[test]
+fn an_inserted_entry_is_found() {
+    let mut t = logged_vault();
+    // Make room at 5 and copy entry 2 in: right format, wrong place in the chain.
+    let err = tampered_at(
+        &mut t,
+        "UPDATE audit SET seq = seq + 100 WHERE seq >= 5; UPDATE audit SET seq = seq - 99 WHERE seq >= 105; \
+         INSERT INTO audit (seq, at, sealed, mac) SELECT 5, at, sealed, mac FROM audit WHERE seq = 2;",
+    );
+    assert!(matches!(err, Error::AuditTampered { seq: 5 }), "{err:?}");
+}
+
+#[test]
+fn a_cut_off_tail_is_found_against_a_kept_head() {
+    let mut t = logged_vault();
+    t.reopen();
+    let head = t.audit().head().unwrap();
+    let kept = AuditHead::from_text(&head.to_text()).unwrap();
+    assert_eq!(kept, head);
+    t.close();
+    t.sql()
+        .execute("DELETE FROM audit WHERE seq >= ?1", [head.seq as i64 - 2])
+        .unwrap();
+    // Reopening appends an Open entry: the chain itself still verifies...
+    t.reopen();
+    t.audit().verify().unwrap();
+    // ...but not against the head kept elsewhere: the log now ends at
+    // head - 2 (the new Open entry), so head - 1 is the first one missing.
+    let err = t.audit().verify_against(&kept).unwrap_err();
+    assert!(
+        matches!(err, Error::AuditTampered { seq } if seq == head.seq - 1),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn the_chain_survives_a_change_of_key_and_verifies_against_its_head() {
+    let t = new_vault();
+    t.put(record("c", None, "x")).unwrap();
+    let before = t.audit().head().unwrap();
+    t.change_key(KeySource::passphrase("new")).unwrap();
+    let report = t.audit().verify_against(&before).unwrap();
+    assert_eq!(report.entries, before.seq + 1);
+    assert!(AuditHead::from_text("12:zz").is_none());
+}
