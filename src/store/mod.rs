@@ -38,6 +38,26 @@ pub(crate) struct AuditRow {
     pub(crate) mac: [u8; 32],
 }
 
+/// What a key-less maintenance purge did, kept in clear until a keyed
+/// open folds it into the audit chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MaintenanceNote {
+    pub(crate) at_ms: i64,
+    pub(crate) records: u64,
+    pub(crate) keys: u64,
+}
+
+/// Counts a key-less caller may see (all visible in the file anyway).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct StoreStats {
+    pub(crate) records: u64,
+    pub(crate) expired: u64,
+    pub(crate) sealed_bytes: u64,
+    pub(crate) oldest_expiry_ms: Option<i64>,
+    pub(crate) keys: u64,
+    pub(crate) audit_entries: u64,
+}
+
 /// The vault-wide values kept beside the tables.
 #[derive(Debug, Clone)]
 pub(crate) struct VaultMeta {
@@ -73,6 +93,8 @@ pub(crate) trait Backend: Send + Sync {
         to: u64,
         each: &mut dyn FnMut(AuditRow) -> Result<()>,
     ) -> Result<()>;
+    /// Counts and sizes, as of `now_ms`.
+    fn stats(&self, now_ms: i64) -> Result<StoreStats>;
     /// Counts one failed open (unauthenticated: it cannot be MACed).
     fn count_failed_open(&self) -> Result<()>;
     /// Moves committed changes into the main file and empties the
@@ -125,6 +147,10 @@ pub(crate) trait WriteTxn {
     fn append_audit(&mut self, row: &AuditRow) -> Result<()>;
     /// Reads and resets the count of failed opens.
     fn take_failed_opens(&mut self) -> Result<u64>;
+    /// Records what a key-less purge did.
+    fn note_maintenance(&mut self, note: &MaintenanceNote) -> Result<()>;
+    /// Reads and clears the maintenance notes, oldest first.
+    fn take_maintenance_notes(&mut self) -> Result<Vec<MaintenanceNote>>;
     /// Makes everything durable.
     fn commit(self: Box<Self>) -> Result<()>;
 }

@@ -114,6 +114,19 @@ impl Vault {
         }
     }
 
+    /// Queues what key-less maintenance did, to be chained (with its own
+    /// times) by the next `log_in` of this transaction.
+    pub(super) fn queue_maintenance_notes(&self, notes: Vec<crate::store::MaintenanceNote>) {
+        let actor = Actor::new("maintenance");
+        self.lock_waiting()
+            .extend(notes.into_iter().map(|n| WaitingEntry {
+                at_ms: n.at_ms,
+                actor: actor.clone(),
+                event: Event::new(AuditAction::MaintenancePurge).count(n.records),
+                outcome: AuditOutcome::Ok,
+            }));
+    }
+
     fn lock_waiting(&self) -> std::sync::MutexGuard<'_, Vec<WaitingEntry>> {
         self.waiting_audit.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -3,6 +3,7 @@
 
 mod audited;
 mod header;
+mod maintenance;
 mod options;
 mod read;
 mod reports;
@@ -10,6 +11,7 @@ mod write;
 
 pub use audited::{AsActor, Audit};
 pub use header::FORMAT_VERSION;
+pub use maintenance::{Maintenance, VaultStats};
 pub use options::{DEFAULT_MAX_RECORDS_PER_KEY, VaultOptions};
 pub use reports::{EraseReport, PurgeReport, VerifyReport};
 
@@ -125,6 +127,7 @@ impl Vault {
             .ok_or(Error::KeyTampered { key_id: 0 })?;
         let vault = Self::assemble(Box::new(store), kek, meta.header, &tag_key, options);
         let mut txn = vault.store.write()?;
+        vault.queue_maintenance_notes(txn.take_maintenance_notes()?);
         let failed = txn.take_failed_opens()?;
         if failed > 0 {
             let event = Event::new(AuditAction::FailedOpens).count(failed);

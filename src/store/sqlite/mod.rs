@@ -11,7 +11,7 @@ use std::sync::Mutex;
 
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, params};
 
-use super::{AuditRow, Backend, KeyRow, RecordRow, VaultMeta, WriteTxn};
+use super::{AuditRow, Backend, KeyRow, RecordRow, StoreStats, VaultMeta, WriteTxn};
 use crate::error::{Error, Result};
 use crate::keys::{ID_TAG_LEN, IdTag, KeyScope};
 use schema::{FAILED_OPENS, META_HEADER, META_TAG_KEY, NEXT_KEY, NEXT_RECORD, TABLES};
@@ -227,6 +227,31 @@ impl Backend for SqliteBackend {
             Ok(())
         })?;
         outcome
+    }
+
+    fn stats(&self, now_ms: i64) -> Result<StoreStats> {
+        self.read(|c| {
+            let (records, sealed_bytes, oldest): (i64, i64, Option<i64>) = c.query_row(
+                "SELECT count(*), coalesce(sum(length(sealed)), 0), min(expires_at) FROM records",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?;
+            let count = |sql: &str| c.query_row(sql, [], |r| r.get::<_, i64>(0));
+            let expired: i64 = c.query_row(
+                "SELECT count(*) FROM records WHERE expires_at <= ?1",
+                [now_ms],
+                |r| r.get(0),
+            )?;
+            let as_u64 = |n: i64| u64::try_from(n).unwrap_or(0);
+            Ok(StoreStats {
+                records: as_u64(records),
+                expired: as_u64(expired),
+                sealed_bytes: as_u64(sealed_bytes),
+                oldest_expiry_ms: oldest,
+                keys: as_u64(count("SELECT count(*) FROM keys")?),
+                audit_entries: as_u64(count("SELECT count(*) FROM audit")?),
+            })
+        })
     }
 
     fn count_failed_open(&self) -> Result<()> {

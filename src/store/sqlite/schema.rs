@@ -55,6 +55,12 @@ pub(super) const TABLES: &[(&str, &str, &str)] = &[
         "CREATE TABLE audit (seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, sealed BLOB NOT NULL, \
          mac BLOB NOT NULL)",
     ),
+    (
+        "table",
+        "maintenance",
+        "CREATE TABLE maintenance (at INTEGER NOT NULL, records INTEGER NOT NULL, \
+         keys INTEGER NOT NULL)",
+    ),
 ];
 
 /// Names of the id counters in `counters`.

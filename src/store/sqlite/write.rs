@@ -10,7 +10,7 @@ use super::schema::{FAILED_OPENS, META_HEADER, META_TAG_KEY, NEXT_KEY, NEXT_RECO
 use super::{all_keys, key_row, sql_id, storage_error};
 use crate::error::{Error, Result};
 use crate::keys::{IdTag, KeyScope};
-use crate::store::{AuditRow, KeyRow, RecordRow, VaultMeta, WriteTxn};
+use crate::store::{AuditRow, KeyRow, MaintenanceNote, RecordRow, VaultMeta, WriteTxn};
 
 pub(super) struct SqliteWrite<'a> {
     conn: MutexGuard<'a, Connection>,
@@ -266,6 +266,38 @@ impl WriteTxn for SqliteWrite<'_> {
                 .map_err(storage_error)?;
         }
         Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    fn note_maintenance(&mut self, note: &MaintenanceNote) -> Result<()> {
+        let (records, keys) = (sql_id(note.records)?, sql_id(note.keys)?);
+        self.conn
+            .execute(
+                "INSERT INTO maintenance (at, records, keys) VALUES (?1, ?2, ?3)",
+                params![note.at_ms, records, keys],
+            )
+            .map_err(storage_error)?;
+        Ok(())
+    }
+
+    fn take_maintenance_notes(&mut self) -> Result<Vec<MaintenanceNote>> {
+        let notes: Vec<(i64, i64, i64)> = self
+            .conn
+            .prepare_cached("DELETE FROM maintenance RETURNING at, records, keys")
+            .and_then(|mut s| {
+                s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect()
+            })
+            .map_err(storage_error)?;
+        let mut notes: Vec<MaintenanceNote> = notes
+            .into_iter()
+            .map(|(at_ms, records, keys)| MaintenanceNote {
+                at_ms,
+                records: u64::try_from(records).unwrap_or(0),
+                keys: u64::try_from(keys).unwrap_or(0),
+            })
+            .collect();
+        notes.sort_by_key(|n| n.at_ms);
+        Ok(notes)
     }
 
     fn commit(mut self: Box<Self>) -> Result<()> {
