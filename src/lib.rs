@@ -62,6 +62,7 @@ mod vault;
 pub use audit::{Actor, AuditAction, AuditEntry, AuditHead, AuditOutcome, AuditReport};
 pub use error::{Error, Result};
 pub use kdf::{KdfParams, KeySource};
+pub use keys::RecoveryShare;
 pub use record::{ConversationId, Message, NewRecord, Record, RecordId, Role, SubjectId};
 pub use retention::{DEFAULT_EPOCH, DEFAULT_TTL};
 pub use seal::SEAL_OVERHEAD;

@@ -92,6 +92,12 @@ pub enum AuditAction {
     /// A purge run by a key-less maintenance handle, folded in at the next
     /// open with the key.
     MaintenancePurge,
+    /// Recovery shares issued (`count` = how many; earlier ones revoked).
+    RecoverySharesIssued,
+    /// Recovery shares revoked.
+    RecoveryRevoked,
+    /// The vault was opened with recovery shares.
+    RecoveryOpen,
 }
 
 impl AuditAction {
@@ -112,6 +118,9 @@ impl AuditAction {
             Self::ChangeKey => 12,
             Self::Verify => 13,
             Self::MaintenancePurge => 14,
+            Self::RecoverySharesIssued => 15,
+            Self::RecoveryRevoked => 16,
+            Self::RecoveryOpen => 17,
         }
     }
 
@@ -131,6 +140,9 @@ impl AuditAction {
             12 => Self::ChangeKey,
             13 => Self::Verify,
             14 => Self::MaintenancePurge,
+            15 => Self::RecoverySharesIssued,
+            16 => Self::RecoveryRevoked,
+            17 => Self::RecoveryOpen,
             _ => return None,
         })
     }

@@ -23,9 +23,12 @@ pub(crate) const KEY_CHECK_LEN: usize = NONCE_LEN + TAG_LEN;
 pub(crate) const NONCE_LEN: usize = 12;
 pub(crate) const TAG_LEN: usize = 16;
 
-/// The key-encryption key: derived from the master key, never stored.
+/// The key-encryption key: derived from the master key, never stored in
+/// clear. (Also used as the shape of any key that wraps keys, such as the
+/// recovery key.)
 pub(crate) struct Kek {
     cipher: Aes256Gcm,
+    secret: SecretKey,
 }
 
 impl Kek {
@@ -35,9 +38,20 @@ impl Kek {
         // Expanding 32 bytes from SHA-256 HKDF cannot exceed 255 * 32.
         let _ =
             Hkdf::<Sha256>::new(Some(salt), master.0.expose()).expand(KEK_LABEL, kek.expose_mut());
+        Self::from_key(kek)
+    }
+
+    /// A key-wrapping key from raw key bytes.
+    pub(crate) fn from_key(secret: SecretKey) -> Self {
         Self {
-            cipher: cipher_for(&kek),
+            cipher: cipher_for(&secret),
+            secret,
         }
+    }
+
+    /// The KEK's own bytes, for wrapping it under the recovery key.
+    pub(crate) fn secret(&self) -> &SecretKey {
+        &self.secret
     }
 
     /// Wraps `key` under the KEK with `aad` bound (FORMAT.md §4).
@@ -146,9 +160,7 @@ mod tests {
             0x8d, 0x02, 0x17, 0x5d, 0x61, 0x26, 0x98, 0xb0, 0xe3, 0xdf, 0x6c, 0x91, 0x6b, 0x11,
             0xed, 0xab, 0x15, 0x38,
         ];
-        let expected = Kek {
-            cipher: cipher_for(&SecretKey::from_bytes(EXPECTED)),
-        };
+        let expected = Kek::from_key(SecretKey::from_bytes(EXPECTED));
         let wrapped = kek(1).wrap(&SecretKey::from_bytes([3; 32]), b"aad");
         assert_eq!(
             expected.unwrap_key(&wrapped, b"aad").unwrap().expose(),

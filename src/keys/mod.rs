@@ -5,16 +5,23 @@
 
 mod kek;
 mod keyring;
+mod recovery;
 mod tags;
 
-pub(crate) use kek::{KEY_CHECK_LEN, Kek, cipher_for};
+pub(crate) use kek::{KEY_CHECK_LEN, Kek, WRAPPED_LEN, cipher_for};
 pub(crate) use keyring::{DataKey, Keyring};
+pub use recovery::RecoveryShare;
+pub(crate) use recovery::{combine as combine_shares, recovery_kek, split as split_secret};
 pub(crate) use tags::{IdTag, TAG_LEN as ID_TAG_LEN, TagKey};
 
 /// AAD label for a wrapped data key (FORMAT.md §4).
 const DATA_KEY_LABEL: &[u8] = b"llmvault/v1/data-key";
 /// AAD label for the wrapped tag key (FORMAT.md §4).
 pub(crate) const TAG_KEY_AAD: &[u8] = b"llmvault/v1/tag-key";
+/// AAD label for the recovery secret wrapped by the KEK (FORMAT.md §4).
+pub(crate) const RECOVERY_SECRET_AAD: &[u8] = b"llmvault/v1/recovery-secret";
+/// AAD label for the KEK wrapped by the recovery key (FORMAT.md §4).
+pub(crate) const RECOVERY_KEK_AAD: &[u8] = b"llmvault/v1/recovery-kek";
 
 /// What a data key may seal: records of one subject (or of none) whose
 /// expiry falls before `not_after_ms`.

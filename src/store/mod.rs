@@ -71,6 +71,8 @@ pub(crate) struct VaultMeta {
 pub(crate) trait Backend: Send + Sync {
     /// Reads the header and wrapped tag key.
     fn meta(&self) -> Result<VaultMeta>;
+    /// An optional vault-wide value by name (FORMAT.md §8), or `None`.
+    fn meta_value(&self, name: &str) -> Result<Option<Vec<u8>>>;
     /// One live record by id, or `None`.
     fn record(&self, id: u64) -> Result<Option<RecordRow>>;
     /// Records with this conversation tag not expired at `now_ms`, by id.
@@ -147,6 +149,10 @@ pub(crate) trait WriteTxn {
     fn append_audit(&mut self, row: &AuditRow) -> Result<()>;
     /// Reads and resets the count of failed opens.
     fn take_failed_opens(&mut self) -> Result<u64>;
+    /// Sets (or, with `None`, removes) an optional vault-wide value.
+    fn set_meta_value(&mut self, name: &str, value: Option<&[u8]>) -> Result<()>;
+    /// Reads an optional vault-wide value inside the transaction.
+    fn meta_value(&mut self, name: &str) -> Result<Option<Vec<u8>>>;
     /// Records what a key-less purge did.
     fn note_maintenance(&mut self, note: &MaintenanceNote) -> Result<()>;
     /// Reads and clears the maintenance notes, oldest first.

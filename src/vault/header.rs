@@ -112,7 +112,12 @@ impl Header {
         if source.kind_byte() != self.kind {
             return Err(Error::WrongKey);
         }
-        let kek = self.derive_kek(source)?;
+        self.check(self.derive_kek(source)?)
+    }
+
+    /// Accepts `kek` (however it was obtained) only if it verifies
+    /// against the key-check value.
+    pub(crate) fn check(&self, kek: Kek) -> Result<Kek> {
         if kek.verify_key_check(&self.key_check, &self.key_check_aad()) {
             Ok(kek)
         } else {

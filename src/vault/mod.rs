@@ -6,6 +6,7 @@ mod header;
 mod maintenance;
 mod options;
 mod read;
+mod recovery;
 mod reports;
 mod write;
 
@@ -122,6 +123,19 @@ impl Vault {
             }
             other => other?,
         };
+        Self::unlocked_open(store, meta, kek, options, AuditAction::Open)
+    }
+
+    /// The rest of an open once the KEK is verified: unwrap the tag key,
+    /// fold pending maintenance notes and failed opens into the audit
+    /// chain, and record the open itself.
+    fn unlocked_open(
+        store: SqliteBackend,
+        meta: VaultMeta,
+        kek: Kek,
+        options: &VaultOptions,
+        action: AuditAction,
+    ) -> Result<Self> {
         let tag_key = kek
             .unwrap_key(&meta.tag_key, TAG_KEY_AAD)
             .ok_or(Error::KeyTampered { key_id: 0 })?;
@@ -133,8 +147,12 @@ impl Vault {
             let event = Event::new(AuditAction::FailedOpens).count(failed);
             vault.log_in(&mut *txn, &vault.actor, &event, &AuditOutcome::Ok)?;
         }
-        let open = Event::new(AuditAction::Open);
-        vault.log_in(&mut *txn, &vault.actor, &open, &AuditOutcome::Ok)?;
+        vault.log_in(
+            &mut *txn,
+            &vault.actor,
+            &Event::new(action),
+            &AuditOutcome::Ok,
+        )?;
         vault.commit(txn)?;
         Ok(vault)
     }
@@ -207,6 +225,7 @@ impl Vault {
             header: header.to_bytes(),
             tag_key: new_kek.wrap(&tag_key, TAG_KEY_AAD).to_vec(),
         };
+        self.rewrap_recovery(&mut *txn, &unlocked.kek, &new_kek)?;
         txn.set_meta(&new_meta)?;
         self.log_in(
             &mut *txn,

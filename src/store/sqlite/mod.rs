@@ -115,6 +115,15 @@ impl Backend for SqliteBackend {
         self.read(read_meta)
     }
 
+    fn meta_value(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        self.read(|c| {
+            c.query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()
+        })
+    }
+
     fn record(&self, id: u64) -> Result<Option<RecordRow>> {
         let id = sql_id(id)?;
         self.read(|c| {

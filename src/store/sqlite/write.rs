@@ -268,6 +268,29 @@ impl WriteTxn for SqliteWrite<'_> {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
+    fn set_meta_value(&mut self, name: &str, value: Option<&[u8]>) -> Result<()> {
+        let done = match value {
+            Some(v) => self.conn.execute(
+                "INSERT INTO meta (name, value) VALUES (?1, ?2) \
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                params![name, v],
+            ),
+            None => self
+                .conn
+                .execute("DELETE FROM meta WHERE name = ?1", [name]),
+        };
+        done.map(|_| ()).map_err(storage_error)
+    }
+
+    fn meta_value(&mut self, name: &str) -> Result<Option<Vec<u8>>> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(storage_error)
+    }
+
     fn note_maintenance(&mut self, note: &MaintenanceNote) -> Result<()> {
         let (records, keys) = (sql_id(note.records)?, sql_id(note.keys)?);
         self.conn

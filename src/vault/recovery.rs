@@ -1,0 +1,152 @@
+//! Recovery shares: a break-glass way in that does not need the
+//! passphrase. A random recovery secret R is split into n shares (any k
+//! recover it). The vault stores R wrapped by the KEK (so a key holder can
+//! rewrap it when the passphrase changes) and the KEK wrapped by a key
+//! derived from R (so the shares open the vault) — FORMAT.md §4.
+
+use std::borrow::Borrow;
+use std::path::Path;
+
+use super::{Vault, VaultOptions, check_options};
+use crate::audit::{AuditAction, AuditOutcome, Event};
+use crate::error::{Error, Result};
+use crate::keys::{
+    Kek, RECOVERY_KEK_AAD, RECOVERY_SECRET_AAD, RecoveryShare, WRAPPED_LEN, combine_shares,
+    recovery_kek, split_secret,
+};
+use crate::secret::SecretKey;
+use crate::store::{Backend, SqliteBackend, WriteTxn};
+
+/// Name of the meta row holding the recovery material.
+const META_RECOVERY: &str = "recovery";
+const RECOVERY_VERSION: u8 = 1;
+const RECOVERY_LEN: usize = 3 + 2 * WRAPPED_LEN;
+
+impl Vault {
+    /// Issues `n` new recovery shares, any `k` of which open the vault with
+    /// [`Vault::open_with_shares`]. Shares issued before stop working.
+    /// Hand each share to a different person; print them with
+    /// [`RecoveryShare::to_text`].
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] unless `1 <= k <= n`.
+    pub fn recovery_shares(&self, k: u8, n: u8) -> Result<Vec<RecoveryShare>> {
+        if k == 0 || k > n {
+            return Err(Error::InvalidInput {
+                what: "recovery shares",
+                reason: format!("need 1 <= k <= n, got k = {k}, n = {n}"),
+            });
+        }
+        let secret = SecretKey::random();
+        let mut txn = self.store.write()?;
+        {
+            let unlocked = self.unlocked.read().unwrap_or_else(|e| e.into_inner());
+            let material = seal_recovery(&unlocked.kek, &secret, k, n);
+            txn.set_meta_value(META_RECOVERY, Some(&material))?;
+        }
+        let event = Event::new(AuditAction::RecoverySharesIssued).count(u64::from(n));
+        self.log_in(&mut *txn, &self.actor, &event, &AuditOutcome::Ok)?;
+        self.commit(txn)?;
+        Ok(split_secret(&secret, k, n))
+    }
+
+    /// Makes every issued recovery share useless.
+    ///
+    /// # Errors
+    /// [`Error::Busy`] or [`Error::Storage`].
+    pub fn revoke_recovery(&self) -> Result<()> {
+        let mut txn = self.store.write()?;
+        txn.set_meta_value(META_RECOVERY, None)?;
+        let event = Event::new(AuditAction::RecoveryRevoked);
+        self.log_in(&mut *txn, &self.actor, &event, &AuditOutcome::Ok)?;
+        self.commit(txn)
+    }
+
+    /// Opens a vault with any `k` of its recovery shares instead of its
+    /// key, with default options. See [`Vault::open_with_shares_and_options`].
+    ///
+    /// # Errors
+    /// [`Error::WrongKey`] with fewer than `k` shares, a forged share, or
+    /// after [`Vault::revoke_recovery`].
+    pub fn open_with_shares(path: impl AsRef<Path>, shares: &[RecoveryShare]) -> Result<Self> {
+        Self::open_with_shares_and_options(path, shares, VaultOptions::default())
+    }
+
+    /// As [`Vault::open_with_shares`], with options (retention, clock).
+    ///
+    /// # Errors
+    /// As [`Vault::open_with_shares`].
+    pub fn open_with_shares_and_options(
+        path: impl AsRef<Path>,
+        shares: &[RecoveryShare],
+        options: impl Borrow<VaultOptions>,
+    ) -> Result<Self> {
+        let options = options.borrow();
+        check_options(options)?;
+        let store = SqliteBackend::open(path.as_ref())?;
+        let meta = store.meta()?;
+        let header = super::header::Header::parse(&meta.header)?;
+        let kek = store
+            .meta_value(META_RECOVERY)?
+            .and_then(|material| open_recovery(&material, shares))
+            .ok_or(Error::WrongKey)
+            .and_then(|kek| header.check(kek));
+        let kek = match kek {
+            Err(Error::WrongKey) => {
+                let _ = store.count_failed_open();
+                return Err(Error::WrongKey);
+            }
+            other => other?,
+        };
+        Self::unlocked_open(store, meta, kek, options, AuditAction::RecoveryOpen)
+    }
+
+    /// Inside `change_key`: rewraps the recovery material for the new KEK,
+    /// so issued shares keep working.
+    pub(super) fn rewrap_recovery(
+        &self,
+        txn: &mut dyn WriteTxn,
+        old: &Kek,
+        new: &Kek,
+    ) -> Result<()> {
+        let Some(material) = txn.meta_value(META_RECOVERY)? else {
+            return Ok(());
+        };
+        let (k, n) = parse_counts(&material).ok_or(Error::KeyTampered { key_id: 0 })?;
+        let secret = old
+            .unwrap_key(
+                &material[3..3 + WRAPPED_LEN],
+                &aad(RECOVERY_SECRET_AAD, k, n),
+            )
+            .ok_or(Error::KeyTampered { key_id: 0 })?;
+        txn.set_meta_value(META_RECOVERY, Some(&seal_recovery(new, &secret, k, n)))
+    }
+}
+
+/// version ‖ k ‖ n ‖ KEK-wrapped recovery secret ‖ recovery-key-wrapped KEK.
+fn seal_recovery(kek: &Kek, secret: &SecretKey, k: u8, n: u8) -> Vec<u8> {
+    let mut out = vec![RECOVERY_VERSION, k, n];
+    out.extend_from_slice(&kek.wrap(secret, &aad(RECOVERY_SECRET_AAD, k, n)));
+    out.extend_from_slice(&recovery_kek(secret).wrap(kek.secret(), &aad(RECOVERY_KEK_AAD, k, n)));
+    out
+}
+
+/// The KEK, if the shares recover the secret that wrapped it.
+fn open_recovery(material: &[u8], shares: &[RecoveryShare]) -> Option<Kek> {
+    let (k, n) = parse_counts(material)?;
+    let secret = combine_shares(shares, k)?;
+    let kek = recovery_kek(&secret)
+        .unwrap_key(&material[3 + WRAPPED_LEN..], &aad(RECOVERY_KEK_AAD, k, n))?;
+    Some(Kek::from_key(kek))
+}
+
+fn parse_counts(material: &[u8]) -> Option<(u8, u8)> {
+    (material.len() == RECOVERY_LEN && material[0] == RECOVERY_VERSION)
+        .then(|| (material[1], material[2]))
+}
+
+fn aad(label: &[u8], k: u8, n: u8) -> Vec<u8> {
+    let mut aad = label.to_vec();
+    aad.extend_from_slice(&[k, n]);
+    aad
+}
