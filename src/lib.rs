@@ -68,5 +68,5 @@ pub use retention::{DEFAULT_EPOCH, DEFAULT_TTL};
 pub use seal::SEAL_OVERHEAD;
 pub use vault::{
     AsActor, Audit, DEFAULT_MAX_RECORDS_PER_KEY, EraseReport, FORMAT_VERSION, Maintenance,
-    PurgeReport, Vault, VaultOptions, VaultStats, VerifyReport,
+    PurgeReport, Query, Vault, VaultOptions, VaultStats, VerifyReport,
 };

@@ -9,7 +9,9 @@ use common::*;
 use llmvault::{AuditAction, Error, KeySource, RecoveryShare, Vault};
 
 fn parse(texts: &[String], pick: &[usize]) -> Vec<RecoveryShare> {
-    pick.iter().map(|&i| RecoveryShare::from_text(&texts[i]).unwrap()).collect()
+    pick.iter()
+        .map(|&i| RecoveryShare::from_text(&texts[i]).unwrap())
+        .collect()
 }
 
 #[test]
@@ -26,10 +28,15 @@ fn any_k_of_n_shares_open_the_vault_and_fewer_do_not() {
     t.close();
 
     for pick in [[0, 1, 2], [4, 2, 0], [1, 3, 4]] {
-        let v = Vault::open_with_shares_and_options(&t.path, &parse(&texts, &pick), &t.opts).unwrap();
-        assert_eq!(v.get(id).unwrap().prompt()[0].content(), "prompt: secret stuff");
+        let v =
+            Vault::open_with_shares_and_options(&t.path, &parse(&texts, &pick), &t.opts).unwrap();
+        assert_eq!(
+            v.get(id).unwrap().prompt()[0].content(),
+            "prompt: secret stuff"
+        );
     }
-    let err = Vault::open_with_shares_and_options(&t.path, &parse(&texts, &[0, 1]), &t.opts).unwrap_err();
+    let err =
+        Vault::open_with_shares_and_options(&t.path, &parse(&texts, &[0, 1]), &t.opts).unwrap_err();
     assert!(matches!(err, Error::WrongKey), "two of three: {err:?}");
 
     // A forged share with a valid checksum (from another vault) does not combine.
@@ -41,10 +48,27 @@ fn any_k_of_n_shares_open_the_vault_and_fewer_do_not() {
     assert!(matches!(err, Error::WrongKey), "forged share: {err:?}");
 
     t.reopen();
-    let actions: Vec<_> = t.audit().entries(..).unwrap().iter().map(|e| e.action).collect();
+    let actions: Vec<_> = t
+        .audit()
+        .entries(..)
+        .unwrap()
+        .iter()
+        .map(|e| e.action)
+        .collect();
     assert!(actions.contains(&AuditAction::RecoverySharesIssued));
-    assert_eq!(actions.iter().filter(|a| **a == AuditAction::RecoveryOpen).count(), 3);
-    let failed = t.audit().entries(..).unwrap().into_iter().find(|e| e.action == AuditAction::FailedOpens);
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| **a == AuditAction::RecoveryOpen)
+            .count(),
+        3
+    );
+    let failed = t
+        .audit()
+        .entries(..)
+        .unwrap()
+        .into_iter()
+        .find(|e| e.action == AuditAction::FailedOpens);
     assert_eq!(failed.map(|e| e.count), Some(2));
 }
 
@@ -59,24 +83,42 @@ fn shares_survive_a_change_of_passphrase_and_die_on_revoke() {
         .collect();
     t.change_key(KeySource::passphrase("brand new")).unwrap();
     t.close();
-    let v = Vault::open_with_shares_and_options(&t.path, &parse(&shares, &[0, 2]), &t.opts).unwrap();
+    let v =
+        Vault::open_with_shares_and_options(&t.path, &parse(&shares, &[0, 2]), &t.opts).unwrap();
     // The recovered handle is a full one: it can set a new passphrase.
     v.change_key(KeySource::passphrase(PASS)).unwrap();
     drop(v);
     t.reopen();
     t.revoke_recovery().unwrap();
     t.close();
-    let err = Vault::open_with_shares_and_options(&t.path, &parse(&shares, &[0, 1, 2]), &t.opts).unwrap_err();
+    let err = Vault::open_with_shares_and_options(&t.path, &parse(&shares, &[0, 1, 2]), &t.opts)
+        .unwrap_err();
     assert!(matches!(err, Error::WrongKey), "{err:?}");
 }
 
 #[test]
 fn new_shares_revoke_old_ones_and_bad_thresholds_are_refused() {
     let mut t = new_vault();
-    let old: Vec<String> = t.recovery_shares(1, 2).unwrap().iter().map(|s| s.to_text().to_string()).collect();
-    let new: Vec<String> = t.recovery_shares(1, 2).unwrap().iter().map(|s| s.to_text().to_string()).collect();
-    assert!(matches!(t.recovery_shares(3, 2), Err(Error::InvalidInput { .. })));
-    assert!(matches!(t.recovery_shares(0, 2), Err(Error::InvalidInput { .. })));
+    let old: Vec<String> = t
+        .recovery_shares(1, 2)
+        .unwrap()
+        .iter()
+        .map(|s| s.to_text().to_string())
+        .collect();
+    let new: Vec<String> = t
+        .recovery_shares(1, 2)
+        .unwrap()
+        .iter()
+        .map(|s| s.to_text().to_string())
+        .collect();
+    assert!(matches!(
+        t.recovery_shares(3, 2),
+        Err(Error::InvalidInput { .. })
+    ));
+    assert!(matches!(
+        t.recovery_shares(0, 2),
+        Err(Error::InvalidInput { .. })
+    ));
     t.close();
     assert!(Vault::open_with_shares_and_options(&t.path, &parse(&old, &[0]), &t.opts).is_err());
     assert!(Vault::open_with_shares_and_options(&t.path, &parse(&new, &[1]), &t.opts).is_ok());

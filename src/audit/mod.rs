@@ -98,6 +98,12 @@ pub enum AuditAction {
     RecoveryRevoked,
     /// The vault was opened with recovery shares.
     RecoveryOpen,
+    /// Records read by a filter (`records` names them).
+    Query,
+    /// Every data key in use retired (`count` = how many).
+    RotateKeys,
+    /// Records written by a write-only ingestor, taken into the vault.
+    Ingest,
 }
 
 impl AuditAction {
@@ -121,6 +127,9 @@ impl AuditAction {
             Self::RecoverySharesIssued => 15,
             Self::RecoveryRevoked => 16,
             Self::RecoveryOpen => 17,
+            Self::Query => 18,
+            Self::RotateKeys => 19,
+            Self::Ingest => 20,
         }
     }
 
@@ -143,6 +152,9 @@ impl AuditAction {
             15 => Self::RecoverySharesIssued,
             16 => Self::RecoveryRevoked,
             17 => Self::RecoveryOpen,
+            18 => Self::Query,
+            19 => Self::RotateKeys,
+            20 => Self::Ingest,
             _ => return None,
         })
     }

@@ -127,6 +127,8 @@ pub(crate) trait WriteTxn {
     fn add_key_use(&mut self, id: u64, n: u64) -> Result<()>;
     /// Stops key `id` from sealing any more records.
     fn retire_key(&mut self, id: u64) -> Result<()>;
+    /// Retires every active key; returns how many.
+    fn retire_all_keys(&mut self) -> Result<usize>;
     /// Replaces a key's wrapped bytes (after a change of KEK).
     fn rewrap_key(&mut self, id: u64, wrapped: &[u8]) -> Result<()>;
     /// Stores a record.

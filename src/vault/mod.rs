@@ -5,6 +5,7 @@ mod audited;
 mod header;
 mod maintenance;
 mod options;
+mod query;
 mod read;
 mod recovery;
 mod reports;
@@ -14,6 +15,7 @@ pub use audited::{AsActor, Audit};
 pub use header::FORMAT_VERSION;
 pub use maintenance::{Maintenance, VaultStats};
 pub use options::{DEFAULT_MAX_RECORDS_PER_KEY, VaultOptions};
+pub use query::Query;
 pub use reports::{EraseReport, PurgeReport, VerifyReport};
 
 use std::borrow::Borrow;

@@ -158,7 +158,7 @@ impl Vault {
     }
 
     /// Authenticates and decodes one stored record.
-    fn open_row(&self, row: RecordRow) -> Result<Record> {
+    pub(super) fn open_row(&self, row: RecordRow) -> Result<Record> {
         let id = RecordId::from_u64(row.id);
         let key_id = seal::key_id(&row.sealed).map_err(|_| Error::Tampered { id })?;
         let key = self.data_key(key_id, &row)?;

@@ -133,6 +133,12 @@ impl WriteTxn for SqliteWrite<'_> {
         Ok(())
     }
 
+    fn retire_all_keys(&mut self) -> Result<usize> {
+        self.conn
+            .execute("UPDATE keys SET retired = 1 WHERE retired = 0", [])
+            .map_err(storage_error)
+    }
+
     fn rewrap_key(&mut self, id: u64, wrapped: &[u8]) -> Result<()> {
         let id = sql_id(id)?;
         self.conn

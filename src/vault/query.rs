@@ -1,0 +1,175 @@
+//! Reading many records at once: by filter, in a stream (for exports), and
+//! retiring keys on demand.
+
+use std::time::SystemTime;
+
+use super::Vault;
+use crate::audit::{Actor, AuditAction, AuditOutcome, Event};
+use crate::codec::to_millis;
+use crate::error::Result;
+use crate::record::{ConversationId, Record, SubjectId};
+
+/// Which records a [`Vault::query`] or [`Vault::export`] returns. Expired
+/// records are never included.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use llmvault::Query;
+///
+/// let last_week = Query::all()
+///     .since(SystemTime::now() - Duration::from_secs(7 * 86_400))
+///     .tag("support")
+///     .training_consented_only();
+/// # drop(last_week);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    since: Option<SystemTime>,
+    until: Option<SystemTime>,
+    tag: Option<String>,
+    model: Option<String>,
+    subject: Option<SubjectId>,
+    conversation: Option<ConversationId>,
+    consented_only: bool,
+}
+
+impl Query {
+    /// Every live record.
+    pub fn all() -> Self {
+        Self::default()
+    }
+
+    /// Only records created at or after `t`.
+    pub fn since(mut self, t: SystemTime) -> Self {
+        self.since = Some(t);
+        self
+    }
+
+    /// Only records created before `t`.
+    pub fn until(mut self, t: SystemTime) -> Self {
+        self.until = Some(t);
+        self
+    }
+
+    /// Only records carrying this tag.
+    pub fn tag(mut self, tag: impl Into<String>) -> Self {
+        self.tag = Some(tag.into());
+        self
+    }
+
+    /// Only records of this model.
+    pub fn model(mut self, model: impl Into<String>) -> Self {
+        self.model = Some(model.into());
+        self
+    }
+
+    /// Only this subject's records (a data subject's access request).
+    pub fn subject(mut self, subject: SubjectId) -> Self {
+        self.subject = Some(subject);
+        self
+    }
+
+    /// Only this conversation's records.
+    pub fn conversation(mut self, conversation: ConversationId) -> Self {
+        self.conversation = Some(conversation);
+        self
+    }
+
+    /// Only records whose subject agreed to training use.
+    pub fn training_consented_only(mut self) -> Self {
+        self.consented_only = true;
+        self
+    }
+
+    fn matches(&self, r: &Record) -> bool {
+        self.since.is_none_or(|t| r.created_at() >= t)
+            && self.until.is_none_or(|t| r.created_at() < t)
+            && self.tag.as_ref().is_none_or(|t| r.tags().contains(t))
+            && self.model.as_ref().is_none_or(|m| r.model() == m)
+            && self.subject.as_ref().is_none_or(|s| r.subject() == Some(s))
+            && self
+                .conversation
+                .as_ref()
+                .is_none_or(|c| r.conversation() == c)
+            && (!self.consented_only || r.training_consent())
+    }
+}
+
+impl Vault {
+    /// The live records matching `query`, oldest first (audited as one
+    /// `Query` entry naming them).
+    ///
+    /// # Errors
+    /// The first [`Error::Tampered`](crate::Error::Tampered) or
+    /// [`Error::KeyDestroyed`](crate::Error::KeyDestroyed) met.
+    pub fn query(&self, query: &Query) -> Result<Vec<Record>> {
+        let mut out = Vec::new();
+        self.scan(&self.actor, AuditAction::Query, query, &mut |r| {
+            out.push(r);
+            Ok(())
+        })?;
+        out.sort_by_key(|r| (r.created_at(), r.id()));
+        Ok(out)
+    }
+
+    /// Streams the live records matching `query` to `each`, in id order,
+    /// one at a time: memory stays flat whatever the vault's size. Audited
+    /// as one `Export` entry with the count.
+    ///
+    /// # Errors
+    /// As [`Vault::query`], or the first error `each` returns.
+    pub fn export(&self, query: &Query, each: &mut dyn FnMut(Record) -> Result<()>) -> Result<u64> {
+        self.scan(&self.actor, AuditAction::Export, query, each)
+    }
+
+    fn scan(
+        &self,
+        actor: &Actor,
+        action: AuditAction,
+        query: &Query,
+        each: &mut dyn FnMut(Record) -> Result<()>,
+    ) -> Result<u64> {
+        let mut event = Event::new(action);
+        let mut ids = Vec::new();
+        let now_ms = self.now_ms();
+        let result = self.store.each_record(&mut |row| {
+            if row.expires_at_ms <= now_ms {
+                return Ok(());
+            }
+            let record = self.open_row(row)?;
+            if to_millis(record.expires_at()) > now_ms && query.matches(&record) {
+                if action == AuditAction::Query {
+                    ids.push(record.id());
+                }
+                event.count += 1;
+                each(record)?;
+            }
+            Ok(())
+        });
+        let count = event.count;
+        let event = event.records(ids);
+        let logged = self.log_alone(actor, event, &result);
+        result?;
+        logged?;
+        Ok(count)
+    }
+
+    /// Retires every data key in use: the next records get fresh keys. The
+    /// retired keys still open what they sealed until their epoch ends.
+    /// Returns how many keys were retired.
+    ///
+    /// # Errors
+    /// [`Error::Busy`](crate::Error::Busy) or [`Error::Storage`](crate::Error::Storage).
+    pub fn rotate_keys(&self) -> Result<usize> {
+        let result = (|| {
+            let mut txn = self.store.write()?;
+            let retired = txn.retire_all_keys()?;
+            let event = Event::new(AuditAction::RotateKeys).count(retired as u64);
+            self.log_in(&mut *txn, &self.actor, &event, &AuditOutcome::Ok)?;
+            self.commit(txn)?;
+            Ok(retired)
+        })();
+        self.log_failed_write(&self.actor, AuditAction::RotateKeys, &result);
+        result
+    }
+}
