@@ -48,6 +48,7 @@ mod audit;
 pub mod clock;
 mod codec;
 mod error;
+mod ingest;
 #[doc(hidden)]
 pub mod internals;
 mod kdf;
@@ -61,6 +62,7 @@ mod vault;
 
 pub use audit::{Actor, AuditAction, AuditEntry, AuditHead, AuditOutcome, AuditReport};
 pub use error::{Error, Result};
+pub use ingest::{IngestKey, Ingestor};
 pub use kdf::{KdfParams, KeySource};
 pub use keys::RecoveryShare;
 pub use record::{ConversationId, Message, NewRecord, Record, RecordId, Role, SubjectId};

@@ -39,8 +39,44 @@ pub(crate) struct Binding {
     pub(crate) subject: Option<IdTag>,
 }
 
+/// What an envelope's AAD is built from. Records in the vault and records
+/// staged by a write-only ingestor use different labels, so one can never
+/// pass for the other.
+pub(crate) trait Bound {
+    /// The AAD bytes for an envelope sealed under `key_id`.
+    fn aad(&self, key_id: u64) -> impl AsRef<[u8]>;
+}
+
+/// A record staged by an ingestor (FORMAT.md §12): it knows no tags.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct IngestBinding {
+    pub(crate) id: RecordId,
+    pub(crate) expires_at_ms: i64,
+}
+
+const INGEST_LABEL: &[u8] = b"llmvault/v1/ingest-record";
+
+impl Bound for IngestBinding {
+    fn aad(&self, key_id: u64) -> impl AsRef<[u8]> {
+        let mut aad = [0u8; INGEST_LABEL.len() + 1 + 8 + 8 + 8];
+        let (label, rest) = aad.split_at_mut(INGEST_LABEL.len());
+        label.copy_from_slice(INGEST_LABEL);
+        rest[0] = ENVELOPE_VERSION;
+        rest[1..9].copy_from_slice(&self.id.as_u64().to_be_bytes());
+        rest[9..17].copy_from_slice(&key_id.to_be_bytes());
+        rest[17..25].copy_from_slice(&self.expires_at_ms.to_be_bytes());
+        aad
+    }
+}
+
+impl Bound for Binding {
+    fn aad(&self, key_id: u64) -> impl AsRef<[u8]> {
+        self.record_aad(key_id)
+    }
+}
+
 impl Binding {
-    fn aad(&self, key_id: u64) -> [u8; AAD_LEN] {
+    fn record_aad(&self, key_id: u64) -> [u8; AAD_LEN] {
         let mut aad = [0u8; AAD_LEN];
         let mut at = 0;
         let mut put = |bytes: &[u8]| {
@@ -80,7 +116,7 @@ pub(crate) struct OpenError;
 /// never copied: on failure the zeroizing buffer wipes it.
 pub(crate) fn seal(
     key: &DataKey,
-    binding: &Binding,
+    binding: &impl Bound,
     buf: Zeroizing<Vec<u8>>,
 ) -> Result<Vec<u8>, SealError> {
     let mut nonce = [0u8; NONCE_LEN];
@@ -90,7 +126,7 @@ pub(crate) fn seal(
 
 fn seal_with_nonce(
     key: &DataKey,
-    binding: &Binding,
+    binding: &impl Bound,
     mut buf: Zeroizing<Vec<u8>>,
     nonce: [u8; NONCE_LEN],
 ) -> Result<Vec<u8>, SealError> {
@@ -105,7 +141,7 @@ fn seal_with_nonce(
         .cipher
         .encrypt_inout_detached(
             &nonce,
-            &binding.aad(key.id),
+            binding.aad(key.id).as_ref(),
             buf[HEADER_LEN..].as_mut().into(),
         )
         .map_err(|_| SealError)?;
@@ -129,7 +165,7 @@ pub(crate) fn key_id(envelope: &[u8]) -> Result<u64, OpenError> {
 /// zeroizing buffer from the moment it exists.
 pub(crate) fn open(
     key: &DataKey,
-    binding: &Binding,
+    binding: &impl Bound,
     envelope: Vec<u8>,
 ) -> Result<Plaintext, OpenError> {
     if key_id(&envelope)? != key.id {
@@ -142,7 +178,7 @@ pub(crate) fn open(
     key.cipher
         .decrypt_inout_detached(
             &nonce,
-            &binding.aad(key.id),
+            binding.aad(key.id).as_ref(),
             buf[HEADER_LEN..tag_at].as_mut().into(),
             &tag,
         )

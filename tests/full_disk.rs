@@ -61,7 +61,7 @@ fn a_full_disk_fails_puts_and_keeps_what_was_committed() {
         println!("SKIPPED: mounting a small tmpfs needs root");
         return;
     }
-    let mount = Mount::tmpfs("512k").expect("root can mount a tmpfs");
+    let mount = Mount::tmpfs("1m").expect("root can mount a tmpfs");
     let clock = std::sync::Arc::new(llmvault::clock::ManualClock::new(start()));
     let o = opts(&clock);
     let path = mount.path().join("v.vault");

@@ -104,6 +104,8 @@ pub enum AuditAction {
     RotateKeys,
     /// Records written by a write-only ingestor, taken into the vault.
     Ingest,
+    /// The vault's ingest key was created.
+    IngestKeyIssued,
 }
 
 impl AuditAction {
@@ -130,6 +132,7 @@ impl AuditAction {
             Self::Query => 18,
             Self::RotateKeys => 19,
             Self::Ingest => 20,
+            Self::IngestKeyIssued => 21,
         }
     }
 
@@ -155,6 +158,7 @@ impl AuditAction {
             18 => Self::Query,
             19 => Self::RotateKeys,
             20 => Self::Ingest,
+            21 => Self::IngestKeyIssued,
             _ => return None,
         })
     }

@@ -127,3 +127,23 @@ impl fmt::Debug for NewRecord {
             .finish_non_exhaustive()
     }
 }
+
+/// A record read back, as a record to store again (same content and
+/// times): how staged and imported records are re-sealed.
+impl From<super::Record> for NewRecord {
+    fn from(mut r: super::Record) -> Self {
+        let mut new = NewRecord::new(std::mem::replace(
+            &mut r.conversation,
+            super::ConversationId::new(""),
+        ));
+        new.subject = r.subject.take();
+        new.model = std::mem::take(&mut r.model);
+        new.prompt = std::mem::take(&mut r.prompt);
+        new.response = r.response.take();
+        new.created_at = Some(r.created_at);
+        new.training_consent = r.training_consent;
+        new.tags = std::mem::take(&mut r.tags);
+        new.meta = std::mem::take(&mut r.meta);
+        new
+    }
+}

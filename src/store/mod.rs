@@ -29,6 +29,23 @@ pub(crate) struct KeyRow {
     pub(crate) wrapped: Vec<u8>,
 }
 
+/// A record staged by a write-only ingestor.
+#[derive(Debug, Clone)]
+pub(crate) struct IngestRow {
+    pub(crate) id: u64,
+    pub(crate) key_id: u64,
+    pub(crate) expires_at_ms: i64,
+    pub(crate) sealed: Vec<u8>,
+}
+
+/// A data key an ingestor wrapped to the vault's public key.
+#[derive(Debug, Clone)]
+pub(crate) struct IngestKeyRow {
+    pub(crate) id: u64,
+    pub(crate) not_after_ms: i64,
+    pub(crate) wrapped: Vec<u8>,
+}
+
 /// One audit entry as stored: sealed body and chain MAC.
 #[derive(Debug, Clone)]
 pub(crate) struct AuditRow {
@@ -95,6 +112,8 @@ pub(crate) trait Backend: Send + Sync {
         to: u64,
         each: &mut dyn FnMut(AuditRow) -> Result<()>,
     ) -> Result<()>;
+    /// Whether any ingested record waits to be taken in.
+    fn has_ingested(&self) -> Result<bool>;
     /// Counts and sizes, as of `now_ms`.
     fn stats(&self, now_ms: i64) -> Result<StoreStats>;
     /// Counts one failed open (unauthenticated: it cannot be MACed).
@@ -155,6 +174,16 @@ pub(crate) trait WriteTxn {
     fn set_meta_value(&mut self, name: &str, value: Option<&[u8]>) -> Result<()>;
     /// Reads an optional vault-wide value inside the transaction.
     fn meta_value(&mut self, name: &str) -> Result<Option<Vec<u8>>>;
+    /// Stores a key an ingestor wrapped to the vault's public key.
+    fn insert_ingest_key(&mut self, key: &IngestKeyRow) -> Result<()>;
+    /// Stages an ingested record.
+    fn insert_ingested(&mut self, row: &IngestRow) -> Result<()>;
+    /// Every staged record, by id.
+    fn ingested(&mut self) -> Result<Vec<IngestRow>>;
+    /// An ingest key by id.
+    fn ingest_key(&mut self, id: u64) -> Result<Option<IngestKeyRow>>;
+    /// Removes a staged record (taken in).
+    fn delete_ingested(&mut self, id: u64) -> Result<()>;
     /// Records what a key-less purge did.
     fn note_maintenance(&mut self, note: &MaintenanceNote) -> Result<()>;
     /// Reads and clears the maintenance notes, oldest first.

@@ -3,6 +3,7 @@
 
 mod audited;
 mod header;
+mod ingest;
 mod maintenance;
 mod options;
 mod query;
@@ -156,6 +157,7 @@ impl Vault {
             &AuditOutcome::Ok,
         )?;
         vault.commit(txn)?;
+        vault.adopt_ingested()?;
         Ok(vault)
     }
 
@@ -228,6 +230,7 @@ impl Vault {
             tag_key: new_kek.wrap(&tag_key, TAG_KEY_AAD).to_vec(),
         };
         self.rewrap_recovery(&mut *txn, &unlocked.kek, &new_kek)?;
+        self.rewrap_ingest_secret(&mut *txn, &unlocked.kek, &new_kek)?;
         txn.set_meta(&new_meta)?;
         self.log_in(
             &mut *txn,
@@ -314,6 +317,35 @@ pub(crate) fn sample_header_for_fuzz() -> Vec<u8> {
     )
     .map(|(h, _)| h.to_bytes())
     .unwrap_or_default()
+}
+
+/// Ids must not be empty: an empty one would tag every such record alike.
+pub(crate) fn check_ids(rec: &crate::record::NewRecord) -> Result<()> {
+    if rec.conversation.as_str().is_empty() {
+        return Err(Error::InvalidInput {
+            what: "conversation id",
+            reason: "must not be empty".into(),
+        });
+    }
+    if rec.subject.as_ref().is_some_and(|s| s.as_str().is_empty()) {
+        return Err(Error::InvalidInput {
+            what: "subject id",
+            reason: "must not be empty".into(),
+        });
+    }
+    Ok(())
+}
+
+/// The error for a record beyond the codec's caps.
+pub(crate) fn too_large() -> Error {
+    Error::InvalidInput {
+        what: "record",
+        reason: format!(
+            "over {} bytes encoded, or over {} messages, tags or metadata entries",
+            crate::codec::MAX_RECORD_BYTES,
+            crate::codec::MAX_ITEMS
+        ),
+    }
 }
 
 fn check_options(options: &VaultOptions) -> Result<()> {

@@ -129,6 +129,7 @@ impl Vault {
         query: &Query,
         each: &mut dyn FnMut(Record) -> Result<()>,
     ) -> Result<u64> {
+        self.adopt_ingested()?;
         let mut event = Event::new(action);
         let mut ids = Vec::new();
         let now_ms = self.now_ms();

@@ -22,6 +22,7 @@ impl Vault {
     }
 
     pub(super) fn get_as(&self, actor: &Actor, id: RecordId) -> Result<Record> {
+        self.adopt_ingested()?;
         let event = Event::new(AuditAction::Get).records([id]);
         self.audited_read(actor, event, || self.read_one(id), |_, e| e)
     }
@@ -56,6 +57,7 @@ impl Vault {
         actor: &Actor,
         conversation: &ConversationId,
     ) -> Result<Vec<Record>> {
+        self.adopt_ingested()?;
         let tag = self.tags.conversation(conversation.as_str());
         let event = Event::new(AuditAction::Conversation).target(tag);
         self.audited_read(
@@ -90,6 +92,7 @@ impl Vault {
         actor: &Actor,
         subject: &SubjectId,
     ) -> Result<Vec<Record>> {
+        self.adopt_ingested()?;
         let tag = self.tags.subject(subject.as_str());
         let event = Event::new(AuditAction::SubjectRecords).target(tag);
         self.audited_read(
@@ -119,6 +122,7 @@ impl Vault {
     }
 
     pub(super) fn verify_as(&self, actor: &Actor) -> Result<VerifyReport> {
+        self.adopt_ingested()?;
         let event = Event::new(AuditAction::Verify);
         self.audited_read(
             actor,
@@ -130,6 +134,8 @@ impl Vault {
 
     fn verify_all(&self) -> Result<VerifyReport> {
         let mut report = VerifyReport::default();
+        // Staged records that could not be taken in: name the first bad one.
+        self.check_staged()?;
         for row in self.store.keys()? {
             self.unwrap_row(&row)?;
             report.keys += 1;

@@ -82,39 +82,14 @@ impl Vault {
         let mut ids = Vec::with_capacity(pending.len());
         for (offset, p) in pending.into_iter().enumerate() {
             let id = RecordId::from_u64(first + offset as u64);
-            let key = self.sealer(&mut *txn, &mut sealers, &p.scope)?;
-            let binding = Binding {
-                id,
-                expires_at_ms: p.expires_at_ms,
-                conversation: p.conversation,
-                subject: p.scope.subject,
-            };
-            let sealed =
-                seal::seal(&key, &binding, p.plaintext).map_err(|_| Error::InvalidInput {
-                    what: "record",
-                    reason: "too large to seal".into(),
-                })?;
-            txn.insert_record(&RecordRow {
-                id: id.as_u64(),
-                conversation: binding.conversation,
-                subject: binding.subject,
-                expires_at_ms: binding.expires_at_ms,
-                sealed,
-            })?;
+            self.seal_into(&mut *txn, &mut sealers, id, p)?;
             ids.push(id);
         }
-        for sealer in sealers.values() {
-            txn.add_key_use(sealer.key.id, sealer.used)?;
-        }
+        self.count_key_uses(&mut *txn, &sealers)?;
         let event = Event::new(action).records(ids.iter().copied());
         self.log_in(&mut *txn, actor, &event, &AuditOutcome::Ok)?;
         self.commit(txn)?;
-        // Only now do new keys exist for other handles too; caching one
-        // from a rolled-back transaction would shadow whatever key later
-        // takes its id.
-        for sealer in sealers.into_values() {
-            self.keyring.insert(sealer.key);
-        }
+        self.cache_sealers(sealers);
         Ok(ids)
     }
 
@@ -140,6 +115,7 @@ impl Vault {
     }
 
     fn purge(&self, actor: &Actor) -> Result<PurgeReport> {
+        self.adopt_ingested()?;
         let now_ms = self.now_ms();
         let mut txn = self.store.write()?;
         let records = txn.delete_expired(now_ms)?;
@@ -176,6 +152,9 @@ impl Vault {
     }
 
     fn erase(&self, actor: &Actor, subject: &SubjectId) -> Result<EraseReport> {
+        // Staged records carry no subject tag yet: take them in first so
+        // that the erasure reaches them.
+        self.adopt_ingested()?;
         let tag = self.tags.subject(subject.as_str());
         let mut txn = self.store.write()?;
         let (records, keys) = txn.delete_subject(&tag)?;
@@ -195,20 +174,19 @@ impl Vault {
     /// Everything about a record that can be worked out before taking the
     /// write lock: its expiry, tags, scope and encoded plaintext.
     fn prepare(&self, rec: &NewRecord, now: std::time::SystemTime, now_ms: i64) -> Result<Pending> {
-        if rec.conversation.as_str().is_empty() {
-            return Err(Error::InvalidInput {
-                what: "conversation id",
-                reason: "must not be empty".into(),
-            });
-        }
-        if rec.subject.as_ref().is_some_and(|s| s.as_str().is_empty()) {
-            return Err(Error::InvalidInput {
-                what: "subject id",
-                reason: "must not be empty".into(),
-            });
-        }
+        super::check_ids(rec)?;
         let expires_at_ms = self.policy.expiry_ms(now, rec.ttl)?;
         let created_at_ms = rec.created_at.map_or(now_ms, to_millis);
+        self.pending(rec, created_at_ms, expires_at_ms)
+    }
+
+    /// Tags, scope and encoded plaintext of a record whose times are known.
+    pub(super) fn pending(
+        &self,
+        rec: &NewRecord,
+        created_at_ms: i64,
+        expires_at_ms: i64,
+    ) -> Result<Pending> {
         let subject = rec.subject.as_ref().map(|s| self.tags.subject(s.as_str()));
         let plaintext = codec::record::encode(
             rec,
@@ -217,14 +195,7 @@ impl Vault {
             seal::HEADER_LEN,
             seal::TAG_LEN,
         )
-        .map_err(|_| Error::InvalidInput {
-            what: "record",
-            reason: format!(
-                "over {} bytes encoded, or over {} messages, tags or metadata entries",
-                codec::MAX_RECORD_BYTES,
-                codec::MAX_ITEMS
-            ),
-        })?;
+        .map_err(|_| super::too_large())?;
         Ok(Pending {
             conversation: self.tags.conversation(rec.conversation.as_str()),
             scope: KeyScope {
@@ -234,6 +205,52 @@ impl Vault {
             expires_at_ms,
             plaintext,
         })
+    }
+
+    /// Seals a prepared record under its scope's key and stores it as `id`.
+    pub(super) fn seal_into(
+        &self,
+        txn: &mut dyn WriteTxn,
+        sealers: &mut HashMap<KeyScope, Sealer>,
+        id: RecordId,
+        p: Pending,
+    ) -> Result<()> {
+        let key = self.sealer(txn, sealers, &p.scope)?;
+        let binding = Binding {
+            id,
+            expires_at_ms: p.expires_at_ms,
+            conversation: p.conversation,
+            subject: p.scope.subject,
+        };
+        let sealed = seal::seal(&key, &binding, p.plaintext).map_err(|_| super::too_large())?;
+        txn.insert_record(&RecordRow {
+            id: id.as_u64(),
+            conversation: binding.conversation,
+            subject: binding.subject,
+            expires_at_ms: binding.expires_at_ms,
+            sealed,
+        })
+    }
+
+    /// Counts the uses of the keys a transaction sealed with; after commit,
+    /// [`Vault::cache_sealers`] keeps them.
+    pub(super) fn count_key_uses(
+        &self,
+        txn: &mut dyn WriteTxn,
+        sealers: &HashMap<KeyScope, Sealer>,
+    ) -> Result<()> {
+        sealers
+            .values()
+            .try_for_each(|s| txn.add_key_use(s.key.id, s.used))
+    }
+
+    /// Only after commit do new keys exist for other handles too; caching
+    /// one from a rolled-back transaction would shadow whatever key later
+    /// takes its id.
+    pub(super) fn cache_sealers(&self, sealers: HashMap<KeyScope, Sealer>) {
+        for sealer in sealers.into_values() {
+            self.keyring.insert(sealer.key);
+        }
     }
 
     /// The key to seal the next record of `scope` with, inside `txn`:
@@ -296,7 +313,7 @@ impl Vault {
 }
 
 /// A record ready to seal once it has an id and a key.
-struct Pending {
+pub(super) struct Pending {
     conversation: crate::keys::IdTag,
     scope: KeyScope,
     expires_at_ms: i64,
@@ -304,7 +321,7 @@ struct Pending {
 }
 
 /// A key in use within one transaction, with its budget.
-struct Sealer {
+pub(super) struct Sealer {
     key: Arc<DataKey>,
     /// Records it may still seal, counted from the start of the transaction.
     left: u64,

@@ -238,6 +238,13 @@ impl Backend for SqliteBackend {
         outcome
     }
 
+    fn has_ingested(&self) -> Result<bool> {
+        self.read(|c| {
+            c.prepare_cached("SELECT 1 FROM ingest_records LIMIT 1")?
+                .exists([])
+        })
+    }
+
     fn stats(&self, now_ms: i64) -> Result<StoreStats> {
         self.read(|c| {
             let (records, sealed_bytes, oldest): (i64, i64, Option<i64>) = c.query_row(

@@ -61,6 +61,23 @@ pub(super) const TABLES: &[(&str, &str, &str)] = &[
         "CREATE TABLE maintenance (at INTEGER NOT NULL, records INTEGER NOT NULL, \
          keys INTEGER NOT NULL)",
     ),
+    (
+        "table",
+        "ingest_keys",
+        "CREATE TABLE ingest_keys (id INTEGER PRIMARY KEY, not_after INTEGER NOT NULL, \
+         wrapped BLOB NOT NULL)",
+    ),
+    (
+        "table",
+        "ingest_records",
+        "CREATE TABLE ingest_records (id INTEGER PRIMARY KEY, key_id INTEGER NOT NULL, \
+         expires_at INTEGER NOT NULL, sealed BLOB NOT NULL)",
+    ),
+    (
+        "index",
+        "ingest_expiry",
+        "CREATE INDEX ingest_expiry ON ingest_records (expires_at)",
+    ),
 ];
 
 /// Names of the id counters in `counters`.

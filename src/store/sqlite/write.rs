@@ -10,7 +10,9 @@ use super::schema::{FAILED_OPENS, META_HEADER, META_TAG_KEY, NEXT_KEY, NEXT_RECO
 use super::{all_keys, key_row, sql_id, storage_error};
 use crate::error::{Error, Result};
 use crate::keys::{IdTag, KeyScope};
-use crate::store::{AuditRow, KeyRow, MaintenanceNote, RecordRow, VaultMeta, WriteTxn};
+use crate::store::{
+    AuditRow, IngestKeyRow, IngestRow, KeyRow, MaintenanceNote, RecordRow, VaultMeta, WriteTxn,
+};
 
 pub(super) struct SqliteWrite<'a> {
     conn: MutexGuard<'a, Connection>,
@@ -170,18 +172,31 @@ impl WriteTxn for SqliteWrite<'_> {
     }
 
     fn delete_expired(&mut self, now_ms: i64) -> Result<usize> {
-        self.conn
+        let staged = self
+            .conn
+            .prepare_cached("DELETE FROM ingest_records WHERE expires_at <= ?1")
+            .and_then(|mut s| s.execute([now_ms]))
+            .map_err(storage_error)?;
+        let records = self
+            .conn
             .prepare_cached("DELETE FROM records WHERE expires_at <= ?1")
             .and_then(|mut s| s.execute([now_ms]))
-            .map_err(storage_error)
+            .map_err(storage_error)?;
+        Ok(staged + records)
     }
 
     fn delete_keys_ended(&mut self, now_ms: i64) -> Result<Vec<u64>> {
-        let ids: Vec<i64> = self
+        let ingest: Vec<i64> = self
+            .conn
+            .prepare_cached("DELETE FROM ingest_keys WHERE not_after <= ?1 RETURNING id")
+            .and_then(|mut s| s.query_map([now_ms], |r| r.get(0))?.collect())
+            .map_err(storage_error)?;
+        let mut ids: Vec<i64> = self
             .conn
             .prepare_cached("DELETE FROM keys WHERE not_after <= ?1 RETURNING id")
             .and_then(|mut s| s.query_map([now_ms], |r| r.get(0))?.collect())
             .map_err(storage_error)?;
+        ids.extend(ingest);
         Ok(ids
             .into_iter()
             .filter_map(|i| u64::try_from(i).ok())
@@ -295,6 +310,75 @@ impl WriteTxn for SqliteWrite<'_> {
             })
             .optional()
             .map_err(storage_error)
+    }
+
+    fn insert_ingest_key(&mut self, key: &IngestKeyRow) -> Result<()> {
+        let id = sql_id(key.id)?;
+        self.conn
+            .execute(
+                "INSERT INTO ingest_keys (id, not_after, wrapped) VALUES (?1, ?2, ?3)",
+                params![id, key.not_after_ms, key.wrapped],
+            )
+            .map_err(storage_error)?;
+        Ok(())
+    }
+
+    fn insert_ingested(&mut self, row: &IngestRow) -> Result<()> {
+        let (id, key_id) = (sql_id(row.id)?, sql_id(row.key_id)?);
+        self.conn
+            .prepare_cached(
+                "INSERT INTO ingest_records (id, key_id, expires_at, sealed) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .and_then(|mut s| s.execute(params![id, key_id, row.expires_at_ms, row.sealed]))
+            .map_err(storage_error)?;
+        Ok(())
+    }
+
+    fn ingested(&mut self) -> Result<Vec<IngestRow>> {
+        let rows: Vec<(i64, i64, i64, Vec<u8>)> = self
+            .conn
+            .prepare_cached("SELECT id, key_id, expires_at, sealed FROM ingest_records ORDER BY id")
+            .and_then(|mut s| {
+                s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                    .collect()
+            })
+            .map_err(storage_error)?;
+        rows.into_iter()
+            .map(|(id, key_id, expires_at_ms, sealed)| {
+                Ok(IngestRow {
+                    id: u64::try_from(id).map_err(|_| corrupt("negative record id"))?,
+                    key_id: u64::try_from(key_id).map_err(|_| corrupt("negative key id"))?,
+                    expires_at_ms,
+                    sealed,
+                })
+            })
+            .collect()
+    }
+
+    fn ingest_key(&mut self, id: u64) -> Result<Option<IngestKeyRow>> {
+        let sql = sql_id(id)?;
+        let row: Option<(i64, Vec<u8>)> = self
+            .conn
+            .prepare_cached("SELECT not_after, wrapped FROM ingest_keys WHERE id = ?1")
+            .and_then(|mut s| {
+                s.query_row([sql], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
+            .map_err(storage_error)?;
+        Ok(row.map(|(not_after_ms, wrapped)| IngestKeyRow {
+            id,
+            not_after_ms,
+            wrapped,
+        }))
+    }
+
+    fn delete_ingested(&mut self, id: u64) -> Result<()> {
+        let id = sql_id(id)?;
+        self.conn
+            .prepare_cached("DELETE FROM ingest_records WHERE id = ?1")
+            .and_then(|mut s| s.execute([id]))
+            .map_err(storage_error)?;
+        Ok(())
     }
 
     fn note_maintenance(&mut self, note: &MaintenanceNote) -> Result<()> {

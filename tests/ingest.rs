@@ -1,0 +1,137 @@
+//! Write-only ingest: an ingestor holding only the public ingest key
+//! appends records that the vault reads like its own; retention, erasure
+//! and audit apply to them.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use llmvault::{
+    AuditAction, ConversationId, Error, IngestKey, Ingestor, KeySource, SubjectId, Vault,
+};
+
+#[test]
+fn ingested_records_read_like_any_other_and_are_audited() {
+    let t = new_vault();
+    let key = t.ingest_key().unwrap();
+    assert_eq!(t.ingest_key().unwrap(), key, "the same key on every call");
+    let text = key.to_string();
+    assert_eq!(text.parse::<IngestKey>().unwrap(), key);
+
+    let ingestor = Ingestor::open_with_options(&t.path, &text.parse().unwrap(), &t.opts).unwrap();
+    let a = ingestor
+        .put(record("conv", Some("alice"), "from the service"))
+        .unwrap();
+    let more = ingestor
+        .put_batch(vec![
+            record("conv", Some("bob"), "two"),
+            record("other", None, "three"),
+        ])
+        .unwrap();
+    let own = t.put(record("conv", None, "from the vault")).unwrap();
+
+    assert_eq!(
+        t.get(a).unwrap().prompt()[0].content(),
+        "prompt: from the service"
+    );
+    let conv = t.conversation(&ConversationId::new("conv")).unwrap();
+    let ids: Vec<_> = conv.iter().map(|r| r.id()).collect();
+    assert_eq!(ids, vec![a, more[0], own]);
+    assert_eq!(t.subject_records(&SubjectId::new("bob")).unwrap().len(), 1);
+    let ingest = t
+        .audit()
+        .entries(..)
+        .unwrap()
+        .into_iter()
+        .find(|e| e.action == AuditAction::Ingest)
+        .expect("taking records in is audited");
+    assert_eq!(ingest.actor, "ingest");
+    assert_eq!(ingest.records, vec![a, more[0], more[1]]);
+    assert_eq!(t.verify().unwrap().records, 4);
+}
+
+#[test]
+fn the_ingest_key_is_public_and_an_ingestor_needs_the_right_one() {
+    let t = new_vault();
+    let key = t.ingest_key().unwrap();
+    // The printable key is exactly the public key stored in clear.
+    let public: Vec<u8> = t
+        .sql()
+        .query_row(
+            "SELECT value FROM meta WHERE name = 'ingest_public'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let hex: String = public.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(key.to_string(), format!("llmvault-ingest-1-{hex}"));
+    let other = new_vault().ingest_key().unwrap();
+    assert!(matches!(
+        Ingestor::open(&t.path, &other),
+        Err(Error::WrongKey)
+    ));
+    assert!("llmvault-ingest-1-zz".parse::<IngestKey>().is_err());
+}
+
+#[test]
+fn retention_and_erasure_apply_to_ingested_records() {
+    let mut t = new_vault();
+    let key = t.ingest_key().unwrap();
+    let ingestor = Ingestor::open_with_options(&t.path, &key, &t.opts).unwrap();
+    let short = ingestor
+        .put(record("c", None, "short").ttl(Duration::from_secs(60)))
+        .unwrap();
+    let alice = ingestor.put(record("c", Some("alice"), "alice")).unwrap();
+    let kept = ingestor.put(record("c", Some("bob"), "bob")).unwrap();
+
+    // A key-less purge reaches records still staged.
+    t.close();
+    t.clock.advance(Duration::from_secs(2 * 86_400));
+    let job = Vault::open_for_maintenance(&t.path)
+        .unwrap()
+        .with_clock(t.clock.clone());
+    assert_eq!(job.purge_expired().unwrap().records, 1);
+    drop(job);
+    t.reopen();
+    assert!(matches!(t.get(short), Err(Error::NotFound { .. })));
+
+    let erased = t.erase_subject(&SubjectId::new("alice")).unwrap();
+    assert_eq!(erased.records, 1);
+    assert!(matches!(t.get(alice), Err(Error::NotFound { .. })));
+    assert!(t.get(kept).is_ok());
+}
+
+#[test]
+fn ingest_survives_a_change_of_key_and_staged_tampering_is_named() {
+    let mut t = new_vault();
+    let key = t.ingest_key().unwrap();
+    t.change_key(KeySource::passphrase("rotated")).unwrap();
+    let ingestor = Ingestor::open_with_options(&t.path, &key, &t.opts).unwrap();
+    let id = ingestor.put(record("c", None, "after rotation")).unwrap();
+    drop(ingestor);
+    t.close();
+    let v = Vault::open(&t.path, KeySource::passphrase("rotated"), &t.opts).unwrap();
+    assert_eq!(
+        v.get(id).unwrap().prompt()[0].content(),
+        "prompt: after rotation"
+    );
+    drop(v);
+
+    // A staged record altered on disk is named by verify and never read.
+    let ingestor = Ingestor::open_with_options(&t.path, &key, &t.opts).unwrap();
+    let bad = ingestor.put(record("c", None, "will be altered")).unwrap();
+    drop(ingestor);
+    t.sql()
+        .execute(
+            "UPDATE ingest_records SET expires_at = expires_at + 1 WHERE id = ?1",
+            [bad.as_u64() as i64],
+        )
+        .unwrap();
+    let v = Vault::open(&t.path, KeySource::passphrase("rotated"), &t.opts).unwrap();
+    assert!(matches!(v.verify(), Err(Error::Tampered { id }) if id == bad));
+    assert!(matches!(v.get(bad), Err(Error::NotFound { .. })));
+    assert!(v.get(id).is_ok());
+}
