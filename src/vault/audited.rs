@@ -145,10 +145,60 @@ impl Vault {
             Ok(value) => describe(value, event),
             Err(_) => event,
         };
-        let logged = self.log_alone(actor, event, &result);
+        let logged = if self.audit_read_batch > 1 {
+            self.queue_read(actor, event, &result)
+        } else {
+            self.log_alone(actor, event, &result)
+        };
         let value = result?;
         logged?;
         Ok(value)
+    }
+
+    /// With `audit_read_batch(n)`: holds the read's entry in memory and
+    /// writes the queue once it holds `n` (or with the next write, or when
+    /// the vault is dropped).
+    fn queue_read<T>(&self, actor: &Actor, event: Event, result: &Result<T>) -> Result<()> {
+        let outcome = match result {
+            Ok(_) => AuditOutcome::Ok,
+            Err(e) => AuditOutcome::Failed(e.to_string()),
+        };
+        let full = {
+            let mut waiting = self.lock_waiting();
+            waiting.push(WaitingEntry {
+                at_ms: self.now_ms(),
+                actor: actor.clone(),
+                event,
+                outcome,
+            });
+            waiting.len() >= self.audit_read_batch
+        };
+        if full { self.flush_audit() } else { Ok(()) }
+    }
+
+    /// Writes every waiting entry now (the `Flush` entry that carries them
+    /// is itself not recorded: the waiting entries go in alone).
+    pub(super) fn flush_audit(&self) -> Result<()> {
+        let mut txn = self.store.write_light()?;
+        let waiting = self.lock_waiting().clone();
+        let (mut seq, mut prev) = txn.audit_tail()?;
+        for w in &waiting {
+            seq += 1;
+            let row = entry_row(
+                &self.audit_keys,
+                seq,
+                w.at_ms,
+                &prev,
+                &w.actor,
+                &w.event,
+                &w.outcome,
+            );
+            prev = row.mac;
+            txn.append_audit(&row)?;
+        }
+        txn.commit()?;
+        self.lock_waiting().drain(..waiting.len());
+        Ok(())
     }
 
     /// Records a failed write (best effort: the write's error is what the
@@ -223,6 +273,7 @@ impl Audit<'_> {
             Bound::Excluded(&n) => n.saturating_sub(1),
             Bound::Unbounded => u64::MAX,
         };
+        self.flush()?;
         let mut out = Vec::new();
         let keys = &self.vault.audit_keys;
         self.vault.store.audit_rows(from, to, &mut |row| {
@@ -233,7 +284,18 @@ impl Audit<'_> {
         Ok(out)
     }
 
+    /// Entries still waiting in memory (batched reads) go in first, so the
+    /// log shows everything up to now.
+    fn flush(&self) -> Result<()> {
+        if self.vault.lock_waiting().is_empty() {
+            Ok(())
+        } else {
+            self.vault.flush_audit()
+        }
+    }
+
     fn walk(&self, head: Option<AuditHead>) -> Result<AuditReport> {
+        self.flush()?;
         let mut verifier = ChainVerifier::new(&self.vault.audit_keys, head);
         self.vault
             .store

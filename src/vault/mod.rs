@@ -57,6 +57,8 @@ pub struct Vault {
     waiting_audit: std::sync::Mutex<Vec<audited::WaitingEntry>>,
     /// How many waiting entries the open write transaction carries.
     flushed_audit: std::sync::atomic::AtomicUsize,
+    /// Read entries written per batch (1: each read at once).
+    audit_read_batch: usize,
 }
 
 struct Unlocked {
@@ -181,6 +183,7 @@ impl Vault {
             actor: options.actor.clone(),
             waiting_audit: std::sync::Mutex::new(Vec::new()),
             flushed_audit: std::sync::atomic::AtomicUsize::new(0),
+            audit_read_batch: options.audit_read_batch.max(1),
         }
     }
 
@@ -357,6 +360,17 @@ fn check_options(options: &VaultOptions) -> Result<()> {
         });
     }
     Ok(())
+}
+
+impl Drop for Vault {
+    /// Writes read entries still waiting in memory (batched reads, or a
+    /// disk that was full); best effort, there is no one left to tell.
+    fn drop(&mut self) {
+        let waiting = !self.waiting_audit.get_mut().map_or(true, |w| w.is_empty());
+        if waiting {
+            let _ = self.flush_audit();
+        }
+    }
 }
 
 impl fmt::Debug for Vault {

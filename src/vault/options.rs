@@ -33,6 +33,7 @@ pub struct VaultOptions {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) max_records_per_key: u64,
     pub(crate) actor: Actor,
+    pub(crate) audit_read_batch: usize,
 }
 
 impl Default for VaultOptions {
@@ -43,6 +44,7 @@ impl Default for VaultOptions {
             clock: Arc::new(SystemClock),
             max_records_per_key: DEFAULT_MAX_RECORDS_PER_KEY,
             actor: Actor::default(),
+            audit_read_batch: 1,
         }
     }
 }
@@ -86,6 +88,16 @@ impl VaultOptions {
     /// Use [`Vault::as_actor`](crate::Vault::as_actor) for per-call actors.
     pub fn actor(mut self, actor: Actor) -> Self {
         self.actor = actor;
+        self
+    }
+
+    /// Write the audit entries of reads `n` at a time instead of one
+    /// transaction per read (default 1). Reads get much faster; in return
+    /// a crash can lose up to `n - 1` read entries (writes are always
+    /// audited in their own transaction). Waiting entries go out with the
+    /// next write, and when the vault is dropped.
+    pub fn audit_read_batch(mut self, n: usize) -> Self {
+        self.audit_read_batch = n;
         self
     }
 
