@@ -50,6 +50,8 @@ pub mod clock;
 mod error;
 mod kdf;
 mod keys;
+/// Finding personal data in text and replacing it with reversible placeholders.
+pub mod pii;
 mod record;
 mod retention;
 mod seal;
