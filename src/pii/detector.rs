@@ -2,13 +2,13 @@
 //! over a text, with overlaps resolved.
 
 use std::fmt;
-use std::ops::Range;
 use std::sync::{Arc, LazyLock};
 
 use regex::Regex;
 
 use super::kind::{Finding, PiiKind};
-use super::rules::{self, Check};
+use super::rules;
+use super::scan::{Matcher, Rule, Rules};
 use crate::{Error, Result};
 
 /// Finds personal data in text.
@@ -22,14 +22,14 @@ use crate::{Error, Result};
 /// in the length of the text whatever the text holds.
 #[derive(Clone)]
 pub struct Detector {
-    rules: Arc<[Rule]>,
+    rules: Arc<Rules>,
 }
 
 impl Detector {
     /// A builder that starts from every built-in rule.
     pub fn builder() -> DetectorBuilder {
         DetectorBuilder {
-            rules: BUILT_IN.to_vec(),
+            rules: BUILT_IN.iter().cloned().collect(),
             disabled: Vec::new(),
         }
     }
@@ -42,18 +42,7 @@ impl Detector {
     /// label), then `Secret`, `CredentialUrl`, `PaymentCard`, `Iban`,
     /// `Ssn`, `Email`, `IpAddress`, `Phone`.
     pub fn find(&self, text: &str) -> Vec<Finding> {
-        let mut found = Vec::new();
-        for rule in self.rules.iter() {
-            for m in rule.regex.find_iter(text) {
-                if let Some(range) = rule.matcher.accept(text, m.range()) {
-                    found.push(Finding {
-                        kind: rule.kind.clone(),
-                        range,
-                    });
-                }
-            }
-        }
-        without_overlaps(found)
+        self.rules.find(text)
     }
 }
 
@@ -61,7 +50,7 @@ impl Default for Detector {
     /// Every built-in rule.
     fn default() -> Self {
         Self {
-            rules: BUILT_IN.clone().into(),
+            rules: BUILT_IN.clone(),
         }
     }
 }
@@ -118,6 +107,7 @@ impl DetectorBuilder {
             kind,
             regex,
             matcher: Matcher::Pattern,
+            window: None,
         });
         Ok(self)
     }
@@ -188,6 +178,7 @@ impl DetectorBuilder {
             kind,
             regex,
             matcher: Matcher::Term,
+            window: None,
         });
         Ok(self)
     }
@@ -207,7 +198,7 @@ impl DetectorBuilder {
             .filter(|r| !disabled.contains(&r.kind))
             .collect();
         Detector {
-            rules: rules.into(),
+            rules: Arc::new(Rules::new(rules)),
         }
     }
 }
@@ -221,23 +212,26 @@ impl fmt::Debug for DetectorBuilder {
     }
 }
 
-/// The compiled built-in rules, shared by every default detector.
-static BUILT_IN: LazyLock<Vec<Rule>> = LazyLock::new(|| {
-    rules::built_in()
+/// The compiled built-in rules, shared by every default detector (and
+/// so are the regex engines' caches).
+static BUILT_IN: LazyLock<Arc<Rules>> = LazyLock::new(|| {
+    let rules = rules::built_in()
         .into_iter()
         .map(|rule| {
             #[expect(
                 clippy::expect_used,
                 reason = "constant patterns; the unit test every_pattern_compiles compiles each one"
             )]
-            let regex = Regex::new(rule.pattern).expect("built-in pattern compiles");
+            let regex = Regex::new(&rule.pattern).expect("built-in pattern compiles");
             Rule {
                 kind: rule.kind,
                 regex,
                 matcher: Matcher::BuiltIn(rule.check),
+                window: rule.window,
             }
         })
-        .collect()
+        .collect();
+    Arc::new(Rules::new(rules))
 });
 
 /// Longest custom label accepted.
@@ -264,65 +258,4 @@ fn custom_kind(label: &str) -> Result<PiiKind> {
         return Err(bad("the label names a built-in kind"));
     }
     Ok(PiiKind::Custom(upper.into()))
-}
-
-/// One rule: a regex for candidates and how to accept them.
-#[derive(Clone)]
-struct Rule {
-    kind: PiiKind,
-    regex: Regex,
-    matcher: Matcher,
-}
-
-#[derive(Clone, Copy)]
-enum Matcher {
-    /// A built-in rule's own check.
-    BuiltIn(Check),
-    /// A caller's regex: every non-empty match.
-    Pattern,
-    /// A caller's terms: whole words only.
-    Term,
-}
-
-impl Matcher {
-    fn accept(self, text: &str, range: Range<usize>) -> Option<Range<usize>> {
-        match self {
-            Self::BuiltIn(check) => check(text, range),
-            Self::Pattern => (!range.is_empty()).then_some(range),
-            Self::Term => whole_word(text, &range).then_some(range),
-        }
-    }
-}
-
-/// Whether `range` neither starts nor ends inside a word of `text`.
-fn whole_word(text: &str, range: &Range<usize>) -> bool {
-    let word = |c: char| c.is_alphanumeric() || c == '_';
-    let inner_first = text[range.clone()].chars().next();
-    let inner_last = text[range.clone()].chars().next_back();
-    let outer_before = text[..range.start].chars().next_back();
-    let outer_after = text[range.end..].chars().next();
-    let joins = |a: Option<char>, b: Option<char>| a.is_some_and(word) && b.is_some_and(word);
-    !range.is_empty() && !joins(outer_before, inner_first) && !joins(inner_last, outer_after)
-}
-
-/// Sorts findings and drops every one that overlaps one kept before it.
-fn without_overlaps(mut found: Vec<Finding>) -> Vec<Finding> {
-    found.sort_unstable_by(|a, b| {
-        a.range
-            .start
-            .cmp(&b.range.start)
-            .then(b.range.end.cmp(&a.range.end))
-            .then(a.kind.rank().cmp(&b.kind.rank()))
-            .then(a.kind.label().cmp(b.kind.label()))
-    });
-    let mut kept: Vec<Finding> = Vec::with_capacity(found.len());
-    for finding in found {
-        if kept
-            .last()
-            .is_none_or(|last| finding.range.start >= last.range.end)
-        {
-            kept.push(finding);
-        }
-    }
-    kept
 }

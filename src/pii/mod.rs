@@ -34,6 +34,7 @@ mod kind;
 mod mapping;
 mod pseudonymizer;
 mod rules;
+mod scan;
 
 pub use detector::{Detector, DetectorBuilder};
 pub use kind::{Finding, PiiKind};

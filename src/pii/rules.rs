@@ -21,35 +21,45 @@ pub(crate) type Check = fn(&str, Range<usize>) -> Option<Range<usize>>;
 /// One built-in rule.
 pub(crate) struct BuiltIn {
     pub(crate) kind: PiiKind,
-    pub(crate) pattern: &'static str,
+    pub(crate) pattern: String,
     pub(crate) check: Check,
+    /// For a rule whose regex starts with no literal the engine can search
+    /// for (a digit, any capital letter): the longest match in bytes. Such
+    /// rules run together under one locator (see `scan.rs`); the others,
+    /// led by a literal (`@`, `sk-`, `://`), each scan on their own.
+    pub(crate) window: Option<usize>,
 }
 
 /// Every built-in rule, in no particular order (overlaps are resolved
 /// after all rules ran).
 pub(crate) fn built_in() -> Vec<BuiltIn> {
     use PiiKind::*;
-    let rule = |kind, pattern, check| BuiltIn {
+    let alone = |kind, pattern: &str, check| BuiltIn {
         kind,
-        pattern,
+        pattern: pattern.to_owned(),
         check,
+        window: None,
+    };
+    let located = |kind, pattern: &str, check, longest| BuiltIn {
+        window: Some(longest),
+        ..alone(kind, pattern, check)
     };
     vec![
-        rule(Email, EMAIL, check_email),
-        rule(Phone, PHONE_INTERNATIONAL, check_phone_international),
-        rule(Phone, PHONE_NANP, check_phone_national),
-        rule(Phone, PHONE_TRUNK, check_phone_trunk),
-        rule(PaymentCard, CARD, check_card),
-        rule(Iban, IBAN, check_iban),
-        rule(Ssn, SSN, check_ssn),
-        rule(IpAddress, IPV4, check_ipv4),
-        rule(IpAddress, IPV6, check_ipv6),
-        rule(Secret, TOKEN_PREFIXED, check_token),
-        rule(Secret, PRIVATE_KEY, accept),
-        rule(Secret, JWT, check_word_end),
-        rule(Secret, ASSIGNMENT, check_assignment),
-        rule(Secret, BEARER, check_bearer),
-        rule(CredentialUrl, CREDENTIAL_URL, check_url),
+        alone(Email, EMAIL, check_email),
+        alone(Phone, PHONE_INTERNATIONAL, check_phone_international),
+        located(Phone, PHONE_NANP, check_phone_national, 24),
+        alone(Phone, PHONE_TRUNK, check_phone_trunk),
+        located(PaymentCard, CARD, check_card, 40),
+        located(Iban, IBAN, check_iban, 64),
+        located(Ssn, SSN, check_ssn, 11),
+        located(IpAddress, IPV4, check_ipv4, 15),
+        alone(IpAddress, IPV6, check_ipv6),
+        alone(Secret, TOKEN_PREFIXED, check_token),
+        alone(Secret, PRIVATE_KEY, accept),
+        alone(Secret, JWT, check_word_end),
+        alone(Secret, &assignment_pattern(), check_assignment),
+        alone(Secret, BEARER, check_bearer),
+        alone(CredentialUrl, CREDENTIAL_URL, check_url),
     ]
 }
 
@@ -269,21 +279,67 @@ fn check_word_end(text: &str, r: Range<usize>) -> Option<Range<usize>> {
     (!matches!(text.as_bytes().get(r.end), Some(b) if is_word(*b) || *b == b'-')).then_some(r)
 }
 
+/// Key names whose value is a secret, written in lower case; each is
+/// matched in lower case, upper case and capitalised (`password`,
+/// `PASSWORD`, `Password`), as a prefix such as `DB_` or `client.`
+/// allows, or as the tail of a camelCase name (`dbPassword`).
+const SECRET_NAMES: &[&str] = &[
+    "password",
+    "passwd",
+    "passphrase",
+    "secret",
+    "secret_key",
+    "secret-key",
+    "token",
+    "api_key",
+    "api-key",
+    "apikey",
+    "access_key",
+    "private_key",
+];
+
+/// Names in camelCase that the three casings above do not produce.
+const SECRET_NAMES_CAMEL: &[&str] = &["apiKey", "ApiKey", "secretKey", "accessKey", "privateKey"];
+
 /// `password=…`, `DB_PASSWORD: "…"`, `"api_key": "…"`, `token=…`: a key
-/// name (optionally prefixed, as in environment variables), `=` or `:`,
-/// and a value, quoted or not.
-const ASSIGNMENT: &str = concat!(
-    r"(?-u:\b)(?i-u:(?:[a-z0-9]+[_.-])*",
-    r"(?:passwor[dt]|passwd|passphrase|api[_-]?key|apikey|secret|client[_-]?secret",
-    r"|(?:access|private|secret)[_-]?key|(?:access|auth|refresh|bearer|api)?[_-]?token))",
-    r#"["']?[ \t]*[:=][ \t]*"#,
-    r#"(?:"[^"\r\n]{1,256}"|'[^'\r\n]{1,256}'|[^\s"',;<>(){}\[\]]{1,256})"#
-);
+/// name, `=` or `:`, and a value, quoted or not. The names are literals so
+/// that the regex engine can search for them directly.
+fn assignment_pattern() -> String {
+    let mut names: Vec<String> = SECRET_NAMES
+        .iter()
+        .flat_map(|n| {
+            let mut cap = n.to_string();
+            cap[..1].make_ascii_uppercase();
+            [n.to_string(), n.to_ascii_uppercase(), cap]
+        })
+        .chain(SECRET_NAMES_CAMEL.iter().map(|n| n.to_string()))
+        .collect();
+    // Longest first, so `secret_key` is preferred over `secret`.
+    names.sort_by_key(|n| std::cmp::Reverse(n.len()));
+    let names: Vec<String> = names.iter().map(|n| regex::escape(n)).collect();
+    format!(
+        r#"(?:{})["']?[ \t]*[:=][ \t]*(?:"[^"\r\n]{{1,256}}"|'[^'\r\n]{{1,256}}'|[^\s"',;<>(){{}}\[\]]{{1,256}})"#,
+        names.join("|")
+    )
+}
 
 /// Narrows an assignment to its value, the part that is secret. A value
 /// after `:` that is one short lower-case word (`token: usage`) is prose.
 fn check_assignment(text: &str, r: Range<usize>) -> Option<Range<usize>> {
     let s = &text[r.clone()];
+    // The name stands alone, ends a prefixed name (`DB_PASSWORD`,
+    // `x-api-key`), or is the capitalised tail of a camelCase one.
+    let name_ok = match before(text, r.start) {
+        None => true,
+        Some(b'_' | b'.' | b'-') => true,
+        Some(b) if b.is_ascii_lowercase() || b.is_ascii_digit() => {
+            s.as_bytes()[0].is_ascii_uppercase()
+        }
+        Some(b) => !is_word(b),
+    };
+    if !name_ok {
+        return None;
+    }
     let sep = s.find([':', '='])?;
     let rest = &s[sep + 1..];
     let value_at = sep + 1 + (rest.len() - rest.trim_start_matches([' ', '\t']).len());
@@ -341,7 +397,7 @@ mod tests {
     #[test]
     fn every_pattern_compiles() {
         for rule in built_in() {
-            assert!(regex::Regex::new(rule.pattern).is_ok(), "{}", rule.pattern);
+            assert!(regex::Regex::new(&rule.pattern).is_ok(), "{}", rule.pattern);
         }
     }
 
