@@ -259,3 +259,169 @@ fn custom_kind(label: &str) -> Result<PiiKind> {
     }
     Ok(PiiKind::Custom(upper.into()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(detector: &Detector, text: &str) -> Vec<(String, String)> {
+        detector
+            .find(text)
+            .into_iter()
+            .map(|f| (f.kind.label().to_owned(), text[f.range].to_owned()))
+            .collect()
+    }
+
+    fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+        items
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn multibyte_text_around_findings() {
+        let text =
+            "📧 alice@example.com✨ 电话 +14155552671。🎉 IP：10.0.0.1😀 卡 4111111111111111 ok";
+        let detector = Detector::default();
+        for f in detector.find(text) {
+            assert!(text.is_char_boundary(f.range.start) && text.is_char_boundary(f.range.end));
+        }
+        assert_eq!(
+            found(&detector, text),
+            pairs(&[
+                ("EMAIL", "alice@example.com"),
+                ("PHONE", "+14155552671"),
+                ("IP", "10.0.0.1"),
+                ("CARD", "4111111111111111"),
+            ])
+        );
+    }
+
+    #[test]
+    fn overlaps_prefer_earlier_then_longer() {
+        let detector = Detector::default();
+        // The URL holds an e-mail-like `pw@db.example.com` and starts first.
+        let text = "url postgres://app:pw@db.example.com/x and 10.1.2.3";
+        assert_eq!(
+            found(&detector, text),
+            pairs(&[
+                ("URL_CREDENTIAL", "postgres://app:pw@db.example.com/x"),
+                ("IP", "10.1.2.3"),
+            ])
+        );
+        // The same value from two rules (assignment and `sk-` prefix) is
+        // reported once.
+        let text = "OPENAI_API_KEY=sk-proj-Ab3dE5fG7hI9jK1lM3nO5pQ7";
+        assert_eq!(
+            found(&detector, text),
+            pairs(&[("SECRET", "sk-proj-Ab3dE5fG7hI9jK1lM3nO5pQ7")])
+        );
+    }
+
+    #[test]
+    fn without_overlaps_is_deterministic() {
+        let custom = PiiKind::Custom("ZIP".into());
+        let f = |kind: &PiiKind, r: std::ops::Range<usize>| Finding {
+            kind: kind.clone(),
+            range: r,
+        };
+        let input = vec![
+            f(&PiiKind::Phone, 5..9),
+            f(&PiiKind::Email, 0..4),
+            f(&custom, 0..4),
+            f(&PiiKind::Secret, 2..12),
+            f(&PiiKind::IpAddress, 12..14),
+        ];
+        let mut reversed = input.clone();
+        reversed.reverse();
+        let want = vec![
+            f(&custom, 0..4),
+            f(&PiiKind::Phone, 5..9),
+            f(&PiiKind::IpAddress, 12..14),
+        ];
+        assert_eq!(super::super::scan::tests_without_overlaps(input), want);
+        assert_eq!(super::super::scan::tests_without_overlaps(reversed), want);
+    }
+
+    #[test]
+    fn patterns_terms_and_disable() {
+        let detector = Detector::builder()
+            .pattern("ticket", r"\bTCK-[0-9]{4}\b")
+            .unwrap()
+            .terms("customer", ["Jane  Doe", "Zoë Ångström", "Acme"])
+            .unwrap()
+            .term("customer", "Ann")
+            .unwrap()
+            .disable(PiiKind::Email)
+            .build();
+        let text =
+            "JANE DOE and zoë ångström of ACME (TCK-0042) mailed a@b.co; Annabelle, Ann-Marie";
+        assert_eq!(
+            found(&detector, text),
+            pairs(&[
+                ("CUSTOMER", "JANE DOE"),
+                ("CUSTOMER", "zoë ångström"),
+                ("CUSTOMER", "ACME"),
+                ("TICKET", "TCK-0042"),
+                ("CUSTOMER", "Ann"),
+            ])
+        );
+        let off = Detector::builder()
+            .term("customer", "Acme")
+            .unwrap()
+            .disable(PiiKind::Custom("CUSTOMER".into()))
+            .build();
+        assert!(off.find("Acme").is_empty());
+        assert!(format!("{detector:?}").contains("CUSTOMER"));
+        assert!(!format!("{detector:?}").contains("Jane"));
+    }
+
+    #[test]
+    fn builder_refuses_bad_input() {
+        let bad = [
+            Detector::builder().pattern("email", "x").err(),
+            Detector::builder().pattern("", "x").err(),
+            Detector::builder().pattern("1abc", "x").err(),
+            Detector::builder().pattern("with space", "x").err(),
+            Detector::builder().pattern(&"a".repeat(33), "x").err(),
+            Detector::builder().pattern("ok", "(unclosed").err(),
+            Detector::builder().term("ok", "  ").err(),
+        ];
+        for err in bad {
+            assert!(matches!(err, Some(Error::InvalidInput { .. })), "{err:?}");
+        }
+        let empty: [&str; 0] = [];
+        assert!(Detector::builder().terms("ok", empty).is_ok());
+    }
+
+    #[test]
+    fn empty_pattern_matches_are_ignored() {
+        let detector = Detector::builder().pattern("x", "a*").unwrap().build();
+        assert!(detector.find("bbb").is_empty());
+        assert_eq!(found(&detector, "baab"), pairs(&[("X", "aa")]));
+    }
+
+    #[test]
+    fn disabling_a_located_rule_keeps_the_others() {
+        let detector = Detector::builder().disable(PiiKind::Ssn).build();
+        let text = "ssn 123-45-6789 card 4111 1111 1111 1111 ip 10.0.0.1";
+        assert_eq!(
+            found(&detector, text),
+            pairs(&[("CARD", "4111 1111 1111 1111"), ("IP", "10.0.0.1")])
+        );
+    }
+
+    #[test]
+    fn long_and_hostile_inputs() {
+        let detector = Detector::default();
+        let digits = "9".repeat(100_000);
+        assert!(detector.find(&digits).is_empty());
+        let dots = "1.".repeat(50_000);
+        assert!(detector.find(&dots).is_empty());
+        let begin = "-----BEGIN PRIVATE KEY-----".repeat(1000);
+        assert!(detector.find(&begin).len() <= 1);
+        let many = "a@b.co ".repeat(10_000);
+        assert_eq!(detector.find(&many).len(), 10_000);
+    }
+}

@@ -223,3 +223,107 @@ impl fmt::Debug for Pseudonymizer {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TURNS: [&str; 3] = [
+        "I'm alice@example.com, call me on +44 20 7946 0958 or at bob@example.org.",
+        "Again: alice@example.com. My card is 4111 1111 1111 1111, server 10.0.0.7.",
+        "Forward to carol@example.net and alice@example.com; token=s3cr3t-T0ken",
+    ];
+
+    #[test]
+    fn multi_turn_round_trip() {
+        let mut pseudo = Pseudonymizer::default();
+        let masked: Vec<Masked> = TURNS.iter().map(|t| pseudo.mask(t)).collect();
+        assert_eq!(
+            masked[0].text,
+            "I'm <EMAIL_1>, call me on <PHONE_1> or at <EMAIL_2>."
+        );
+        assert_eq!(
+            masked[1].text,
+            "Again: <EMAIL_1>. My card is <CARD_1>, server <IP_1>."
+        );
+        assert_eq!(
+            masked[2].text,
+            "Forward to <EMAIL_3> and <EMAIL_1>; token=<SECRET_1>"
+        );
+        let added: Vec<usize> = masked.iter().map(|m| m.new_mappings.len()).collect();
+        assert_eq!(added, [3, 2, 2]);
+        for (turn, m) in TURNS.iter().zip(&masked) {
+            assert_eq!(pseudo.restore(&m.text), *turn);
+            for mapping in pseudo.mappings() {
+                assert!(!m.text.contains(mapping.value()));
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_and_mangled_placeholders_stay() {
+        let mut pseudo = Pseudonymizer::default();
+        pseudo.mask("alice@example.com");
+        let reply = "<EMAIL_9> <EMAIL_1 <email_1> <EMAIL_01> <EMAIL_1_> <<EMAIL_1>> <EMAIL_1>";
+        assert_eq!(
+            pseudo.restore(reply),
+            "<EMAIL_9> <EMAIL_1 <email_1> <EMAIL_01> <EMAIL_1_> <alice@example.com> alice@example.com"
+        );
+        assert_eq!(pseudo.restore("no placeholders <>"), "no placeholders <>");
+        assert_eq!(pseudo.restore(""), "");
+    }
+
+    #[test]
+    fn rebuilt_from_mappings_continues_numbering() {
+        let mut first = Pseudonymizer::default();
+        let masked = first.mask(TURNS[0]);
+        let stored: Vec<(String, String)> = masked
+            .new_mappings
+            .iter()
+            .map(|m| (m.placeholder().to_owned(), m.value().to_owned()))
+            .collect();
+        let mappings = stored.into_iter().map(|(p, v)| Mapping::new(p, v).unwrap());
+        let mut again = Pseudonymizer::from_mappings(Detector::default(), mappings).unwrap();
+        let next = again.mask("bob@example.org and dave@example.com");
+        assert_eq!(next.text, "<EMAIL_2> and <EMAIL_3>");
+        assert_eq!(again.restore(&masked.text), TURNS[0]);
+
+        let gap = [
+            Mapping::new("<EMAIL_7>", "x@example.com".to_owned()).unwrap(),
+            Mapping::new("<PHONE_2>", "+14155552671".to_owned()).unwrap(),
+        ];
+        let mut gap = Pseudonymizer::from_mappings(Detector::default(), gap).unwrap();
+        assert_eq!(gap.mask("y@example.com").text, "<EMAIL_8>");
+    }
+
+    #[test]
+    fn duplicate_placeholders_are_refused() {
+        let twice = [
+            Mapping::new("<EMAIL_1>", "a@example.com".to_owned()).unwrap(),
+            Mapping::new("<EMAIL_1>", "b@example.com".to_owned()).unwrap(),
+        ];
+        let err = Pseudonymizer::from_mappings(Detector::default(), twice).unwrap_err();
+        assert!(matches!(err, Error::InvalidInput { .. }));
+        assert!(!err.to_string().contains("example"));
+    }
+
+    #[test]
+    fn literal_placeholders_in_the_prompt_are_not_reused() {
+        let mut pseudo = Pseudonymizer::default();
+        let text = "the template says <EMAIL_1>; mine is alice@example.com";
+        let masked = pseudo.mask(text);
+        assert_eq!(
+            masked.text,
+            "the template says <EMAIL_1>; mine is <EMAIL_2>"
+        );
+        assert_eq!(pseudo.restore(&masked.text), text);
+    }
+
+    #[test]
+    fn debug_shows_no_values() {
+        let mut pseudo = Pseudonymizer::default();
+        let masked = pseudo.mask(TURNS[0]);
+        let shown = format!("{pseudo:?} {masked:?}");
+        assert!(!shown.contains("alice") && !shown.contains("7946"));
+    }
+}

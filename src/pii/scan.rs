@@ -176,3 +176,9 @@ fn without_overlaps(mut found: Vec<Finding>) -> Vec<Finding> {
     }
     kept
 }
+
+/// [`without_overlaps`] for the detector's unit tests.
+#[cfg(test)]
+pub(crate) fn tests_without_overlaps(found: Vec<Finding>) -> Vec<Finding> {
+    without_overlaps(found)
+}
