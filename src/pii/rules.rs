@@ -65,7 +65,7 @@ pub(crate) fn built_in() -> Vec<BuiltIn> {
 
 // --- e-mail ---------------------------------------------------------------
 
-const EMAIL: &str = r"[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,24}";
+const EMAIL: &str = r"[A-Za-z0-9][A-Za-z0-9._%+'-]*@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,24}";
 
 fn check_email(text: &str, r: Range<usize>) -> Option<Range<usize>> {
     let local = &text[r.start..text[r.clone()].find('@')? + r.start];
@@ -82,15 +82,18 @@ fn check_email(text: &str, r: Range<usize>) -> Option<Range<usize>> {
 const PHONE_INTERNATIONAL: &str = r"\+[1-9][0-9]{0,3}(?:[ .-]?(?:\([0-9]{1,4}\)|[0-9]{1,5})){1,6}";
 
 /// North American numbering plan: `(415) 555-2671`, `415-555-2671`,
-/// `415.555.2671`, `1-800-555-0199`. Area code and exchange start 2–9.
+/// `415.555.2671`, `1-800-555-0199`. Area code and exchange start 2–9;
+/// no area code has 9 as its middle digit.
 const PHONE_NANP: &str =
-    r"(?:\+?1[ .-]?)?(?:\([2-9][0-9]{2}\) ?|[2-9][0-9]{2}[ .-])[2-9][0-9]{2}[ .-][0-9]{4}";
+    r"(?:\+?1[ .-]?)?(?:\([2-9][0-8][0-9]\) ?|[2-9][0-8][0-9][ .-])[2-9][0-9]{2}[ .-][0-9]{4}";
 
 /// National numbers with a trunk `0`: `020 7946 0958`, `0161 496 0000`,
 /// `(030) 12345678`, `07700 900123`, and the French `06 12 34 56 78`.
 const PHONE_TRUNK: &str = r"(?:\(0[1-9][0-9]{1,3}\)|0[1-9][0-9]{1,3})(?:[ -][0-9]{3,8}){1,2}|0[1-9](?: [0-9]{2}){4}|0[1-9](?:\.[0-9]{2}){4}";
 
-const PHONE_SEPARATORS: &[u8] = b".-/:";
+/// A phone number preceded or followed by one of these and a digit is part
+/// of something longer (a date, a list of numbers, a timestamp).
+const PHONE_SEPARATORS: &[u8] = b" .-/:";
 
 fn digit_count(s: &str) -> usize {
     s.bytes().filter(u8::is_ascii_digit).count()
@@ -195,9 +198,24 @@ fn check_ssn(text: &str, r: Range<usize>) -> Option<Range<usize>> {
 
 const IPV4: &str = r"(?-u:\b)[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}(?-u:\b)";
 
-/// Words that announce a version or build number rather than an address.
+/// Words that announce a version, build or section number rather than an
+/// address.
 const VERSION_WORDS: &[&str] = &[
-    "version", "ver", "v", "release", "build", "firmware", "driver",
+    "version",
+    "ver",
+    "v",
+    "release",
+    "build",
+    "firmware",
+    "driver",
+    "section",
+    "chapter",
+    "clause",
+    "paragraph",
+    "figure",
+    "table",
+    "step",
+    "rule",
 ];
 
 fn check_ipv4(text: &str, r: Range<usize>) -> Option<Range<usize>> {
@@ -348,18 +366,36 @@ fn check_assignment(text: &str, r: Range<usize>) -> Option<Range<usize>> {
     if quoted {
         value = value.start + 1..value.end - 1;
     }
+    if !quoted {
+        value.end = value.start + query_value_len(&text[value.clone()]);
+    }
     let v = &text[value.clone()];
     if v.trim().is_empty() || v.starts_with('<') {
         return None;
     }
     if !quoted {
-        let prose =
-            s.as_bytes()[sep] == b':' && v.len() < 10 && v.bytes().all(|b| b.is_ascii_lowercase());
+        let word = v.trim_end_matches(['.', '!', '?']);
+        let prose = s.as_bytes()[sep] == b':'
+            && word.len() < 10
+            && word.bytes().all(|b| b.is_ascii_lowercase());
         if prose || v.len() < 3 || matches!(v, "null" | "none" | "true" | "false") {
             return None;
         }
     }
     Some(value)
+}
+
+/// The length of an unquoted value up to the next query parameter
+/// (`token=abc&grant_type=x` ends at `&`); an `&` not followed by
+/// `name=` is part of the value (`Tr0ub4dor&3`).
+fn query_value_len(v: &str) -> usize {
+    v.match_indices('&')
+        .find(|(i, _)| {
+            let name = &v[i + 1..];
+            let len = name.bytes().take_while(|b| is_word(*b)).count();
+            len > 0 && name.as_bytes().get(len) == Some(&b'=')
+        })
+        .map_or(v.len(), |(i, _)| i)
 }
 
 /// `Bearer <token>` as in an Authorization header.
