@@ -14,6 +14,7 @@ use super::checks::{
     after, before, continues_number, extends_number, iban_valid, is_word, luhn, parse_digits,
     previous_word, ssn_valid,
 };
+use super::scan::Window;
 
 /// Accepts a candidate match (possibly narrowing it) or rejects it.
 pub(crate) type Check = fn(&str, Range<usize>) -> Option<Range<usize>>;
@@ -27,7 +28,7 @@ pub(crate) struct BuiltIn {
     /// for (a digit, any capital letter): the longest match in bytes. Such
     /// rules run together under one locator (see `scan.rs`); the others,
     /// led by a literal (`@`, `sk-`, `://`), each scan on their own.
-    pub(crate) window: Option<usize>,
+    pub(crate) window: Option<Window>,
 }
 
 /// Every built-in rule, in no particular order (overlaps are resolved
@@ -40,19 +41,40 @@ pub(crate) fn built_in() -> Vec<BuiltIn> {
         check,
         window: None,
     };
-    let located = |kind, pattern: &str, check, longest| BuiltIn {
-        window: Some(longest),
+    let located = |kind, pattern: &str, check, window| BuiltIn {
+        window: Some(window),
         ..alone(kind, pattern, check)
+    };
+    let digit = |b: u8| b.is_ascii_digit();
+    let window = |longest, starts, needs| Window {
+        longest,
+        starts,
+        needs,
     };
     vec![
         alone(Email, EMAIL, check_email),
         alone(Phone, PHONE_INTERNATIONAL, check_phone_international),
-        located(Phone, PHONE_NANP, check_phone_national, 24),
+        located(
+            Phone,
+            PHONE_NANP,
+            check_phone_national,
+            window(24, |b| matches!(b, b'+' | b'(' | b'1'..=b'9'), b" .-"),
+        ),
         alone(Phone, PHONE_TRUNK, check_phone_trunk),
-        located(PaymentCard, CARD, check_card, 40),
-        located(Iban, IBAN, check_iban, 64),
-        located(Ssn, SSN, check_ssn, 11),
-        located(IpAddress, IPV4, check_ipv4, 15),
+        located(
+            PaymentCard,
+            CARD,
+            check_card,
+            window(40, |b| (b'2'..=b'6').contains(&b), b""),
+        ),
+        located(
+            Iban,
+            IBAN,
+            check_iban,
+            window(64, |b| b.is_ascii_uppercase(), b""),
+        ),
+        located(Ssn, SSN, check_ssn, window(11, digit, b"-")),
+        located(IpAddress, IPV4, check_ipv4, window(15, digit, b".")),
         alone(IpAddress, IPV6, check_ipv6),
         alone(Secret, TOKEN_PREFIXED, check_token),
         alone(Secret, PRIVATE_KEY, accept),

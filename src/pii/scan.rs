@@ -8,7 +8,9 @@
 //! rules) costs one. Any match of a located rule is also a match of the
 //! locator starting at the same place, so running each located rule from
 //! the start of every locator match, keeping only matches that start
-//! inside it, finds what a scan of the whole text would.
+//! inside it, finds what a scan of the whole text would. (One difference:
+//! a candidate skipped because no byte near it could start a match no
+//! longer hides a later, overlapping one; both are still checked.)
 
 use std::ops::Range;
 
@@ -32,8 +34,21 @@ pub(crate) struct Rule {
     pub(crate) kind: PiiKind,
     pub(crate) regex: Regex,
     pub(crate) matcher: Matcher,
-    /// The longest match, for rules run under the locator.
-    pub(crate) window: Option<usize>,
+    /// For rules run under the locator: how far their matches reach and
+    /// which bytes they need.
+    pub(crate) window: Option<Window>,
+}
+
+/// What a located rule's match looks like, to skip searches that cannot
+/// succeed.
+#[derive(Clone, Copy)]
+pub(crate) struct Window {
+    /// The longest match, in bytes.
+    pub(crate) longest: usize,
+    /// Whether a match can start with this byte.
+    pub(crate) starts: fn(u8) -> bool,
+    /// A match holds at least one of these bytes (any, if empty).
+    pub(crate) needs: &'static [u8],
 }
 
 /// How a rule accepts a regex match.
@@ -91,6 +106,9 @@ impl Rules {
             let mut resume = vec![0; located.len()];
             for near in locator.find_iter(text) {
                 for (rule, resume) in located.iter().zip(&mut resume) {
+                    if !rule.may_match_near(text, near.range()) {
+                        continue;
+                    }
                     let mut at = near.start().max(*resume);
                     while at < near.end() {
                         let Some(m) = rule.find_near(text, at, near.end()) else {
@@ -111,10 +129,22 @@ impl Rules {
 }
 
 impl Rule {
+    /// Whether a match could start inside `near`: some byte there can
+    /// start one, and a byte it needs is within reach.
+    fn may_match_near(&self, text: &str, near: Range<usize>) -> bool {
+        let Some(w) = self.window else {
+            return true;
+        };
+        let bytes = text.as_bytes();
+        let reach = bytes.len().min(near.end.saturating_add(w.longest));
+        bytes[near.clone()].iter().any(|&b| (w.starts)(b))
+            && (w.needs.is_empty() || bytes[near.start..reach].iter().any(|b| w.needs.contains(b)))
+    }
+
     /// The rule's first match starting at or after `at`, searching only as
     /// far as a match starting before `before` can reach.
     fn find_near(&self, text: &str, at: usize, before: usize) -> Option<Range<usize>> {
-        let longest = self.window.unwrap_or(text.len());
+        let longest = self.window.map_or(text.len(), |w| w.longest);
         let mut end = text.len().min(before.saturating_add(longest));
         while !text.is_char_boundary(end) {
             end -= 1;
