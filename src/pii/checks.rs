@@ -19,7 +19,7 @@ pub(crate) fn luhn(digits: &[u8]) -> bool {
         }
         sum += d;
     }
-    !digits.is_empty() && sum % 10 == 0
+    !digits.is_empty() && sum.is_multiple_of(10)
 }
 
 /// Whether a compact IBAN (no spaces, upper case) has the length its

@@ -270,11 +270,13 @@ fn check_ipv6(text: &str, r: Range<usize>) -> Option<Range<usize>> {
     let valid = s.bytes().any(|b| b.is_ascii_hexdigit()) && s.parse::<Ipv6Addr>().is_ok();
     let starts_alone =
         !matches!(before(text, r.start), Some(b) if is_word(b) || b == b':' || b == b'.');
-    let ends_alone = !matches!(bytes.get(end), Some(b) if is_word(*b))
-        && !(bytes.get(end) == Some(&b':')
-            && bytes
-                .get(end + 1)
-                .is_some_and(|b| b.is_ascii_hexdigit() || *b == b':'));
+    // Not followed by more of a word, or by `:` and more groups (a
+    // fingerprint or MAC address with more than eight groups).
+    let ends_alone = match (bytes.get(end), bytes.get(end + 1)) {
+        (Some(b), _) if is_word(*b) => false,
+        (Some(b':'), Some(b)) => !(b.is_ascii_hexdigit() || *b == b':'),
+        _ => true,
+    };
     (valid && starts_alone && ends_alone).then_some(r.start..end)
 }
 
