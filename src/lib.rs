@@ -53,6 +53,8 @@ mod ingest;
 pub mod internals;
 mod kdf;
 mod keys;
+/// Finding personal data in text and replacing it with reversible placeholders.
+pub mod pii;
 mod record;
 mod retention;
 mod seal;
