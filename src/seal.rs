@@ -56,6 +56,38 @@ pub(crate) struct IngestBinding {
 
 const INGEST_LABEL: &[u8] = b"llmvault/v1/ingest-record";
 
+/// A conversation's sealed PII mapping (FORMAT.md §13).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PiiMapBinding {
+    pub(crate) conversation: IdTag,
+    pub(crate) subject: Option<IdTag>,
+    pub(crate) expires_at_ms: i64,
+}
+
+const PII_MAP_LABEL: &[u8] = b"llmvault/v1/pii-map";
+
+impl Bound for PiiMapBinding {
+    fn aad(&self, key_id: u64) -> impl AsRef<[u8]> {
+        let mut aad = Vec::with_capacity(PII_MAP_LABEL.len() + 1 + 8 + 8 + 2 * ID_TAG_LEN + 1);
+        aad.extend_from_slice(PII_MAP_LABEL);
+        aad.push(ENVELOPE_VERSION);
+        aad.extend_from_slice(&key_id.to_be_bytes());
+        aad.extend_from_slice(&self.expires_at_ms.to_be_bytes());
+        aad.extend_from_slice(&self.conversation);
+        match &self.subject {
+            Some(tag) => {
+                aad.push(1);
+                aad.extend_from_slice(tag);
+            }
+            None => {
+                aad.push(0);
+                aad.extend_from_slice(&[0; ID_TAG_LEN]);
+            }
+        }
+        aad
+    }
+}
+
 impl Bound for IngestBinding {
     fn aad(&self, key_id: u64) -> impl AsRef<[u8]> {
         let mut aad = [0u8; INGEST_LABEL.len() + 1 + 8 + 8 + 8];
@@ -306,6 +338,6 @@ mod tests {
     const SEALED_KAT: &str = concat!(
         "0100000000000000012424242424242424242424241",
         "2f2ab2f9febf20c27ee57d9d840be916a9c43049b9f3f6cb1a1a43f3aa98812000939ec80447ad64a51b3b7",
-        "5253a23f8019105390fd9d2ab8be5b2338f02ad0afea6848d63394fd9c"
+        "5253a23f8019105390fd9d2ab837d28a1fd7c122665596e4493c85eec041"
     );
 }

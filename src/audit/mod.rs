@@ -106,6 +106,10 @@ pub enum AuditAction {
     Ingest,
     /// The vault's ingest key was created.
     IngestKeyIssued,
+    /// Personal data in a prompt replaced by placeholders (`count` = new ones).
+    Pseudonymize,
+    /// Placeholders in a model's output replaced by the real values.
+    Restore,
 }
 
 impl AuditAction {
@@ -133,6 +137,8 @@ impl AuditAction {
             Self::RotateKeys => 19,
             Self::Ingest => 20,
             Self::IngestKeyIssued => 21,
+            Self::Pseudonymize => 22,
+            Self::Restore => 23,
         }
     }
 
@@ -159,6 +165,8 @@ impl AuditAction {
             19 => Self::RotateKeys,
             20 => Self::Ingest,
             21 => Self::IngestKeyIssued,
+            22 => Self::Pseudonymize,
+            23 => Self::Restore,
             _ => return None,
         })
     }

@@ -4,6 +4,7 @@
 //! is pinned: 3.0.0 is an empty release.
 
 pub(crate) mod audit;
+pub(crate) mod pii;
 pub(crate) mod record;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

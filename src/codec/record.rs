@@ -25,6 +25,7 @@ struct BodyRef<'a> {
     training_consent: bool,
     tags: &'a [String],
     meta: &'a [(String, String)],
+    masked: bool,
 }
 
 #[derive(Deserialize, Zeroize, ZeroizeOnDrop)]
@@ -39,6 +40,7 @@ struct BodyOwned {
     training_consent: bool,
     tags: Vec<String>,
     meta: Vec<(String, String)>,
+    masked: bool,
 }
 
 /// Why stored plaintext could not become a record. Only reachable with a
@@ -67,6 +69,7 @@ pub(crate) fn encode(
         training_consent: rec.training_consent,
         tags: &rec.tags,
         meta: &rec.meta,
+        masked: rec.masked,
     };
     if [rec.prompt.len(), rec.tags.len(), rec.meta.len()]
         .iter()
@@ -121,6 +124,7 @@ pub(crate) fn decode(id: RecordId, plaintext: &[u8]) -> Result<Record, DecodeErr
         training_consent: body.training_consent,
         tags: std::mem::take(&mut body.tags),
         meta: std::mem::take(&mut body.meta),
+        masked: body.masked,
     })
 }
 
@@ -156,7 +160,7 @@ mod tests {
         assert_eq!(hex, ENCODING_KAT);
     }
 
-    const ENCODING_KAT: &str = "07636f6e762d34320106757365722d37066770742d346f0200086265206272696566010568656c6c6f0102026869fd00d0ca9f17030000fd00ad38a017030000000107737570706f727401067469636b657403542d39";
+    const ENCODING_KAT: &str = "07636f6e762d34320106757365722d37066770742d346f0200086265206272696566010568656c6c6f0102026869fd00d0ca9f17030000fd00ad38a017030000000107737570706f727401067469636b657403542d3900";
 
     #[test]
     fn round_trip_keeps_every_field() {

@@ -82,6 +82,12 @@ impl Message {
     pub fn content(&self) -> &str {
         &self.content
     }
+
+    /// Replaces the text (the old one is wiped).
+    pub(crate) fn set_content(&mut self, content: String) {
+        self.content.zeroize();
+        self.content = content;
+    }
 }
 
 impl fmt::Debug for Message {

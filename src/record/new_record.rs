@@ -38,6 +38,7 @@ pub struct NewRecord {
     pub(crate) training_consent: bool,
     pub(crate) tags: Vec<String>,
     pub(crate) meta: Vec<(String, String)>,
+    pub(crate) masked: bool,
 }
 
 impl NewRecord {
@@ -54,6 +55,7 @@ impl NewRecord {
             training_consent: false,
             tags: Vec::new(),
             meta: Vec::new(),
+            masked: false,
         }
     }
 
@@ -101,6 +103,16 @@ impl NewRecord {
         self
     }
 
+    /// Marks the prompt and response as masked: they hold the placeholders
+    /// that [`Vault::pseudonymize`](crate::Vault::pseudonymize) gave this
+    /// conversation (what the model saw). Readers with the key get the
+    /// real values back; exports with
+    /// [`Query::keep_masked`](crate::Query::keep_masked) keep placeholders.
+    pub fn masked(mut self, masked: bool) -> Self {
+        self.masked = masked;
+        self
+    }
+
     /// Adds a tag.
     pub fn tag(mut self, tag: impl Into<String>) -> Self {
         self.tags.push(tag.into());
@@ -144,6 +156,7 @@ impl From<super::Record> for NewRecord {
         new.training_consent = r.training_consent;
         new.tags = std::mem::take(&mut r.tags);
         new.meta = std::mem::take(&mut r.meta);
+        new.masked = r.masked;
         new
     }
 }

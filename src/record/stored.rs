@@ -32,6 +32,8 @@ pub struct Record {
     pub(crate) training_consent: bool,
     pub(crate) tags: Vec<String>,
     pub(crate) meta: Vec<(String, String)>,
+    /// Whether the stored prompt and response hold placeholders.
+    pub(crate) masked: bool,
 }
 
 impl Record {
@@ -91,6 +93,13 @@ impl Record {
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether this record was stored masked and still shows placeholders
+    /// (as in an export with [`Query::keep_masked`](crate::Query::keep_masked)).
+    /// Vault reads put the real values back and clear this.
+    pub fn is_masked(&self) -> bool {
+        self.masked
     }
 
     /// All metadata entries, in the order given.

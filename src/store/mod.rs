@@ -46,6 +46,15 @@ pub(crate) struct IngestKeyRow {
     pub(crate) wrapped: Vec<u8>,
 }
 
+/// A conversation's sealed PII mapping.
+#[derive(Debug, Clone)]
+pub(crate) struct PiiMapRow {
+    pub(crate) conversation: IdTag,
+    pub(crate) subject: Option<IdTag>,
+    pub(crate) expires_at_ms: i64,
+    pub(crate) sealed: Vec<u8>,
+}
+
 /// One audit entry as stored: sealed body and chain MAC.
 #[derive(Debug, Clone)]
 pub(crate) struct AuditRow {
@@ -112,6 +121,8 @@ pub(crate) trait Backend: Send + Sync {
         to: u64,
         each: &mut dyn FnMut(AuditRow) -> Result<()>,
     ) -> Result<()>;
+    /// A conversation's PII mapping, if it has one.
+    fn pii_map(&self, conversation: &IdTag) -> Result<Option<PiiMapRow>>;
     /// Whether any ingested record waits to be taken in.
     fn has_ingested(&self) -> Result<bool>;
     /// Counts and sizes, as of `now_ms`.
@@ -174,6 +185,10 @@ pub(crate) trait WriteTxn {
     fn set_meta_value(&mut self, name: &str, value: Option<&[u8]>) -> Result<()>;
     /// Reads an optional vault-wide value inside the transaction.
     fn meta_value(&mut self, name: &str) -> Result<Option<Vec<u8>>>;
+    /// A conversation's PII mapping, inside the transaction.
+    fn pii_map(&mut self, conversation: &IdTag) -> Result<Option<PiiMapRow>>;
+    /// Stores (or replaces) a conversation's PII mapping.
+    fn put_pii_map(&mut self, row: &PiiMapRow) -> Result<()>;
     /// Stores a key an ingestor wrapped to the vault's public key.
     fn insert_ingest_key(&mut self, key: &IngestKeyRow) -> Result<()>;
     /// Stages an ingested record.

@@ -6,6 +6,7 @@ mod header;
 mod ingest;
 mod maintenance;
 mod options;
+mod pii;
 mod query;
 mod read;
 mod recovery;
@@ -59,6 +60,8 @@ pub struct Vault {
     flushed_audit: std::sync::atomic::AtomicUsize,
     /// Read entries written per batch (1: each read at once).
     audit_read_batch: usize,
+    /// Finds personal data for `pseudonymize`.
+    detector: crate::pii::Detector,
 }
 
 struct Unlocked {
@@ -184,6 +187,7 @@ impl Vault {
             waiting_audit: std::sync::Mutex::new(Vec::new()),
             flushed_audit: std::sync::atomic::AtomicUsize::new(0),
             audit_read_batch: options.audit_read_batch.max(1),
+            detector: options.detector.clone(),
         }
     }
 

@@ -34,6 +34,7 @@ pub struct VaultOptions {
     pub(crate) max_records_per_key: u64,
     pub(crate) actor: Actor,
     pub(crate) audit_read_batch: usize,
+    pub(crate) detector: crate::pii::Detector,
 }
 
 impl Default for VaultOptions {
@@ -45,6 +46,7 @@ impl Default for VaultOptions {
             max_records_per_key: DEFAULT_MAX_RECORDS_PER_KEY,
             actor: Actor::default(),
             audit_read_batch: 1,
+            detector: crate::pii::Detector::default(),
         }
     }
 }
@@ -98,6 +100,14 @@ impl VaultOptions {
     /// next write, and when the vault is dropped.
     pub fn audit_read_batch(mut self, n: usize) -> Self {
         self.audit_read_batch = n;
+        self
+    }
+
+    /// The detector [`Vault::pseudonymize`](crate::Vault::pseudonymize)
+    /// uses (default: [`Detector::default`](crate::pii::Detector)), e.g.
+    /// one with a customer list added as terms.
+    pub fn pii_detector(mut self, detector: crate::pii::Detector) -> Self {
+        self.detector = detector;
         self
     }
 

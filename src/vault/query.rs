@@ -31,6 +31,7 @@ pub struct Query {
     subject: Option<SubjectId>,
     conversation: Option<ConversationId>,
     consented_only: bool,
+    keep_masked: bool,
 }
 
 impl Query {
@@ -78,6 +79,14 @@ impl Query {
     /// Only records whose subject agreed to training use.
     pub fn training_consented_only(mut self) -> Self {
         self.consented_only = true;
+        self
+    }
+
+    /// Leave masked records as the model saw them (placeholders), instead
+    /// of putting the real values back: for exports that must not carry
+    /// the personal data.
+    pub fn keep_masked(mut self) -> Self {
+        self.keep_masked = true;
         self
     }
 
@@ -137,8 +146,11 @@ impl Vault {
             if row.expires_at_ms <= now_ms {
                 return Ok(());
             }
-            let record = self.open_row(row)?;
+            let mut record = self.open_row(row)?;
             if to_millis(record.expires_at()) > now_ms && query.matches(&record) {
+                if !query.keep_masked {
+                    self.unmask(std::slice::from_mut(&mut record))?;
+                }
                 if action == AuditAction::Query {
                     ids.push(record.id());
                 }

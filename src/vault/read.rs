@@ -24,7 +24,16 @@ impl Vault {
     pub(super) fn get_as(&self, actor: &Actor, id: RecordId) -> Result<Record> {
         self.adopt_ingested()?;
         let event = Event::new(AuditAction::Get).records([id]);
-        self.audited_read(actor, event, || self.read_one(id), |_, e| e)
+        self.audited_read(
+            actor,
+            event,
+            || {
+                let mut record = self.read_one(id)?;
+                self.unmask(std::slice::from_mut(&mut record))?;
+                Ok(record)
+            },
+            |_, e| e,
+        )
     }
 
     fn read_one(&self, id: RecordId) -> Result<Record> {
@@ -63,7 +72,11 @@ impl Vault {
         self.audited_read(
             actor,
             event,
-            || self.read_conversation(conversation),
+            || {
+                let mut records = self.read_conversation(conversation)?;
+                self.unmask(&mut records)?;
+                Ok(records)
+            },
             |recs, e| e.records(recs.iter().map(Record::id)),
         )
     }
@@ -98,7 +111,11 @@ impl Vault {
         self.audited_read(
             actor,
             event,
-            || self.read_subject(subject),
+            || {
+                let mut records = self.read_subject(subject)?;
+                self.unmask(&mut records)?;
+                Ok(records)
+            },
             |recs, e| e.records(recs.iter().map(Record::id)),
         )
     }

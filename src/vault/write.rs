@@ -72,7 +72,7 @@ impl Vault {
         let now_ms = to_millis(now);
         let mut pending = Vec::with_capacity(records.len());
         for rec in &records {
-            pending.push(self.prepare(rec, now, now_ms)?);
+            pending.push((self.prepare(rec, now, now_ms)?, rec.masked));
         }
         drop(records);
 
@@ -80,10 +80,18 @@ impl Vault {
         let first = txn.allocate_record_ids(pending.len() as u64)?;
         let mut sealers = HashMap::new();
         let mut ids = Vec::with_capacity(pending.len());
-        for (offset, p) in pending.into_iter().enumerate() {
+        let mut masked: HashMap<crate::keys::IdTag, i64> = HashMap::new();
+        for (offset, (p, is_masked)) in pending.into_iter().enumerate() {
             let id = RecordId::from_u64(first + offset as u64);
+            if is_masked {
+                let until = masked.entry(p.conversation).or_insert(p.expires_at_ms);
+                *until = (*until).max(p.expires_at_ms);
+            }
             self.seal_into(&mut *txn, &mut sealers, id, p)?;
             ids.push(id);
+        }
+        for (conversation, until) in masked {
+            self.extend_mapping(&mut *txn, &mut sealers, conversation, until)?;
         }
         self.count_key_uses(&mut *txn, &sealers)?;
         let event = Event::new(action).records(ids.iter().copied());
@@ -255,7 +263,7 @@ impl Vault {
 
     /// The key to seal the next record of `scope` with, inside `txn`:
     /// the scope's current key while it has uses left, else a fresh one.
-    fn sealer(
+    pub(super) fn sealer(
         &self,
         txn: &mut dyn WriteTxn,
         sealers: &mut HashMap<KeyScope, Sealer>,

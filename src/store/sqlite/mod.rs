@@ -11,7 +11,7 @@ use std::sync::Mutex;
 
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, params};
 
-use super::{AuditRow, Backend, KeyRow, RecordRow, StoreStats, VaultMeta, WriteTxn};
+use super::{AuditRow, Backend, KeyRow, PiiMapRow, RecordRow, StoreStats, VaultMeta, WriteTxn};
 use crate::error::{Error, Result};
 use crate::keys::{ID_TAG_LEN, IdTag, KeyScope};
 use schema::{FAILED_OPENS, META_HEADER, META_TAG_KEY, NEXT_KEY, NEXT_RECORD, TABLES};
@@ -238,6 +238,10 @@ impl Backend for SqliteBackend {
         outcome
     }
 
+    fn pii_map(&self, conversation: &IdTag) -> Result<Option<PiiMapRow>> {
+        self.read(|c| pii_map_row(c, conversation))?.transpose()
+    }
+
     fn has_ingested(&self) -> Result<bool> {
         self.read(|c| {
             c.prepare_cached("SELECT 1 FROM ingest_records LIMIT 1")?
@@ -358,6 +362,29 @@ fn audit_row(r: &Row<'_>) -> rusqlite::Result<Result<AuditRow>> {
                 .map_err(|_| corrupt("audit mac of the wrong length"))?,
         })
     })())
+}
+
+pub(super) fn pii_map_row(
+    c: &Connection,
+    conversation: &IdTag,
+) -> rusqlite::Result<Option<Result<PiiMapRow>>> {
+    c.prepare_cached("SELECT subject, expires_at, sealed FROM pii_maps WHERE conversation = ?1")?
+        .query_row([&conversation[..]], |r| {
+            let subject: Option<Vec<u8>> = r.get(0)?;
+            let expires_at_ms: i64 = r.get(1)?;
+            let sealed: Vec<u8> = r.get(2)?;
+            Ok(subject
+                .as_deref()
+                .map(id_tag)
+                .transpose()
+                .map(|subject| PiiMapRow {
+                    conversation: *conversation,
+                    subject,
+                    expires_at_ms,
+                    sealed,
+                }))
+        })
+        .optional()
 }
 
 fn id_tag(bytes: &[u8]) -> Result<IdTag> {

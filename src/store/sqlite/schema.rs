@@ -78,6 +78,22 @@ pub(super) const TABLES: &[(&str, &str, &str)] = &[
         "ingest_expiry",
         "CREATE INDEX ingest_expiry ON ingest_records (expires_at)",
     ),
+    (
+        "table",
+        "pii_maps",
+        "CREATE TABLE pii_maps (conversation BLOB PRIMARY KEY, subject BLOB, \
+         expires_at INTEGER NOT NULL, sealed BLOB NOT NULL) WITHOUT ROWID",
+    ),
+    (
+        "index",
+        "pii_maps_expiry",
+        "CREATE INDEX pii_maps_expiry ON pii_maps (expires_at)",
+    ),
+    (
+        "index",
+        "pii_maps_subject",
+        "CREATE INDEX pii_maps_subject ON pii_maps (subject) WHERE subject IS NOT NULL",
+    ),
 ];
 
 /// Names of the id counters in `counters`.

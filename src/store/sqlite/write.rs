@@ -11,7 +11,8 @@ use super::{all_keys, key_row, sql_id, storage_error};
 use crate::error::{Error, Result};
 use crate::keys::{IdTag, KeyScope};
 use crate::store::{
-    AuditRow, IngestKeyRow, IngestRow, KeyRow, MaintenanceNote, RecordRow, VaultMeta, WriteTxn,
+    AuditRow, IngestKeyRow, IngestRow, KeyRow, MaintenanceNote, PiiMapRow, RecordRow, VaultMeta,
+    WriteTxn,
 };
 
 pub(super) struct SqliteWrite<'a> {
@@ -172,6 +173,10 @@ impl WriteTxn for SqliteWrite<'_> {
     }
 
     fn delete_expired(&mut self, now_ms: i64) -> Result<usize> {
+        self.conn
+            .prepare_cached("DELETE FROM pii_maps WHERE expires_at <= ?1")
+            .and_then(|mut s| s.execute([now_ms]))
+            .map_err(storage_error)?;
         let staged = self
             .conn
             .prepare_cached("DELETE FROM ingest_records WHERE expires_at <= ?1")
@@ -204,6 +209,15 @@ impl WriteTxn for SqliteWrite<'_> {
     }
 
     fn delete_subject(&mut self, tag: &IdTag) -> Result<(usize, Vec<u64>)> {
+        // The subject's PII mappings: those bound to them, and those of the
+        // conversations their records are in.
+        self.conn
+            .prepare_cached(
+                "DELETE FROM pii_maps WHERE subject = ?1 OR conversation IN \
+                 (SELECT DISTINCT conversation FROM records WHERE subject = ?1)",
+            )
+            .and_then(|mut s| s.execute([&tag[..]]))
+            .map_err(storage_error)?;
         let records = self
             .conn
             .prepare_cached("DELETE FROM records WHERE subject = ?1")
@@ -310,6 +324,25 @@ impl WriteTxn for SqliteWrite<'_> {
             })
             .optional()
             .map_err(storage_error)
+    }
+
+    fn pii_map(&mut self, conversation: &IdTag) -> Result<Option<PiiMapRow>> {
+        super::pii_map_row(&self.conn, conversation)
+            .map_err(storage_error)?
+            .transpose()
+    }
+
+    fn put_pii_map(&mut self, row: &PiiMapRow) -> Result<()> {
+        let subject = row.subject.as_ref().map(|t| &t[..]);
+        self.conn
+            .execute(
+                "INSERT INTO pii_maps (conversation, subject, expires_at, sealed) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (conversation) DO UPDATE SET subject = excluded.subject, \
+                 expires_at = excluded.expires_at, sealed = excluded.sealed",
+                params![&row.conversation[..], subject, row.expires_at_ms, row.sealed],
+            )
+            .map_err(storage_error)?;
+        Ok(())
     }
 
     fn insert_ingest_key(&mut self, key: &IngestKeyRow) -> Result<()> {
