@@ -77,3 +77,44 @@ fn maintenance_refuses_what_is_not_a_vault() {
         Err(Error::Corrupt { .. })
     ));
 }
+
+#[test]
+fn notes_and_failed_opens_folded_in_together_are_chained_once_each() {
+    let mut t = new_vault();
+    t.put(record("c", None, "x").ttl(Duration::from_secs(60)))
+        .unwrap();
+    t.close();
+    t.clock.advance(Duration::from_secs(120));
+    let job = Vault::open_for_maintenance(&t.path)
+        .unwrap()
+        .with_clock(t.clock.clone());
+    job.purge_expired().unwrap();
+    job.purge_expired().unwrap();
+    drop(job);
+    for _ in 0..2 {
+        let wrong = llmvault::KeySource::passphrase("wrong");
+        assert!(matches!(
+            Vault::open(&t.path, wrong, &t.opts),
+            Err(Error::WrongKey)
+        ));
+    }
+    t.reopen();
+    let entries = t.audit().entries(..).unwrap();
+    let actions: Vec<_> = entries.iter().map(|e| e.action).collect();
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| **a == AuditAction::MaintenancePurge)
+            .count(),
+        2
+    );
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| **a == AuditAction::FailedOpens)
+            .count(),
+        1
+    );
+    assert_eq!(actions.last(), Some(&AuditAction::Open));
+    t.audit().verify().unwrap();
+}

@@ -14,7 +14,7 @@ struct BodyRef<'a> {
     records: Vec<u64>,
     target_tag: Option<[u8; 16]>,
     count: u64,
-    /// Empty when the call succeeded; else its error text.
+    /// `None` when the call succeeded; else its error text.
     error: Option<&'a str>,
 }
 

@@ -85,8 +85,12 @@ pub(crate) fn split(secret: &SecretKey, k: u8, n: u8) -> Vec<RecoveryShare> {
 
 /// Recovers the secret; `None` with too few or inconsistent shares.
 pub(crate) fn combine(shares: &[RecoveryShare], k: u8) -> Option<SecretKey> {
+    // The same share given twice would make interpolation wrong: keep one
+    // per x coordinate (the first byte).
+    let mut seen = std::collections::HashSet::new();
     let parsed = shares
         .iter()
+        .filter(|s| s.bytes.first().is_some_and(|x| seen.insert(*x)))
         .map(|s| Share::try_from(s.bytes.as_slice()).ok())
         .collect::<Option<Vec<_>>>()?;
     let secret = Zeroizing::new(Sharks(k).recover(&parsed).ok()?);
@@ -151,6 +155,12 @@ mod tests {
         assert_eq!(combine(&pick(&[0, 2, 4]), 3).unwrap().expose(), &[0x5a; 32]);
         assert_eq!(combine(&pick(&[4, 1, 3]), 3).unwrap().expose(), &[0x5a; 32]);
         assert!(combine(&pick(&[0, 1]), 3).is_none());
+        assert_eq!(
+            combine(&pick(&[0, 0, 2, 4]), 3).unwrap().expose(),
+            &[0x5a; 32],
+            "duplicates ignored"
+        );
+        assert!(combine(&pick(&[1, 1, 1]), 3).is_none());
         assert!(combine(&back[..1], 3).is_none());
     }
 

@@ -4,7 +4,7 @@
 
 mod sqlite;
 
-pub(crate) use sqlite::SqliteBackend;
+pub(crate) use sqlite::{SqliteBackend, remove_database};
 
 use crate::error::Result;
 use crate::keys::{IdTag, KeyScope};

@@ -51,9 +51,13 @@ impl Vault {
         event: &Event,
         outcome: &AuditOutcome,
     ) -> Result<()> {
-        // Clones: the entries leave the queue only once this transaction
-        // commits (see `commit`); the writer lock keeps the queue still.
-        let waiting = self.lock_waiting().clone();
+        // Entries waiting from earlier (a full disk, batched reads, key-less
+        // maintenance) go in first, each once per transaction; they leave
+        // the queue only when it commits (see `commit`). The writer lock
+        // keeps the queue from being drained meanwhile.
+        let already = self.flushed_audit.load(std::sync::atomic::Ordering::SeqCst);
+        let waiting: Vec<WaitingEntry> =
+            self.lock_waiting().iter().skip(already).cloned().collect();
         let now = self.now_ms();
         let (mut seq, mut prev) = txn.audit_tail()?;
         let appended = waiting
@@ -67,8 +71,24 @@ impl Vault {
                 txn.append_audit(&row)
             });
         self.flushed_audit
-            .store(waiting.len(), std::sync::atomic::Ordering::SeqCst);
+            .store(already + waiting.len(), std::sync::atomic::Ordering::SeqCst);
         appended
+    }
+
+    /// Starts a write transaction (see `log_in` for the waiting entries).
+    pub(super) fn begin(&self) -> Result<Box<dyn WriteTxn + '_>> {
+        let txn = self.store.write()?;
+        self.flushed_audit
+            .store(0, std::sync::atomic::Ordering::SeqCst);
+        Ok(txn)
+    }
+
+    /// Starts a light write transaction (reads' audit entries).
+    pub(super) fn begin_light(&self) -> Result<Box<dyn WriteTxn + '_>> {
+        let txn = self.store.write_light()?;
+        self.flushed_audit
+            .store(0, std::sync::atomic::Ordering::SeqCst);
+        Ok(txn)
     }
 
     /// Commits a transaction that went through `log_in`, and drops the
@@ -96,7 +116,7 @@ impl Vault {
             Err(e) => AuditOutcome::Failed(e.to_string()),
         };
         let at_ms = self.now_ms();
-        let logged = self.store.write_light().and_then(|mut txn| {
+        let logged = self.begin_light().and_then(|mut txn| {
             self.log_in(&mut *txn, actor, &event, &outcome)?;
             self.commit(txn)
         });
@@ -173,13 +193,17 @@ impl Vault {
             });
             waiting.len() >= self.audit_read_batch
         };
-        if full { self.flush_audit() } else { Ok(()) }
+        match full.then(|| self.flush_audit()) {
+            // A full disk: the entries keep waiting for the next write.
+            Some(Err(Error::DiskFull)) | None => Ok(()),
+            Some(other) => other,
+        }
     }
 
     /// Writes every waiting entry now (the `Flush` entry that carries them
     /// is itself not recorded: the waiting entries go in alone).
     pub(super) fn flush_audit(&self) -> Result<()> {
-        let mut txn = self.store.write_light()?;
+        let mut txn = self.begin_light()?;
         let waiting = self.lock_waiting().clone();
         let (mut seq, mut prev) = txn.audit_tail()?;
         for w in &waiting {
@@ -375,6 +399,26 @@ impl AsActor<'_> {
     /// As [`Vault::verify`].
     pub fn verify(&self) -> Result<VerifyReport> {
         self.vault.verify_as(&self.actor)
+    }
+
+    /// As [`Vault::query`].
+    ///
+    /// # Errors
+    /// As [`Vault::query`].
+    pub fn query(&self, query: &crate::Query) -> Result<Vec<Record>> {
+        self.vault.query_as(&self.actor, query)
+    }
+
+    /// As [`Vault::export`].
+    ///
+    /// # Errors
+    /// As [`Vault::export`].
+    pub fn export(
+        &self,
+        query: &crate::Query,
+        each: &mut dyn FnMut(Record) -> Result<()>,
+    ) -> Result<u64> {
+        self.vault.export_as(&self.actor, query, each)
     }
 
     /// As [`Vault::change_key`].

@@ -27,12 +27,18 @@ impl Vault {
     /// # Errors
     /// [`Error::Busy`] or [`Error::Storage`].
     pub fn ingest_key(&self) -> Result<IngestKey> {
-        let mut txn = self.store.write()?;
+        let mut txn = self.begin()?;
         if let Some(public) = txn.meta_value(META_INGEST_PUBLIC)? {
-            let public: [u8; 32] = public.as_slice().try_into().map_err(|_| Error::Corrupt {
-                what: "ingest public key of the wrong length".into(),
-            })?;
-            return Ok(IngestKey::from_public(public));
+            // The public key is stored in clear: hand it out only if it is
+            // the one of the sealed secret, or an attacker who can write the
+            // file could make ingestors write to their key.
+            let secret = self
+                .ingest_secret(&mut *txn)?
+                .ok_or(Error::KeyTampered { key_id: 0 })?;
+            if PublicKey::from(&secret).as_bytes()[..] != public[..] {
+                return Err(Error::KeyTampered { key_id: 0 });
+            }
+            return Ok(IngestKey::from_public(PublicKey::from(&secret).to_bytes()));
         }
         let secret = new_secret();
         let public = PublicKey::from(&secret);
@@ -58,7 +64,7 @@ impl Vault {
         if !self.store.has_ingested()? {
             return Ok(());
         }
-        let mut txn = self.store.write()?;
+        let mut txn = self.begin()?;
         let staged = txn.ingested()?;
         if staged.is_empty() {
             return Ok(());
@@ -81,6 +87,10 @@ impl Vault {
             txn.delete_ingested(row.id)?;
             adopted.push(id);
         }
+        if adopted.is_empty() {
+            // Nothing opened (verify names what does not): roll back quietly.
+            return Ok(());
+        }
         self.count_key_uses(&mut *txn, &sealers)?;
         let count = adopted.len() as u64;
         let event = Event::new(AuditAction::Ingest)
@@ -97,7 +107,7 @@ impl Vault {
         if !self.store.has_ingested()? {
             return Ok(0);
         }
-        let mut txn = self.store.write_light()?;
+        let mut txn = self.begin_light()?;
         let staged = txn.ingested()?;
         let Some(secret) = self.ingest_secret(&mut *txn)? else {
             return Ok(0);

@@ -96,10 +96,17 @@ impl Vault {
         };
         let store = SqliteBackend::create(path.as_ref(), &meta)?;
         let vault = Self::assemble(Box::new(store), kek, meta.header, &tag_key, options);
-        let mut txn = vault.store.write()?;
-        let create = Event::new(AuditAction::Create);
-        vault.log_in(&mut *txn, &vault.actor, &create, &AuditOutcome::Ok)?;
-        vault.commit(txn)?;
+        let logged = vault.begin().and_then(|mut txn| {
+            let create = Event::new(AuditAction::Create);
+            vault.log_in(&mut *txn, &vault.actor, &create, &AuditOutcome::Ok)?;
+            vault.commit(txn)
+        });
+        if let Err(e) = logged {
+            // A vault without its first audit entry is no vault: remove it.
+            drop(vault);
+            crate::store::remove_database(path.as_ref());
+            return Err(e);
+        }
         Ok(vault)
     }
 
@@ -148,7 +155,7 @@ impl Vault {
             .unwrap_key(&meta.tag_key, TAG_KEY_AAD)
             .ok_or(Error::KeyTampered { key_id: 0 })?;
         let vault = Self::assemble(Box::new(store), kek, meta.header, &tag_key, options);
-        let mut txn = vault.store.write()?;
+        let mut txn = vault.begin()?;
         vault.queue_maintenance_notes(txn.take_maintenance_notes()?);
         let failed = txn.take_failed_opens()?;
         if failed > 0 {
@@ -212,7 +219,7 @@ impl Vault {
 
     fn rekey(&self, actor: &Actor, new_key: &KeySource) -> Result<()> {
         let (header, new_kek) = Header::new(new_key, self.kdf)?;
-        let mut txn = self.store.write()?;
+        let mut txn = self.begin()?;
         let mut unlocked = self.unlocked.write().unwrap_or_else(|e| e.into_inner());
         let meta = txn.meta()?;
         if meta.header != unlocked.header {

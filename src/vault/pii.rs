@@ -88,7 +88,7 @@ impl Vault {
         let tag = self.tags.conversation(conversation.as_str());
         let subject_tag = subject.map(|s| self.tags.subject(s.as_str()));
         let result = (|| {
-            let mut txn = self.store.write()?;
+            let mut txn = self.begin()?;
             let existing = txn.pii_map(&tag)?;
             let (old_expiry, old_subject) = existing
                 .as_ref()

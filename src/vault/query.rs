@@ -112,8 +112,12 @@ impl Vault {
     /// The first [`Error::Tampered`](crate::Error::Tampered) or
     /// [`Error::KeyDestroyed`](crate::Error::KeyDestroyed) met.
     pub fn query(&self, query: &Query) -> Result<Vec<Record>> {
+        self.query_as(&self.actor, query)
+    }
+
+    pub(super) fn query_as(&self, actor: &Actor, query: &Query) -> Result<Vec<Record>> {
         let mut out = Vec::new();
-        self.scan(&self.actor, AuditAction::Query, query, &mut |r| {
+        self.scan(actor, AuditAction::Query, query, &mut |r| {
             out.push(r);
             Ok(())
         })?;
@@ -128,7 +132,16 @@ impl Vault {
     /// # Errors
     /// As [`Vault::query`], or the first error `each` returns.
     pub fn export(&self, query: &Query, each: &mut dyn FnMut(Record) -> Result<()>) -> Result<u64> {
-        self.scan(&self.actor, AuditAction::Export, query, each)
+        self.export_as(&self.actor, query, each)
+    }
+
+    pub(super) fn export_as(
+        &self,
+        actor: &Actor,
+        query: &Query,
+        each: &mut dyn FnMut(Record) -> Result<()>,
+    ) -> Result<u64> {
+        self.scan(actor, AuditAction::Export, query, each)
     }
 
     fn scan(
@@ -175,7 +188,7 @@ impl Vault {
     /// [`Error::Busy`](crate::Error::Busy) or [`Error::Storage`](crate::Error::Storage).
     pub fn rotate_keys(&self) -> Result<usize> {
         let result = (|| {
-            let mut txn = self.store.write()?;
+            let mut txn = self.begin()?;
             let retired = txn.retire_all_keys()?;
             let event = Event::new(AuditAction::RotateKeys).count(retired as u64);
             self.log_in(&mut *txn, &self.actor, &event, &AuditOutcome::Ok)?;

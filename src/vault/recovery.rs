@@ -38,7 +38,7 @@ impl Vault {
             });
         }
         let secret = SecretKey::random();
-        let mut txn = self.store.write()?;
+        let mut txn = self.begin()?;
         {
             let unlocked = self.unlocked.read().unwrap_or_else(|e| e.into_inner());
             let material = seal_recovery(&unlocked.kek, &secret, k, n);
@@ -55,7 +55,7 @@ impl Vault {
     /// # Errors
     /// [`Error::Busy`] or [`Error::Storage`].
     pub fn revoke_recovery(&self) -> Result<()> {
-        let mut txn = self.store.write()?;
+        let mut txn = self.begin()?;
         txn.set_meta_value(META_RECOVERY, None)?;
         let event = Event::new(AuditAction::RecoveryRevoked);
         self.log_in(&mut *txn, &self.actor, &event, &AuditOutcome::Ok)?;

@@ -76,7 +76,7 @@ impl Vault {
         }
         drop(records);
 
-        let mut txn = self.store.write()?;
+        let mut txn = self.begin()?;
         let first = txn.allocate_record_ids(pending.len() as u64)?;
         let mut sealers = HashMap::new();
         let mut ids = Vec::with_capacity(pending.len());
@@ -125,7 +125,7 @@ impl Vault {
     fn purge(&self, actor: &Actor) -> Result<PurgeReport> {
         self.adopt_ingested()?;
         let now_ms = self.now_ms();
-        let mut txn = self.store.write()?;
+        let mut txn = self.begin()?;
         let records = txn.delete_expired(now_ms)?;
         let keys = txn.delete_keys_ended(now_ms)?;
         let event = Event::new(AuditAction::Purge).count(records as u64);
@@ -164,7 +164,7 @@ impl Vault {
         // that the erasure reaches them.
         self.adopt_ingested()?;
         let tag = self.tags.subject(subject.as_str());
-        let mut txn = self.store.write()?;
+        let mut txn = self.begin()?;
         let (records, keys) = txn.delete_subject(&tag)?;
         let event = Event::new(AuditAction::Erase)
             .target(tag)

@@ -16,6 +16,16 @@ use crate::error::{Error, Result};
 use crate::keys::{ID_TAG_LEN, IdTag, KeyScope};
 use schema::{FAILED_OPENS, META_HEADER, META_TAG_KEY, NEXT_KEY, NEXT_RECORD, TABLES};
 
+/// Removes a database file and SQLite's files beside it (best effort): for
+/// a create that failed half-way.
+pub(crate) fn remove_database(path: &Path) {
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(p);
+    }
+}
+
 /// Readers kept open between calls; more are opened under load and closed after.
 const MAX_IDLE_READERS: usize = 8;
 
@@ -40,13 +50,7 @@ impl SqliteBackend {
                 std::io::ErrorKind::AlreadyExists => Error::AlreadyExists,
                 _ => Error::Io(e),
             })?;
-        Self::initialize(path, meta).inspect_err(|_| {
-            for suffix in ["", "-wal", "-shm", "-journal"] {
-                let mut p = path.as_os_str().to_owned();
-                p.push(suffix);
-                let _ = std::fs::remove_file(p);
-            }
-        })
+        Self::initialize(path, meta).inspect_err(|_| remove_database(path))
     }
 
     fn initialize(path: &Path, meta: &VaultMeta) -> Result<Self> {
