@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 ///
 /// Exit codes: 0 ok, 1 failure, 2 usage, 3 wrong key, 4 tampering found.
 #[derive(Debug, Parser)]
-#[command(name = "llmvault", version, about, long_about = None)]
+#[command(name = "llmvault", version, about, long_about = None, args_override_self = true)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
