@@ -8,7 +8,16 @@ use clap::{Args, Parser, Subcommand};
 ///
 /// Exit codes: 0 ok, 1 failure, 2 usage, 3 wrong key, 4 tampering found.
 #[derive(Debug, Parser)]
-#[command(name = "llmvault", version, about, long_about = None, args_override_self = true)]
+#[command(
+    name = "llmvault",
+    version,
+    about,
+    long_about = None,
+    args_override_self = true,
+    after_help = "Exit codes: 0 ok, 1 failure, 2 usage, 3 wrong key, 4 tampering found.\n\
+                  The passphrase comes from --passphrase-file, LLMVAULT_PASSPHRASE or a prompt.\n\
+                  Reference: docs/CLI.md"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
