@@ -1,0 +1,116 @@
+//! `llmvault`: the command-line tool for llmvault vaults.
+//!
+//! Inspect, export, import, purge and erase encrypted LLM logs without
+//! writing Rust. Quiet on success, one line on stderr on failure, and exit
+//! codes a script can branch on: 0 ok, 1 failure, 2 usage, 3 wrong key,
+//! 4 tampering found. See `docs/CLI.md` for the full reference.
+
+#![forbid(unsafe_code)]
+
+mod admin;
+mod args;
+mod fail;
+mod json;
+mod keys;
+mod output;
+mod records;
+mod time;
+mod transfer;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Parser;
+use llmvault::{Actor, Vault, VaultOptions};
+
+use args::{Cli, Command, Global};
+use fail::Fail;
+use output::Out;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut out = Out::new(cli.global.json);
+    let result = run(&cli.global, cli.command, &mut out).and_then(|()| out.flush());
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(fail) => {
+            if !fail.message.is_empty() {
+                eprintln!("llmvault: {}", fail.message);
+            }
+            ExitCode::from(fail.code)
+        }
+    }
+}
+
+fn run(g: &Global, command: Command, out: &mut Out) -> Result<(), Fail> {
+    match command {
+        Command::Init(kdf) => admin::init(g, &kdf, out),
+        Command::Put(put) => records::put(g, &put, out),
+        Command::Get { id } => records::get(g, id, out),
+        Command::Conversation { id } => records::conversation(g, &id, out),
+        Command::Subject { id } => records::subject(g, &id, out),
+        Command::List(filters) => records::list(g, &filters, out),
+        Command::Purge { maintenance } => admin::purge(g, maintenance, out),
+        Command::Erase { subject } => admin::erase(g, &subject, out),
+        Command::Export(export) => transfer::export(g, &export, out),
+        Command::Import(import) => transfer::import(g, &import, out),
+        Command::Verify => admin::verify(g, out),
+        Command::Audit(audit) => admin::audit(g, &audit, out),
+        Command::Passwd(passwd) => admin::passwd(g, &passwd, out),
+        Command::Rotate => admin::rotate(g, out),
+        Command::Stats => admin::stats(g, out),
+        Command::Recovery(recovery) => admin::recovery(g, &recovery, out),
+    }
+}
+
+/// The `--vault` path (or `LLMVAULT_PATH`).
+fn vault_path(g: &Global) -> Result<&Path, Fail> {
+    g.vault
+        .as_deref()
+        .ok_or_else(|| Fail::usage("no vault given: use --vault PATH or set LLMVAULT_PATH"))
+}
+
+/// The path of a vault that must already exist.
+fn existing_vault(g: &Global) -> Result<PathBuf, Fail> {
+    let path = vault_path(g)?;
+    if !path.is_file() {
+        return Err(Fail::other(format!(
+            "no vault at {}: check --vault, or create one with `llmvault init`",
+            path.display()
+        )));
+    }
+    Ok(path.to_path_buf())
+}
+
+/// Options for opening: the actor from `--actor`/`--purpose`.
+fn options(g: &Global) -> VaultOptions {
+    let mut actor = Actor::new(g.actor.as_str());
+    if let Some(purpose) = &g.purpose {
+        actor = actor.purpose(purpose.as_str());
+    }
+    VaultOptions::default().actor(actor)
+}
+
+/// Opens the vault with its key, or with recovery shares.
+fn open(g: &Global) -> Result<Vault, Fail> {
+    open_with(g, &options(g))
+}
+
+fn open_with(g: &Global, options: &VaultOptions) -> Result<Vault, Fail> {
+    let path = existing_vault(g)?;
+    if let Some(file) = &g.shares_file {
+        let shares = keys::shares(file)?;
+        return Ok(Vault::open_with_shares_and_options(
+            &path, &shares, options,
+        )?);
+    }
+    let key = keys::Sources {
+        file: g.passphrase_file.as_deref(),
+        env: keys::PASSPHRASE_ENV,
+        key_file: g.key_file.as_ref(),
+        what: "passphrase",
+        confirm: false,
+    }
+    .key()?;
+    Ok(Vault::open(&path, &key, options)?)
+}

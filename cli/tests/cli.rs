@@ -1,0 +1,595 @@
+//! End-to-end tests of the `llmvault` binary: every subcommand's success
+//! path, keys from a file, the environment and recovery shares, exit codes
+//! for wrong keys and tampering, and `--json` output read back.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_llmvault");
+const PASSPHRASE: &str = "correct horse battery staple";
+
+/// A vault in a temporary folder, opened with a passphrase file.
+struct Fixture {
+    dir: tempfile::TempDir,
+    vault: PathBuf,
+    passphrase_file: PathBuf,
+}
+
+impl Fixture {
+    /// A new vault made with the cheapest KDF.
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let passphrase_file = dir.path().join("passphrase");
+        std::fs::write(&passphrase_file, format!("{PASSPHRASE}\n")).unwrap();
+        let f = Self {
+            vault: dir.path().join("log.vault"),
+            dir,
+            passphrase_file,
+        };
+        f.ok(&["init", "--kdf-memory-kib", "8192", "--kdf-iterations", "1"]);
+        f
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The binary with `--vault` set and no key given.
+    fn bare(&self) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--vault").arg(&self.vault);
+        for var in [
+            "LLMVAULT_PATH",
+            "LLMVAULT_PASSPHRASE",
+            "LLMVAULT_NEW_PASSPHRASE",
+            "LLMVAULT_ACTOR",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.stdin(Stdio::null());
+        cmd
+    }
+
+    /// The binary with the vault's passphrase file.
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = self.bare();
+        cmd.arg("--passphrase-file")
+            .arg(&self.passphrase_file)
+            .args(args);
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    /// Runs and expects success; returns stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        succeeded(self.run(args), args)
+    }
+
+    /// Runs with `--json`; parses each stdout line.
+    fn json(&self, args: &[&str]) -> Vec<Value> {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        parse_lines(&self.ok(&all))
+    }
+
+    /// Runs with `input` on stdin and expects success.
+    fn ok_with_stdin(&self, args: &[&str], input: &str) -> String {
+        let mut child = self
+            .cmd(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        succeeded(child.wait_with_output().unwrap(), args)
+    }
+
+    /// Stores a record from flags; returns its id.
+    fn put(&self, conversation: &str, subject: &str, prompt: &str, extra: &[&str]) -> u64 {
+        let mut args = vec![
+            "put",
+            "--conversation",
+            conversation,
+            "--subject",
+            subject,
+            "--model",
+            "gpt-4o",
+            "--prompt",
+            prompt,
+            "--response",
+            "an answer",
+        ];
+        args.extend_from_slice(extra);
+        self.ok(&args).trim().parse().unwrap()
+    }
+}
+
+fn succeeded(out: Output, args: &[&str]) -> String {
+    assert!(
+        out.status.success(),
+        "{args:?} failed with {:?}: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn parse_lines(text: &str) -> Vec<Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The fields an export carries over, without the id.
+fn content(v: &Value) -> Value {
+    let mut v = v.clone();
+    v.as_object_mut().unwrap().remove("id");
+    v
+}
+
+#[test]
+fn put_get_list_conversation_and_subject() {
+    let f = Fixture::new();
+    let a = f.put("conv-1", "alice", "hello", &["--tag", "support"]);
+    let json_record = r#"{"conversation":"conv-1","subject":"bob","model":"llama",
+        "prompt":[{"role":"system","content":"be brief"},{"role":"user","content":"hi there"}],
+        "response":{"role":"assistant","content":"hello"},"training_consent":true,
+        "tags":["sales"],"meta":{"ticket":"T-9","lang":"en"}}"#;
+    let b: u64 = f
+        .ok_with_stdin(&["put"], &json_record.replace('\n', " "))
+        .trim()
+        .parse()
+        .unwrap();
+    let c = f.put(
+        "conv-2",
+        "alice",
+        "again",
+        &["--meta", "k=v", "--ttl", "2d"],
+    );
+    assert!(a < b && b < c);
+
+    let got = f.json(&["get", &b.to_string()]);
+    assert_eq!(got.len(), 1);
+    let rec = &got[0];
+    assert_eq!(rec["id"], b);
+    assert_eq!(rec["model"], "llama");
+    assert_eq!(rec["prompt"][1]["content"], "hi there");
+    assert_eq!(rec["response"]["role"], "assistant");
+    assert_eq!(rec["training_consent"], true);
+    assert_eq!(
+        rec["meta"],
+        serde_json::json!({"ticket": "T-9", "lang": "en"})
+    );
+    let human = f.ok(&["get", &a.to_string()]);
+    assert!(
+        human.contains("[user] hello") && human.contains("tags: support"),
+        "{human}"
+    );
+
+    let ids = |lines: Vec<Value>| -> Vec<u64> {
+        lines.iter().map(|v| v["id"].as_u64().unwrap()).collect()
+    };
+    assert_eq!(ids(f.json(&["list"])), [a, b, c]);
+    assert_eq!(ids(f.json(&["list", "--tag", "sales"])), [b]);
+    assert_eq!(ids(f.json(&["list", "--model", "gpt-4o"])), [a, c]);
+    assert_eq!(
+        ids(f.json(&["list", "--since", "0", "--until", "4102444800"])),
+        [a, b, c]
+    );
+    assert_eq!(
+        ids(f.json(&["list", "--since", "2100-01-01T00:00:00Z"])),
+        Vec::<u64>::new()
+    );
+    assert_eq!(ids(f.json(&["conversation", "conv-1"])), [a, b]);
+    assert_eq!(ids(f.json(&["subject", "alice"])), [a, c]);
+    assert_eq!(f.ok(&["list"]).lines().count(), 3);
+    assert!(f.ok(&["subject", "alice"]).contains("[user] again"));
+}
+
+#[test]
+fn passphrase_from_env_and_composite_key() {
+    let f = Fixture::new();
+    f.put("c", "s", "x", &[]);
+    let out = f
+        .bare()
+        .env("LLMVAULT_PASSPHRASE", PASSPHRASE)
+        .args(["list"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 1);
+
+    // A vault made with a key file needs it.
+    let key_file = f.path("key.bin");
+    std::fs::write(&key_file, [7_u8; 32]).unwrap();
+    let vault = f.path("composite.vault");
+    let with = |args: &[&str], key: bool| {
+        let mut cmd = f.bare();
+        cmd.arg("--vault").arg(&vault);
+        if key {
+            cmd.arg("--key-file").arg(&key_file);
+        }
+        cmd.env("LLMVAULT_PASSPHRASE", PASSPHRASE)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let init = with(
+        &["init", "--kdf-memory-kib", "8192", "--kdf-iterations", "1"],
+        true,
+    );
+    assert!(init.status.success(), "{}", stderr(&init));
+    assert!(with(&["list"], true).status.success());
+    assert_eq!(with(&["list"], false).status.code(), Some(3));
+}
+
+#[test]
+fn wrong_passphrase_exits_3_with_one_line() {
+    let f = Fixture::new();
+    f.put("c", "s", "x", &[]);
+    let out = f
+        .bare()
+        .env("LLMVAULT_PASSPHRASE", "not it")
+        .args(["get", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("wrong key") && err.contains("check the passphrase"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let f = Fixture::new();
+    // A passphrase is never a plain argument.
+    assert_eq!(
+        f.bare()
+            .args(["--passphrase", PASSPHRASE, "list"])
+            .output()
+            .unwrap()
+            .status
+            .code(),
+        Some(2)
+    );
+    // No vault path.
+    let out = Command::new(BIN)
+        .env_remove("LLMVAULT_PATH")
+        .args(["stats"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--vault"));
+    // Values that do not parse.
+    assert_eq!(
+        f.run(&["list", "--since", "last tuesday"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        f.run(&["put", "--conversation", "c", "--meta", "novalue"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        f.run(&["init", "--kdf-memory-kib", "1"]).status.code(),
+        Some(2),
+        "kdf bounds are a usage error"
+    );
+    // A missing record is a plain failure.
+    let missing = f.run(&["get", "99"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(stderr(&missing).contains("not found"));
+}
+
+#[test]
+fn verify_finds_a_flipped_byte_and_names_the_record() {
+    let f = Fixture::new();
+    for i in 0..3 {
+        f.put("c", "s", &format!("record {i}"), &[]);
+    }
+    let ok = f.json(&["verify"]);
+    assert_eq!(ok[0]["records"], 3);
+    assert_eq!(ok[0]["ok"], true);
+
+    {
+        let db = rusqlite::Connection::open(&f.vault).unwrap();
+        let mut sealed: Vec<u8> = db
+            .query_row("SELECT sealed FROM records WHERE id = 2", [], |r| r.get(0))
+            .unwrap();
+        let middle = sealed.len() / 2;
+        sealed[middle] ^= 0x01;
+        db.execute("UPDATE records SET sealed = ?1 WHERE id = 2", [&sealed])
+            .unwrap();
+    }
+
+    let out = f.run(&["verify"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("record 2"), "{err}");
+    assert_eq!(err.lines().count(), 1);
+    // Reading it names it too; the others still read.
+    assert_eq!(f.run(&["get", "2"]).status.code(), Some(4));
+    f.ok(&["get", "1"]);
+}
+
+#[test]
+fn export_import_export_gives_the_same_records_and_skips_expired() {
+    let src = Fixture::new();
+    src.put("conv-1", "alice", "one", &["--tag", "t"]);
+    src.ok_with_stdin(
+        &["put"],
+        r#"{"conversation":"conv-1","subject":"bob","created_at":"2024-05-01T10:00:00.123Z",
+           "expires_at":"2099-01-01T00:00:00.500Z","prompt":[{"role":"tool","content":"{}"}],
+           "training_consent":true,"meta":{"z":"1","a":"2"}}"#,
+    );
+    src.put("conv-2", "carol", "three", &["--ttl", "5d"]);
+    let export = src.path("export.jsonl");
+    let report = src.json(&["export", "--output", export.to_str().unwrap()]);
+    assert_eq!(report[0]["exported"], 3);
+    let first = parse_lines(&std::fs::read_to_string(&export).unwrap());
+    assert_eq!(first[1]["created_at"], "2024-05-01T10:00:00.123Z");
+    assert_eq!(first[1]["expires_at"], "2099-01-01T00:00:00.500Z");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&export).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // Not overwritten without --force.
+    let again = src.run(&["export", "--output", export.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(stderr(&again).contains("--force"));
+
+    // One more line, already expired: skipped and counted.
+    let mut lines = std::fs::read_to_string(&export).unwrap();
+    let mut expired = first[0].clone();
+    expired["expires_at"] = "2001-01-01T00:00:00Z".into();
+    lines.push_str(&format!("{expired}\n\n"));
+    let with_expired = src.path("with-expired.jsonl");
+    std::fs::write(&with_expired, lines).unwrap();
+
+    let dst = Fixture::new();
+    dst.put("other", "dave", "already here", &[]);
+    let report = dst.json(&["import", with_expired.to_str().unwrap()]);
+    assert_eq!(report[0]["imported"], 3);
+    assert_eq!(report[0]["skipped_expired"], 1);
+
+    let second = dst.json(&["export", "--subject", "alice"]);
+    assert_eq!(second.len(), 1);
+    assert_ne!(second[0]["id"], first[0]["id"], "new ids");
+    let second: Vec<Value> = parse_lines(&dst.ok(&["--json", "export"]))
+        .into_iter()
+        .filter(|r| r["conversation"] != "other")
+        .collect();
+    assert_eq!(
+        second.iter().map(content).collect::<Vec<_>>(),
+        first.iter().map(content).collect::<Vec<_>>()
+    );
+
+    // From stdin, and filtered exports.
+    let third = Fixture::new();
+    let input = std::fs::read_to_string(&export).unwrap();
+    third.ok_with_stdin(&["import", "-"], &input);
+    assert_eq!(
+        third.json(&["export", "--training-consented-only"]).len(),
+        1
+    );
+    assert_eq!(third.json(&["export", "--conversation", "conv-1"]).len(), 2);
+    assert_eq!(
+        third
+            .json(&["export", "--until", "2025-01-01T00:00:00Z"])
+            .len(),
+        1
+    );
+    let bad = third.run(&["import", src.passphrase_file.to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).contains("line 1"), "{}", stderr(&bad));
+}
+
+#[test]
+fn purge_with_the_key_and_without_it() {
+    let f = Fixture::new();
+    f.put("c", "s", "short", &["--ttl", "1ms"]);
+    f.put("c", "s", "long", &[]);
+    let purged = f.json(&["purge"]);
+    assert_eq!(purged[0]["records"], 1);
+
+    f.put("c", "s", "short again", &["--ttl", "1ms"]);
+    let out = f
+        .bare()
+        .args(["--json", "purge", "--maintenance"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let purged = parse_lines(&String::from_utf8(out.stdout).unwrap());
+    assert_eq!(purged[0]["records"], 1);
+    assert_eq!(f.json(&["list"]).len(), 1);
+    // The key-less purge is folded into the audit log at the next open.
+    let actions: Vec<Value> = f
+        .json(&["audit", "show"])
+        .into_iter()
+        .map(|e| e["action"].clone())
+        .collect();
+    assert!(actions.contains(&"MaintenancePurge".into()), "{actions:?}");
+}
+
+#[test]
+fn erase_a_subject() {
+    let f = Fixture::new();
+    let gone = f.put("c", "alice", "mine", &[]);
+    let kept = f.put("c", "bob", "his", &[]);
+    let report = f.json(&["erase", "alice"]);
+    assert_eq!(report[0]["records"], 1);
+    assert!(f.json(&["subject", "alice"]).is_empty());
+    assert_ne!(f.run(&["get", &gone.to_string()]).status.code(), Some(0));
+    f.ok(&["get", &kept.to_string()]);
+    assert!(f.ok(&["erase", "nobody"]).contains("0 record(s)"));
+}
+
+#[test]
+fn audit_show_verify_and_head() {
+    let f = Fixture::new();
+    f.put("c", "s", "x", &[]);
+    let head = f.ok(&["audit", "head"]).trim().to_owned();
+    let (seq, hex) = head.split_once(':').unwrap();
+    assert_eq!(hex.len(), 64);
+    let seq: u64 = seq.parse().unwrap();
+
+    let entries = f.json(&["audit", "show", "--from", "1", "--to", "3"]);
+    assert_eq!(entries.len(), 3);
+    assert_eq!(entries[0]["action"], "Create");
+    assert_eq!(entries[0]["actor"], "cli");
+    assert!(f.ok(&["audit", "show"]).lines().count() as u64 > seq);
+
+    let ok = f.json(&["audit", "verify", "--head", &head]);
+    assert_eq!(ok[0]["ok"], true);
+    // A head that is not this log's: tampering (a rolled-back or cut log).
+    let forged = format!("{seq}:{}", "0".repeat(64));
+    assert_eq!(
+        f.run(&["audit", "verify", "--head", &forged]).status.code(),
+        Some(4)
+    );
+    assert_eq!(
+        f.run(&["audit", "verify", "--head", "nonsense"])
+            .status
+            .code(),
+        Some(2)
+    );
+
+    // Actor and purpose are recorded.
+    f.ok(&["--actor", "alice", "--purpose", "ticket T-9", "get", "1"]);
+    let last = f.json(&["audit", "show"]);
+    let get = last.iter().rev().find(|e| e["action"] == "Get").unwrap();
+    assert_eq!(get["actor"], "alice");
+    assert_eq!(get["purpose"], "ticket T-9");
+    assert_eq!(get["records"], serde_json::json!([1]));
+}
+
+#[test]
+fn passwd_rotate_and_stats() {
+    let f = Fixture::new();
+    let id = f.put("c", "s", "before", &[]);
+    let new_file = f.path("new-passphrase");
+    std::fs::write(&new_file, "a new passphrase\n").unwrap();
+    f.ok(&[
+        "passwd",
+        "--new-passphrase-file",
+        new_file.to_str().unwrap(),
+        "--kdf-memory-kib",
+        "8192",
+        "--kdf-iterations",
+        "1",
+    ]);
+    assert_eq!(f.run(&["get", &id.to_string()]).status.code(), Some(3));
+    let new = |args: &[&str]| {
+        let mut cmd = f.bare();
+        cmd.env("LLMVAULT_PASSPHRASE", "a new passphrase")
+            .args(args);
+        cmd.output().unwrap()
+    };
+    assert!(new(&["get", &id.to_string()]).status.success());
+
+    let rotated = new(&["--json", "rotate"]);
+    assert!(rotated.status.success());
+    let rotated = parse_lines(&String::from_utf8(rotated.stdout).unwrap());
+    assert_eq!(rotated[0]["retired"], 1);
+    assert!(
+        new(&[
+            "put",
+            "--conversation",
+            "c",
+            "--subject",
+            "s",
+            "--prompt",
+            "after"
+        ])
+        .status
+        .success()
+    );
+    assert!(new(&["get", &id.to_string()]).status.success());
+
+    // Stats need no key.
+    let out = f.bare().args(["--json", "stats"]).output().unwrap();
+    let stats = parse_lines(&String::from_utf8(out.stdout).unwrap());
+    assert_eq!(stats[0]["records"], 2);
+    assert_eq!(stats[0]["keys"], 2);
+    assert!(stats[0]["audit_entries"].as_u64().unwrap() > 5);
+    let human = String::from_utf8(f.bare().arg("stats").output().unwrap().stdout).unwrap();
+    assert!(human.contains("records:       2"), "{human}");
+}
+
+#[test]
+fn recovery_shares_open_the_vault_until_revoked() {
+    let f = Fixture::new();
+    let id = f.put("c", "s", "x", &[]).to_string();
+    let split = f.json(&["recovery", "split", "2", "3"]);
+    let shares: Vec<&str> = split[0]["shares"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert_eq!(shares.len(), 3);
+    let two = f.path("two-shares");
+    std::fs::write(
+        &two,
+        format!("# from alice and carol\n{}\n\n{}\n", shares[0], shares[2]),
+    )
+    .unwrap();
+    let one = f.path("one-share");
+    std::fs::write(&one, shares[1]).unwrap();
+    let with = |file: &Path| {
+        f.bare()
+            .arg("--shares-file")
+            .arg(file)
+            .args(["get", &id])
+            .output()
+            .unwrap()
+    };
+    assert!(with(&two).status.success(), "{}", stderr(&with(&two)));
+    assert_eq!(with(&one).status.code(), Some(3));
+    assert!(
+        f.ok(&["recovery", "split", "1", "1"])
+            .starts_with("llmvault-share-1-")
+    );
+    f.ok(&["recovery", "revoke"]);
+    assert_eq!(with(&two).status.code(), Some(3));
+}
+
+#[test]
+fn init_refuses_an_existing_file() {
+    let f = Fixture::new();
+    let out = f.run(&["init", "--kdf-memory-kib", "8192", "--kdf-iterations", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("already exists"));
+    let missing = f
+        .bare()
+        .args(["--vault", "/nonexistent/x.vault", "stats"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(stderr(&missing).contains("llmvault init"));
+}
