@@ -1,0 +1,184 @@
+//! Backward compatibility: a vault written by format version 1, checked in
+//! under `tests/data/`, must open and read the same forever. If this test
+//! fails, the format changed: bump the version and write a migration, never
+//! edit the sample.
+//!
+//! The sample was written by `write_v1_sample` below (ignored; run it only
+//! to make a sample for a new format version, under a new name).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use llmvault::clock::ManualClock;
+use llmvault::{
+    AuditAction, ConversationId, Error, Ingestor, KdfParams, KeySource, Message, NewRecord,
+    RecoveryShare, SubjectId, Vault, VaultOptions,
+};
+
+const SAMPLE: &str = "tests/data/v1.vault";
+const PASSPHRASE: &str = "compat sample, format v1";
+
+/// 2026-01-01T00:00:00Z: the sample's clock.
+fn t0() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600)
+}
+
+fn options(clock: &Arc<ManualClock>) -> VaultOptions {
+    VaultOptions::default()
+        .kdf(KdfParams::minimum())
+        .clock(clock.clone())
+}
+
+fn turn(conv: &str, subject: Option<&str>, n: u32) -> NewRecord {
+    let r = NewRecord::new(ConversationId::new(conv))
+        .model("sample-model")
+        .prompt([
+            Message::system("be brief"),
+            Message::user(format!("question {n}")),
+        ])
+        .response(Message::assistant(format!("answer {n}")))
+        .tag(format!("tag-{}", n % 2))
+        .meta("n", n.to_string())
+        .training_consent(n % 3 == 0);
+    match subject {
+        Some(s) => r.subject(SubjectId::new(s)),
+        None => r,
+    }
+}
+
+#[test]
+#[ignore = "writes the sample; run by hand for a new format version only"]
+fn write_v1_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.vault");
+    let clock = Arc::new(ManualClock::new(t0()));
+    let vault = Vault::create(&path, KeySource::passphrase(PASSPHRASE), options(&clock)).unwrap();
+    for n in 0..6 {
+        vault
+            .put(turn(
+                ["c-a", "c-b"][n as usize % 2],
+                Some(["alice", "bob"][n as usize % 2]),
+                n,
+            ))
+            .unwrap();
+        clock.advance(Duration::from_secs(1));
+    }
+    vault
+        .put(turn("c-short", None, 6).ttl(Duration::from_secs(7200)))
+        .unwrap();
+    let masked = vault
+        .pseudonymize_for(
+            &ConversationId::new("c-pii"),
+            &SubjectId::new("carol"),
+            "mail carol@example.com",
+        )
+        .unwrap();
+    vault
+        .put(
+            NewRecord::new(ConversationId::new("c-pii"))
+                .subject(SubjectId::new("carol"))
+                .prompt([Message::user(masked.text)])
+                .masked(true),
+        )
+        .unwrap();
+    let shares: Vec<String> = vault
+        .recovery_shares(2, 3)
+        .unwrap()
+        .iter()
+        .map(|s| s.to_text().to_string())
+        .collect();
+    let ingest = vault.ingest_key().unwrap();
+    drop(vault);
+    Ingestor::open_with_options(&path, &ingest, options(&clock))
+        .unwrap()
+        .put(turn("c-ingest", Some("dave"), 7))
+        .unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "PRAGMA journal_mode = DELETE; PRAGMA page_size = 512; VACUUM; PRAGMA journal_mode = WAL;",
+    )
+    .unwrap();
+    drop(conn);
+    std::fs::copy(&path, SAMPLE).unwrap();
+    println!("shares: {shares:?}");
+}
+
+/// Two of the three recovery shares (the first and the third) issued when
+/// the sample was written.
+const SHARES: [&str; 2] = [
+    "llmvault-share-1-017dd86de262217df57a2468fb4cccd11956aeb66e3edf5e8be754b44aa15df11f-f5691d7e",
+    "llmvault-share-1-03bab5cd43f11f91515d61618203cca049f06ab5bc81e001d0df14b763f26393e2-e510b1d9",
+];
+
+fn sample_copy() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.vault");
+    std::fs::copy(SAMPLE, &path).unwrap();
+    (dir, path)
+}
+
+#[test]
+fn the_v1_sample_opens_and_reads_the_same() {
+    let (_dir, path) = sample_copy();
+    let clock = Arc::new(ManualClock::new(t0() + Duration::from_secs(3600)));
+    let vault = Vault::open(&path, KeySource::passphrase(PASSPHRASE), options(&clock)).unwrap();
+
+    let alice = vault.subject_records(&SubjectId::new("alice")).unwrap();
+    assert_eq!(alice.len(), 3);
+    for (i, r) in alice.iter().enumerate() {
+        let n = (2 * i) as u32;
+        assert_eq!(r.conversation().as_str(), "c-a");
+        assert_eq!(r.model(), "sample-model");
+        assert_eq!(r.prompt()[1].content(), format!("question {n}"));
+        assert_eq!(r.response().unwrap().content(), format!("answer {n}"));
+        assert_eq!(r.meta("n"), Some(n.to_string().as_str()));
+        assert_eq!(r.tags(), [format!("tag-{}", n % 2)]);
+        assert_eq!(r.training_consent(), n % 3 == 0);
+        assert_eq!(r.created_at(), t0() + Duration::from_secs(u64::from(n)));
+    }
+    assert_eq!(
+        vault
+            .conversation(&ConversationId::new("c-b"))
+            .unwrap()
+            .len(),
+        3
+    );
+    let pii = vault.conversation(&ConversationId::new("c-pii")).unwrap();
+    assert_eq!(pii[0].prompt()[0].content(), "mail carol@example.com");
+    assert_eq!(
+        vault
+            .restore(&ConversationId::new("c-pii"), "<EMAIL_1>")
+            .unwrap(),
+        "carol@example.com"
+    );
+    // The record the ingestor staged is taken in on open.
+    let dave = vault.subject_records(&SubjectId::new("dave")).unwrap();
+    assert_eq!(dave[0].prompt()[1].content(), "question 7");
+    assert_eq!(vault.verify().unwrap().records, 9);
+    let entries = vault.audit().entries(..).unwrap();
+    assert_eq!(entries[0].action, AuditAction::Create);
+    vault.audit().verify().unwrap();
+
+    let short = vault.conversation(&ConversationId::new("c-short")).unwrap();
+    assert_eq!(short.len(), 1);
+    let short_id = short[0].id();
+    clock.advance(Duration::from_secs(2 * 3600));
+    assert!(matches!(vault.get(short_id), Err(Error::Expired { .. })));
+}
+
+#[test]
+fn the_v1_sample_opens_with_its_recovery_shares() {
+    let (_dir, path) = sample_copy();
+    let shares: Vec<RecoveryShare> = SHARES
+        .iter()
+        .map(|s| RecoveryShare::from_text(s).unwrap())
+        .collect();
+    let clock = Arc::new(ManualClock::new(t0()));
+    let vault = Vault::open_with_shares_and_options(&path, &shares, options(&clock)).unwrap();
+    assert_eq!(
+        vault.subject_records(&SubjectId::new("bob")).unwrap().len(),
+        3
+    );
+}
