@@ -41,7 +41,7 @@ fn turn(conv: &str, subject: Option<&str>, n: u32) -> NewRecord {
         .response(Message::assistant(format!("answer {n}")))
         .tag(format!("tag-{}", n % 2))
         .meta("n", n.to_string())
-        .training_consent(n % 3 == 0);
+        .training_consent(n.is_multiple_of(3));
     match subject {
         Some(s) => r.subject(SubjectId::new(s)),
         None => r,
@@ -127,15 +127,14 @@ fn the_v1_sample_opens_and_reads_the_same() {
 
     let alice = vault.subject_records(&SubjectId::new("alice")).unwrap();
     assert_eq!(alice.len(), 3);
-    for (i, r) in alice.iter().enumerate() {
-        let n = (2 * i) as u32;
+    for (n, r) in (0u32..).step_by(2).zip(&alice) {
         assert_eq!(r.conversation().as_str(), "c-a");
         assert_eq!(r.model(), "sample-model");
         assert_eq!(r.prompt()[1].content(), format!("question {n}"));
         assert_eq!(r.response().unwrap().content(), format!("answer {n}"));
         assert_eq!(r.meta("n"), Some(n.to_string().as_str()));
         assert_eq!(r.tags(), [format!("tag-{}", n % 2)]);
-        assert_eq!(r.training_consent(), n % 3 == 0);
+        assert_eq!(r.training_consent(), n.is_multiple_of(3));
         assert_eq!(r.created_at(), t0() + Duration::from_secs(u64::from(n)));
     }
     assert_eq!(
