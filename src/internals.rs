@@ -104,6 +104,33 @@ pub fn decode_record(bytes: &[u8]) -> Parsed {
     parsed(codec::record::decode(RecordId::from_u64(1), bytes))
 }
 
+/// Decodes bytes as an audit entry's plaintext (FORMAT.md §11).
+pub fn decode_audit_entry(bytes: &[u8]) -> Parsed {
+    parsed(codec::audit::decode(bytes).ok_or(()))
+}
+
+/// Decodes bytes as a PII mapping list (FORMAT.md §13).
+pub fn decode_pii_mapping(bytes: &[u8]) -> Parsed {
+    parsed(codec::pii::decode(bytes).ok_or(()))
+}
+
+/// A valid audit entry body and PII mapping list to mutate from.
+pub fn valid_entry_samples() -> [Vec<u8>; 2] {
+    use crate::audit::{Actor, AuditAction, AuditOutcome, Event};
+    let entry = codec::audit::encode(
+        &Actor::new("alice").purpose("T-9"),
+        &Event::new(AuditAction::Get).records([RecordId::from_u64(3)]),
+        &AuditOutcome::Ok,
+    );
+    let maps = crate::pii::Mapping::new("<EMAIL_1>", zeroize::Zeroizing::new("a@b.co".to_owned()))
+        .map(|m| vec![m])
+        .unwrap_or_default();
+    let mapping = codec::pii::encode(&maps, 0, 0)
+        .map(|b| b.to_vec())
+        .unwrap_or_default();
+    [entry, mapping]
+}
+
 /// A valid header, envelope and record body to mutate from.
 pub fn valid_samples() -> [Vec<u8>; 3] {
     let bench = SealBench::fixed();

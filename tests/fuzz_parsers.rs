@@ -1,13 +1,17 @@
-//! Fuzzing every parser of stored bytes with proptest: arbitrary bytes and
-//! mutations of valid samples. Parsers must refuse or accept, never panic;
-//! authenticated formats must never accept anything but the genuine bytes.
+//! Fuzzing every parser of stored bytes with proptest (header, wrapped key,
+//! sealed envelope, record body, audit entry, PII mapping): arbitrary bytes
+//! and mutations of valid samples. The PII detector's own fuzzing over
+//! arbitrary UTF-8 is in `tests/pii_props.rs`. Parsers must refuse or
+//! accept, never panic; authenticated formats must never accept anything
+//! but the genuine bytes.
 //! (cargo-fuzz needs a nightly toolchain, which this project's machines do
 //! not have; see docs/TESTING.md.)
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use llmvault::internals::{
-    Parsed, decode_record, open_envelope, parse_header, unwrap_key, valid_samples,
+    Parsed, decode_audit_entry, decode_pii_mapping, decode_record, open_envelope, parse_header,
+    unwrap_key, valid_entry_samples, valid_samples,
 };
 use proptest::prelude::*;
 
@@ -40,6 +44,9 @@ fn genuine_samples_are_accepted() {
     assert_eq!(parse_header(&header), Parsed::Accepted);
     assert_eq!(open_envelope(&envelope), Parsed::Accepted);
     assert_eq!(decode_record(&body), Parsed::Accepted);
+    let [entry, mapping] = valid_entry_samples();
+    assert_eq!(decode_audit_entry(&entry), Parsed::Accepted);
+    assert_eq!(decode_pii_mapping(&mapping), Parsed::Accepted);
 }
 
 proptest! {
@@ -49,6 +56,8 @@ proptest! {
     fn arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
         parse_header(&bytes);
         decode_record(&bytes);
+        decode_audit_entry(&bytes);
+        decode_pii_mapping(&bytes);
         prop_assert_eq!(unwrap_key(&bytes), Parsed::Refused);
         prop_assert_eq!(open_envelope(&bytes), Parsed::Refused);
     }
@@ -71,6 +80,13 @@ proptest! {
         let bad = mutate(envelope.clone(), &e);
         prop_assume!(bad != envelope);
         prop_assert_eq!(open_envelope(&bad), Parsed::Refused);
+    }
+
+    #[test]
+    fn mutated_audit_entry_and_mapping(e in edits()) {
+        let [entry, mapping] = valid_entry_samples();
+        decode_audit_entry(&mutate(entry, &e));
+        decode_pii_mapping(&mutate(mapping, &e));
     }
 
     #[test]

@@ -95,9 +95,10 @@ impl Record {
             .map(|(_, v)| v.as_str())
     }
 
-    /// Whether this record was stored masked and still shows placeholders
-    /// (as in an export with [`Query::keep_masked`](crate::Query::keep_masked)).
-    /// Vault reads put the real values back and clear this.
+    /// Whether this record still shows placeholders: it was stored masked
+    /// and was read with [`Query::keep_masked`](crate::Query::keep_masked),
+    /// or its conversation's mapping is gone (erased or expired). Vault
+    /// reads otherwise put the real values back and clear this.
     pub fn is_masked(&self) -> bool {
         self.masked
     }

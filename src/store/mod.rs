@@ -205,4 +205,7 @@ pub(crate) trait WriteTxn {
     fn take_maintenance_notes(&mut self) -> Result<Vec<MaintenanceNote>>;
     /// Makes everything durable.
     fn commit(self: Box<Self>) -> Result<()>;
+    /// Commits, then runs `after` while still holding the write lock (so
+    /// in-memory state that mirrors the commit changes with it).
+    fn commit_then(self: Box<Self>, after: &mut dyn FnMut()) -> Result<()>;
 }

@@ -94,14 +94,16 @@ impl Vault {
     /// Commits a transaction that went through `log_in`, and drops the
     /// waiting entries it carried.
     pub(super) fn commit(&self, txn: Box<dyn WriteTxn + '_>) -> Result<()> {
-        txn.commit()?;
-        let flushed = self
-            .flushed_audit
-            .swap(0, std::sync::atomic::Ordering::SeqCst);
-        let mut waiting = self.lock_waiting();
-        let n = flushed.min(waiting.len());
-        waiting.drain(..n);
-        Ok(())
+        // Drained under the write lock: another transaction must not see
+        // (and append again) entries this one already committed.
+        txn.commit_then(&mut || {
+            let flushed = self
+                .flushed_audit
+                .swap(0, std::sync::atomic::Ordering::SeqCst);
+            let mut waiting = self.lock_waiting();
+            let n = flushed.min(waiting.len());
+            waiting.drain(..n);
+        })
     }
 
     /// Appends the entry of a read (or of a failed write) on its own.
@@ -220,9 +222,9 @@ impl Vault {
             prev = row.mac;
             txn.append_audit(&row)?;
         }
-        txn.commit()?;
-        self.lock_waiting().drain(..waiting.len());
-        Ok(())
+        txn.commit_then(&mut || {
+            self.lock_waiting().drain(..waiting.len());
+        })
     }
 
     /// Records a failed write (best effort: the write's error is what the

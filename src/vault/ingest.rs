@@ -83,7 +83,11 @@ impl Vault {
             let new = NewRecord::from(record);
             let pending = self.pending(&new, created, row.expires_at_ms)?;
             let id = RecordId::from_u64(row.id);
+            let conversation = pending.conversation;
             self.seal_into(&mut *txn, &mut sealers, id, pending)?;
+            if new.masked {
+                self.extend_mapping(&mut *txn, &mut sealers, conversation, row.expires_at_ms)?;
+            }
             txn.delete_ingested(row.id)?;
             adopted.push(id);
         }

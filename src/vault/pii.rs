@@ -68,7 +68,7 @@ impl Vault {
             &self.actor,
             event,
             || {
-                let mappings = match self.store.pii_map(&tag)? {
+                let mappings = match self.live_mapping(&tag)? {
                     Some(row) => self.open_mapping(row)?,
                     None => Vec::new(),
                 };
@@ -89,7 +89,8 @@ impl Vault {
         let subject_tag = subject.map(|s| self.tags.subject(s.as_str()));
         let result = (|| {
             let mut txn = self.begin()?;
-            let existing = txn.pii_map(&tag)?;
+            let now_ms = self.now_ms();
+            let existing = txn.pii_map(&tag)?.filter(|r| r.expires_at_ms > now_ms);
             let (old_expiry, old_subject) = existing
                 .as_ref()
                 .map_or((0, None), |r| (r.expires_at_ms, r.subject));
@@ -168,7 +169,11 @@ impl Vault {
         conversation: IdTag,
         until_ms: i64,
     ) -> Result<()> {
-        let Some(row) = txn.pii_map(&conversation)? else {
+        let now_ms = self.now_ms();
+        let Some(row) = txn
+            .pii_map(&conversation)?
+            .filter(|r| r.expires_at_ms > now_ms)
+        else {
             return Ok(());
         };
         if row.expires_at_ms >= until_ms {
@@ -177,6 +182,16 @@ impl Vault {
         let subject = row.subject;
         let mappings = self.open_mapping(row)?;
         self.seal_mapping(txn, sealers, conversation, subject, until_ms, &mappings)
+    }
+
+    /// A conversation's mapping unless its retention has passed (it is then
+    /// as good as purged, like an expired record).
+    fn live_mapping(&self, conversation: &IdTag) -> Result<Option<PiiMapRow>> {
+        let now_ms = self.now_ms();
+        Ok(self
+            .store
+            .pii_map(conversation)?
+            .filter(|r| r.expires_at_ms > now_ms))
     }
 
     fn open_mapping(&self, row: PiiMapRow) -> Result<Vec<Mapping>> {
@@ -215,6 +230,11 @@ impl Vault {
                     )?)
                 }
             };
+            if pseudo.mappings().is_empty() {
+                // The mapping is gone (erased, expired): the record keeps
+                // its placeholders and says so.
+                continue;
+            }
             for message in record.prompt.iter_mut().chain(record.response.as_mut()) {
                 let restored = pseudo.restore(message.content());
                 message.set_content(restored);

@@ -322,7 +322,7 @@ impl Vault {
 
 /// A record ready to seal once it has an id and a key.
 pub(super) struct Pending {
-    conversation: crate::keys::IdTag,
+    pub(super) conversation: crate::keys::IdTag,
     scope: KeyScope,
     expires_at_ms: i64,
     plaintext: zeroize::Zeroizing<Vec<u8>>,

@@ -446,9 +446,14 @@ impl WriteTxn for SqliteWrite<'_> {
         Ok(notes)
     }
 
-    fn commit(mut self: Box<Self>) -> Result<()> {
+    fn commit(self: Box<Self>) -> Result<()> {
+        self.commit_then(&mut || ())
+    }
+
+    fn commit_then(mut self: Box<Self>, after: &mut dyn FnMut()) -> Result<()> {
         self.conn.execute_batch("COMMIT").map_err(storage_error)?;
         self.done = true;
+        after();
         Ok(())
     }
 }
