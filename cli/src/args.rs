@@ -66,6 +66,9 @@ pub enum Command {
     Init(Kdf),
     /// Store one record: JSON on stdin, or built from flags.
     Put(Box<Put>),
+    /// Print the vault's ingest key: it lets `put --ingest-key` append
+    /// without the passphrase, and read nothing.
+    IngestKey,
     /// Show one record.
     Get {
         /// The record's id.
@@ -112,6 +115,9 @@ pub enum Command {
     /// Break-glass recovery shares.
     #[command(subcommand)]
     Recovery(Recovery),
+    /// Personal data: mask text before a model sees it, restore its reply.
+    #[command(subcommand)]
+    Pii(Pii),
 }
 
 /// Argon2id cost of a new key.
@@ -156,6 +162,14 @@ pub struct Put {
     /// The subject agreed to training use.
     #[arg(long, requires = "conversation")]
     pub training_consent: bool,
+    /// The prompt and response hold this conversation's placeholders
+    /// (from `pii mask`); readers with the key see the real values.
+    #[arg(long, requires = "conversation")]
+    pub masked: bool,
+    /// Append write-only with this ingest key (from `ingest-key`): no
+    /// passphrase is asked for, and nothing can be read back with it.
+    #[arg(long, env = "LLMVAULT_INGEST_KEY", value_name = "KEY")]
+    pub ingest_key: Option<String>,
     /// How long to keep it (`90d`, `12h`); else the vault default (30 days).
     #[arg(long, value_name = "DURATION")]
     pub ttl: Option<String>,
@@ -198,6 +212,10 @@ pub struct Export {
     /// Overwrite `--output` if it exists.
     #[arg(long, requires = "output")]
     pub force: bool,
+    /// Leave records stored masked as the model saw them (placeholders,
+    /// `"masked": true`) instead of putting their real values back.
+    #[arg(long)]
+    pub masked: bool,
 }
 
 /// `import`.
@@ -255,4 +273,25 @@ pub enum Recovery {
     },
     /// Make every issued share useless.
     Revoke,
+}
+
+/// `pii` subcommands. Text comes on stdin; the result goes to stdout.
+#[derive(Debug, Subcommand)]
+pub enum Pii {
+    /// Replace personal data with placeholders (kept in the vault).
+    Mask {
+        /// The conversation whose placeholders to use and extend.
+        conversation: String,
+        /// Bind the placeholders to this data subject: erasing the subject
+        /// destroys them.
+        #[arg(long)]
+        subject: Option<String>,
+    },
+    /// Put the real values back into a model's output.
+    Restore {
+        /// The conversation the placeholders were handed out in.
+        conversation: String,
+    },
+    /// List the personal data found (kind and byte range); needs no vault.
+    Scan,
 }

@@ -6,7 +6,7 @@
 //!  "prompt":[{"role":"user","content":"hello"}],
 //!  "response":{"role":"assistant","content":"hi"},
 //!  "created_at":"2025-03-01T12:00:00.250Z","expires_at":"2025-03-31T12:00:00.250Z",
-//!  "training_consent":false,"tags":["support"],"meta":{"ticket":"T-9"}}
+//!  "training_consent":false,"masked":false,"tags":["support"],"meta":{"ticket":"T-9"}}
 //! ```
 //!
 //! Decrypted text passes through these types, so they wipe themselves on
@@ -47,6 +47,10 @@ pub struct JsonRecord {
     pub expires_at: Option<JsonTime>,
     #[serde(default)]
     pub training_consent: bool,
+    /// The prompt and response hold placeholders (`pii mask`), not the
+    /// real values: true only in `export --masked`, or on input.
+    #[serde(default)]
+    pub masked: bool,
     #[serde(default)]
     pub tags: Vec<String>,
     #[serde(default, serialize_with = "meta_out", deserialize_with = "meta_in")]
@@ -75,6 +79,7 @@ impl JsonRecord {
             created_at: Some(JsonTime::from_system(r.created_at())),
             expires_at: Some(JsonTime::from_system(r.expires_at())),
             training_consent: r.training_consent(),
+            masked: r.is_masked(),
             tags: r.tags().to_vec(),
             meta: r
                 .meta_entries()
@@ -102,7 +107,8 @@ impl JsonRecord {
         };
         let mut rec = NewRecord::new(ConversationId::new(self.conversation.as_str()))
             .model(self.model.as_str())
-            .training_consent(self.training_consent);
+            .training_consent(self.training_consent)
+            .masked(self.masked);
         if let Some(subject) = &self.subject {
             rec = rec.subject(SubjectId::new(subject.as_str()));
         }

@@ -1,7 +1,8 @@
 //! `llmvault`: the command-line tool for llmvault vaults.
 //!
 //! Inspect, export, import, purge and erase encrypted LLM logs without
-//! writing Rust. Quiet on success, one line on stderr on failure, and exit
+//! writing Rust; mask personal data before a model sees it; append
+//! write-only with an ingest key. Quiet on success, one line on stderr on failure, and exit
 //! codes a script can branch on: 0 ok, 1 failure, 2 usage, 3 wrong key,
 //! 4 tampering found. See `docs/CLI.md` for the full reference.
 
@@ -13,6 +14,7 @@ mod fail;
 mod json;
 mod keys;
 mod output;
+mod pii;
 mod records;
 mod time;
 mod transfer;
@@ -46,6 +48,7 @@ fn run(g: &Global, command: Command, out: &mut Out) -> Result<(), Fail> {
     match command {
         Command::Init(kdf) => admin::init(g, &kdf, out),
         Command::Put(put) => records::put(g, &put, out),
+        Command::IngestKey => records::ingest_key(g, out),
         Command::Get { id } => records::get(g, id, out),
         Command::Conversation { id } => records::conversation(g, &id, out),
         Command::Subject { id } => records::subject(g, &id, out),
@@ -60,6 +63,7 @@ fn run(g: &Global, command: Command, out: &mut Out) -> Result<(), Fail> {
         Command::Rotate => admin::rotate(g, out),
         Command::Stats => admin::stats(g, out),
         Command::Recovery(recovery) => admin::recovery(g, &recovery, out),
+        Command::Pii(pii) => pii::run(g, &pii, out),
     }
 }
 

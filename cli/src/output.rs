@@ -37,6 +37,12 @@ impl Out {
         writeln!(self.w, "{text}").map_err(write_failed)
     }
 
+    /// Text as it is, with no newline added (`pii mask` and `restore`
+    /// print exactly what they were given, changed).
+    pub fn text(&mut self, text: &str) -> Result<(), Fail> {
+        self.w.write_all(text.as_bytes()).map_err(write_failed)
+    }
+
     /// A report: `human` as text, or `value` as one JSON line.
     pub fn report(&mut self, human: &str, value: &impl Serialize) -> Result<(), Fail> {
         if self.json {

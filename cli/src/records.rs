@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use llmvault::clock::{Clock, ManualClock};
 
-use llmvault::{ConversationId, Query, RecordId, SubjectId};
+use llmvault::{ConversationId, Error, IngestKey, Ingestor, Query, RecordId, SubjectId};
 use zeroize::Zeroizing;
 
 use crate::args::{Filters, Global, Put};
@@ -25,13 +25,49 @@ pub fn put(g: &Global, p: &Put, out: &mut Out) -> Result<(), Fail> {
     // Stored at one frozen instant, so that a TTL worked out from
     // `expires_at` lands exactly on it.
     let clock = Arc::new(ManualClock::new(SystemTime::now()));
-    let vault = crate::open_with(g, &crate::options(g).clock(clock.clone()))?;
-    clock.set(SystemTime::now());
-    let record = json
-        .to_new_record(clock.now(), ttl)?
-        .ok_or_else(|| Fail::usage("expires_at has already passed: nothing was stored"))?;
-    let id = vault.put(record)?;
+    let options = crate::options(g).clock(clock.clone());
+    let record = |clock: &ManualClock| {
+        clock.set(SystemTime::now());
+        json.to_new_record(clock.now(), ttl)?
+            .ok_or_else(|| Fail::usage("expires_at has already passed: nothing was stored"))
+    };
+    let id = match &p.ingest_key {
+        Some(key) => {
+            let key: IngestKey = key.parse().map_err(|e: llmvault::Error| {
+                Fail::usage(format!(
+                    "--ingest-key: {e}; print it with `llmvault ingest-key`"
+                ))
+            })?;
+            let path = crate::existing_vault(g)?;
+            let ingestor =
+                Ingestor::open_with_options(&path, &key, &options).map_err(ingest_failed)?;
+            ingestor.put(record(&clock)?).map_err(ingest_failed)?
+        }
+        None => {
+            let vault = crate::open_with(g, &options)?;
+            vault.put(record(&clock)?)?
+        }
+    };
     out.report(&id.to_string(), &serde_json::json!({ "id": id.as_u64() }))
+}
+
+/// An ingest key that is not this vault's is not a passphrase problem.
+fn ingest_failed(e: Error) -> Fail {
+    match e {
+        Error::WrongKey => Fail {
+            code: crate::fail::EXIT_WRONG_KEY,
+            message: "wrong key: this is not the vault's ingest key; print the current \
+                      one with `llmvault ingest-key`"
+                .into(),
+        },
+        other => Fail::from(other),
+    }
+}
+
+pub fn ingest_key(g: &Global, out: &mut Out) -> Result<(), Fail> {
+    let vault = crate::open(g)?;
+    let key = vault.ingest_key()?.to_string();
+    out.report(&key, &serde_json::json!({ "ingest_key": key }))
 }
 
 pub fn get(g: &Global, id: u64, out: &mut Out) -> Result<(), Fail> {
@@ -122,6 +158,7 @@ fn from_flags(conversation: &str, p: &Put) -> Result<JsonRecord, Fail> {
         created_at: None,
         expires_at: None,
         training_consent: p.training_consent,
+        masked: p.masked,
         tags: p.tags.clone(),
         meta,
     })

@@ -21,7 +21,10 @@ use crate::output::{Out, progress, write_failed};
 const IMPORT_BATCH: usize = 256;
 
 pub fn export(g: &Global, e: &Export, out: &mut Out) -> Result<(), Fail> {
-    let query = crate::records::query(&e.filters)?;
+    let mut query = crate::records::query(&e.filters)?;
+    if e.masked {
+        query = query.keep_masked();
+    }
     let vault = crate::open(g)?;
     let Some(path) = &e.output else {
         let mut w = BufWriter::new(io::stdout().lock());

@@ -48,6 +48,7 @@ impl Fixture {
             "LLMVAULT_PASSPHRASE",
             "LLMVAULT_NEW_PASSPHRASE",
             "LLMVAULT_ACTOR",
+            "LLMVAULT_INGEST_KEY",
         ] {
             cmd.env_remove(var);
         }
@@ -82,20 +83,7 @@ impl Fixture {
 
     /// Runs with `input` on stdin and expects success.
     fn ok_with_stdin(&self, args: &[&str], input: &str) -> String {
-        let mut child = self
-            .cmd(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        succeeded(child.wait_with_output().unwrap(), args)
+        succeeded(with_stdin(self.cmd(args), input), args)
     }
 
     /// Stores a record from flags; returns its id.
@@ -116,6 +104,23 @@ impl Fixture {
         args.extend_from_slice(extra);
         self.ok(&args).trim().parse().unwrap()
     }
+}
+
+/// Runs `cmd` with `input` on stdin.
+fn with_stdin(mut cmd: Command, input: &str) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
 }
 
 fn succeeded(out: Output, args: &[&str]) -> String {
@@ -592,4 +597,175 @@ fn init_refuses_an_existing_file() {
         .unwrap();
     assert_eq!(missing.status.code(), Some(1));
     assert!(stderr(&missing).contains("llmvault init"));
+}
+
+#[test]
+fn pii_mask_then_restore_and_erasure_forgets_the_placeholders() {
+    let f = Fixture::new();
+    let text = "Write to alice@example.com about order 7\n";
+    let masked = f.ok_with_stdin(&["pii", "mask", "conv-1", "--subject", "alice"], text);
+    assert_eq!(masked, "Write to <EMAIL_1> about order 7\n");
+    assert!(!masked.contains("alice@example.com"));
+    // The same value keeps its placeholder; --json names only what was added.
+    let more = parse_lines(&f.ok_with_stdin(
+        &["--json", "pii", "mask", "conv-1"],
+        "alice@example.com or bob@example.org",
+    ));
+    assert_eq!(more[0]["text"], "<EMAIL_1> or <EMAIL_2>");
+    assert_eq!(more[0]["added"], serde_json::json!(["<EMAIL_2>"]));
+
+    let reply = "I will email <EMAIL_1>; <EMAIL_9> is not ours.";
+    let restored = f.ok_with_stdin(&["pii", "restore", "conv-1"], reply);
+    assert_eq!(
+        restored,
+        "I will email alice@example.com; <EMAIL_9> is not ours."
+    );
+    // Another conversation has no such placeholder.
+    assert_eq!(f.ok_with_stdin(&["pii", "restore", "conv-2"], reply), reply);
+
+    f.ok(&["erase", "alice"]);
+    assert_eq!(f.ok_with_stdin(&["pii", "restore", "conv-1"], reply), reply);
+}
+
+#[test]
+fn export_masked_keeps_placeholders_and_plain_export_restores() {
+    let f = Fixture::new();
+    let prompt = f.ok_with_stdin(
+        &["pii", "mask", "conv-1", "--subject", "alice"],
+        "My mail is alice@example.com",
+    );
+    let id = f.put(
+        "conv-1",
+        "alice",
+        &prompt,
+        &["--response", "I will email <EMAIL_1>", "--masked"],
+    );
+    // The same, as JSON on stdin.
+    f.ok_with_stdin(
+        &["put"],
+        r#"{"conversation":"conv-1","subject":"alice","masked":true,
+            "prompt":[{"role":"user","content":"Still <EMAIL_1>"}]}"#,
+    );
+    f.put("conv-2", "bob", "nothing personal", &[]);
+
+    let got = f.json(&["get", &id.to_string()]);
+    assert_eq!(
+        got[0]["prompt"][0]["content"],
+        "My mail is alice@example.com"
+    );
+    assert_eq!(
+        got[0]["response"]["content"],
+        "I will email alice@example.com"
+    );
+    assert_eq!(got[0]["masked"], false);
+
+    let plain = f.ok(&["export"]);
+    let plain = parse_lines(&plain);
+    assert_eq!(plain.len(), 3);
+    assert!(plain.iter().all(|r| r["masked"] == false));
+    assert_eq!(plain[1]["prompt"][0]["content"], "Still alice@example.com");
+
+    let masked_text = f.ok(&["export", "--masked"]);
+    assert!(!masked_text.contains("alice@example.com"), "{masked_text}");
+    let masked = parse_lines(&masked_text);
+    assert_eq!(masked[0]["prompt"][0]["content"], "My mail is <EMAIL_1>");
+    assert_eq!(masked[0]["response"]["content"], "I will email <EMAIL_1>");
+    assert_eq!(
+        masked
+            .iter()
+            .map(|r| r["masked"].clone())
+            .collect::<Vec<_>>(),
+        [true, true, false]
+    );
+
+    // Imported elsewhere, masked records stay masked: the placeholders'
+    // values stayed behind in this vault.
+    let other = Fixture::new();
+    other.ok_with_stdin(&["import"], &masked_text);
+    let copy = other.json(&["export", "--masked", "--conversation", "conv-1"]);
+    assert_eq!(copy[0]["masked"], true);
+    assert_eq!(
+        other.json(&["get", "1"])[0]["prompt"][0]["content"],
+        "My mail is <EMAIL_1>"
+    );
+}
+
+#[test]
+fn put_with_the_ingest_key_needs_no_passphrase() {
+    let f = Fixture::new();
+    let key = f.ok(&["ingest-key"]).trim().to_owned();
+    assert!(key.starts_with("llmvault-ingest-1-"), "{key}");
+    assert_eq!(f.json(&["ingest-key"])[0]["ingest_key"], key.as_str());
+
+    // No passphrase file, no LLMVAULT_PASSPHRASE, no terminal.
+    let out = f
+        .bare()
+        .args([
+            "put",
+            "--ingest-key",
+            &key,
+            "--conversation",
+            "c",
+            "--subject",
+            "s",
+        ])
+        .args(["--prompt", "written blind", "--response", "ok"])
+        .output()
+        .unwrap();
+    let first: u64 = succeeded(out, &["put", "--ingest-key"])
+        .trim()
+        .parse()
+        .unwrap();
+    let mut from_env = f.bare();
+    from_env.env("LLMVAULT_INGEST_KEY", &key).arg("put");
+    let out = with_stdin(
+        from_env,
+        r#"{"conversation":"c","prompt":[{"role":"user","content":"from stdin"}]}"#,
+    );
+    let second: u64 = succeeded(out, &["put"]).trim().parse().unwrap();
+    assert!(second > first);
+
+    let got = f.json(&["get", &first.to_string()]);
+    assert_eq!(got[0]["prompt"][0]["content"], "written blind");
+    assert_eq!(got[0]["subject"], "s");
+    assert_eq!(
+        f.json(&["get", &second.to_string()])[0]["prompt"][0]["content"],
+        "from stdin"
+    );
+
+    // A key that is not this vault's, or not a key at all.
+    let other = Fixture::new();
+    let wrong = other.ok(&["ingest-key"]).trim().to_owned();
+    let put = |key: &str| {
+        f.bare()
+            .args(["put", "--ingest-key", key, "--conversation", "c"])
+            .output()
+            .unwrap()
+    };
+    let out = put(&wrong);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("ingest-key"), "{}", stderr(&out));
+    assert_eq!(put("nonsense").status.code(), Some(2));
+}
+
+#[test]
+fn pii_scan_lists_kinds_and_ranges_without_a_vault() {
+    let mut cmd = Command::new(BIN);
+    cmd.env_remove("LLMVAULT_PATH").args(["pii", "scan"]);
+    let text = "mail bob@example.org or call +44 20 7946 0958";
+    let out = succeeded(with_stdin(cmd, text), &["pii", "scan"]);
+    let first = out.lines().next().unwrap();
+    assert_eq!(first, "EMAIL\t5..20");
+    assert_eq!(&text[5..20], "bob@example.org");
+    assert!(out.contains("PHONE\t"), "{out}");
+    assert!(!out.contains("bob@"), "values are not printed");
+
+    let mut cmd = Command::new(BIN);
+    cmd.env_remove("LLMVAULT_PATH")
+        .args(["--json", "pii", "scan"]);
+    let json = parse_lines(&succeeded(with_stdin(cmd, text), &["pii", "scan"]));
+    assert_eq!(
+        json[0],
+        serde_json::json!({"kind": "EMAIL", "start": 5, "end": 20})
+    );
 }
