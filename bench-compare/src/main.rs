@@ -107,15 +107,17 @@ fn main() {
 fn run_runner(plan: &Plan) -> Vec<Figure> {
     let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/sqlcipher-runner/Cargo.toml");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    // This binary's own target directory (`<target>/release/<exe>`), so
+    // the runner is built beside it, never in a second `target/`.
+    let target_dir = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.to_path_buf()))
+        .expect("target directory");
     let out = Command::new(cargo)
-        .args([
-            "run",
-            "--quiet",
-            "--release",
-            "--manifest-path",
-            manifest,
-            "--",
-        ])
+        .args(["run", "--quiet", "--release", "--manifest-path", manifest])
+        .arg("--target-dir")
+        .arg(target_dir)
+        .arg("--")
         .arg(serde_json::to_string(plan).expect("plan"))
         .stderr(std::process::Stdio::inherit())
         .output()

@@ -63,10 +63,19 @@ pub fn payload(i: usize, len: usize) -> Vec<u8> {
         .collect()
 }
 
-/// A 16-byte tag standing in for llmvault's keyed conversation/subject tags.
+/// A 16-byte tag standing in for llmvault's keyed conversation/subject
+/// tags: pseudo-random like an HMAC output, so index inserts land at
+/// random places in the b-tree as llmvault's do (sequential tags would
+/// only ever append).
 pub fn tag(kind: u8, n: usize) -> [u8; 16] {
-    let mut t = [kind; 16];
-    t[8..].copy_from_slice(&(n as u64).to_be_bytes());
+    let mut x = (n as u64 ^ (u64::from(kind) << 56)).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut t = [0u8; 16];
+    for chunk in t.chunks_mut(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        chunk.copy_from_slice(&x.to_le_bytes());
+    }
     t
 }
 
