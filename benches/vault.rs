@@ -1,13 +1,20 @@
 //! Criterion benches of the library alone: sealing by record size, and the
-//! vault's put, put_batch and get. Comparisons with other engines live in
-//! their own crate so their native libraries never link with ours.
+//! vault's writes, reads, retention, erasure and open. Comparisons with
+//! other engines live in their own crate (`bench-compare/`) so their native
+//! libraries never link with ours.
+//!
+//! Short settings that fit a 2-core machine:
+//! `cargo bench --bench vault -- --warm-up-time 1 --measurement-time 3`
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
-use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{
+    BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
+};
 use llmvault::clock::ManualClock;
 use llmvault::internals::SealBench;
 use llmvault::{
@@ -17,6 +24,14 @@ use llmvault::{
 use rand::RngExt;
 
 const SIZES: [usize; 4] = [64, 1024, 16 * 1024, 1024 * 1024];
+/// Records in the vault that random gets and conversations read.
+const READ_VAULT: usize = 100_000;
+/// Turns per conversation in that vault.
+const TURNS: usize = 50;
+/// Expired records a purge deletes, in two vault sizes.
+const EXPIRED: usize = 100_000;
+const PURGE_VAULTS: [usize; 2] = [200_000, 400_000];
+const BATCH: usize = 1000;
 
 fn seal_open(c: &mut Criterion) {
     let bench = SealBench::default();
@@ -53,29 +68,47 @@ fn seal_open(c: &mut Criterion) {
     group.finish();
 }
 
+/// A record of about 1 KiB: conversation `i / TURNS`, one of 100 subjects.
 fn record_1k(i: usize) -> NewRecord {
-    NewRecord::new(ConversationId::new(format!("conv-{}", i / 10)))
+    NewRecord::new(ConversationId::new(format!("conv-{}", i / TURNS)))
         .subject(SubjectId::new(format!("user-{}", i % 100)))
         .model("gpt-4o")
         .prompt([Message::user("x".repeat(700))])
         .response(Message::assistant("y".repeat(300)))
 }
 
-fn vault_in(dir: &tempfile::TempDir) -> Vault {
-    let opts = VaultOptions::default()
+fn options(clock: &Arc<ManualClock>) -> VaultOptions {
+    VaultOptions::default()
         .kdf(KdfParams::minimum())
-        .clock(Arc::new(ManualClock::new(SystemTime::now())));
-    Vault::create(
-        dir.path().join("bench.vault"),
-        KeySource::raw_key([7; 32]),
-        opts,
-    )
-    .unwrap()
+        .clock(clock.clone())
 }
 
-fn put_get(c: &mut Criterion) {
+fn key() -> KeySource {
+    KeySource::raw_key([7; 32])
+}
+
+fn vault_at(path: &Path, clock: &Arc<ManualClock>) -> Vault {
+    Vault::create(path, key(), options(clock)).unwrap()
+}
+
+fn fill(vault: &Vault, range: std::ops::Range<usize>, ttl: Option<Duration>) -> Vec<RecordId> {
+    let mut ids = Vec::with_capacity(range.len());
+    for start in range.clone().step_by(BATCH) {
+        let batch = (start..(start + BATCH).min(range.end))
+            .map(|i| match ttl {
+                Some(ttl) => record_1k(i).ttl(ttl),
+                None => record_1k(i),
+            })
+            .collect();
+        ids.extend(vault.put_batch(batch).unwrap());
+    }
+    ids
+}
+
+fn writes(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
-    let vault = vault_in(&dir);
+    let clock = Arc::new(ManualClock::new(SystemTime::now()));
+    let vault = vault_at(&dir.path().join("writes.vault"), &clock);
     let mut group = c.benchmark_group("vault");
     group.sample_size(20);
 
@@ -88,28 +121,153 @@ fn put_get(c: &mut Criterion) {
         })
     });
 
-    group.throughput(Throughput::Elements(1000));
+    group.throughput(Throughput::Elements(BATCH as u64));
     group.bench_function("put_batch (1000 x 1 KiB)", |b| {
         b.iter_batched(
-            || (0..1000).map(record_1k).collect::<Vec<_>>(),
+            || (0..BATCH).map(record_1k).collect::<Vec<_>>(),
             |batch| vault.put_batch(batch).unwrap(),
             BatchSize::LargeInput,
         )
     });
+    group.finish();
+}
 
-    let ids: Vec<RecordId> = (0..10)
-        .flat_map(|_| vault.put_batch((0..1000).map(record_1k).collect()).unwrap())
-        .collect();
+/// Random gets and whole conversations over a vault of [`READ_VAULT`]
+/// records, then erasing subjects from it.
+fn reads_and_erase(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(SystemTime::now()));
+    let vault = vault_at(&dir.path().join("reads.vault"), &clock);
+    let started = Instant::now();
+    let ids = fill(&vault, 0..READ_VAULT, None);
+    eprintln!(
+        "built a vault of {READ_VAULT} records in {:.1?}",
+        started.elapsed()
+    );
+
+    let mut group = c.benchmark_group("vault");
+    group.sample_size(20);
     group.throughput(Throughput::Elements(1));
-    group.bench_function("get (random, 1 KiB)", |b| {
+    group.bench_function(format!("get (random of {READ_VAULT}, 1 KiB)"), |b| {
         let mut rng = rand::rng();
         b.iter(|| {
             let id = ids[rng.random_range(0..ids.len())];
             vault.get(id).unwrap()
         })
     });
+
+    group.throughput(Throughput::Elements(TURNS as u64));
+    group.bench_function(format!("conversation ({TURNS} turns)"), |b| {
+        let mut rng = rand::rng();
+        let conversations = READ_VAULT / TURNS;
+        b.iter(|| {
+            let conv = ConversationId::new(format!("conv-{}", rng.random_range(0..conversations)));
+            let turns = vault.conversation(&conv).unwrap();
+            assert_eq!(turns.len(), TURNS);
+            turns
+        })
+    });
+
+    // Each sample erases a fresh subject of 100 records (added untimed).
+    const SUBJECT_RECORDS: usize = 100;
+    group.throughput(Throughput::Elements(SUBJECT_RECORDS as u64));
+    let mut n = 0;
+    group.bench_function(
+        format!("erase_subject ({SUBJECT_RECORDS} records, vault of {READ_VAULT})"),
+        |b| {
+            b.iter_batched(
+                || {
+                    n += 1;
+                    let subject = SubjectId::new(format!("erase-{n}"));
+                    let batch = (0..SUBJECT_RECORDS)
+                        .map(|i| {
+                            NewRecord::new(ConversationId::new(format!("erase-{n}-{}", i % 5)))
+                                .subject(subject.clone())
+                                .prompt([Message::user("x".repeat(1000))])
+                        })
+                        .collect();
+                    vault.put_batch(batch).unwrap();
+                    subject
+                },
+                |subject| {
+                    let report = vault.erase_subject(&subject).unwrap();
+                    assert_eq!(report.records, SUBJECT_RECORDS);
+                },
+                BatchSize::PerIteration,
+            )
+        },
+    );
     group.finish();
 }
 
-criterion_group!(benches, seal_open, put_get);
+/// A vault file of `total` records of which the first [`EXPIRED`] expire
+/// after a minute; later copied for each purge, which destroys them.
+fn purge_template(dir: &Path, total: usize, clock: &Arc<ManualClock>) -> PathBuf {
+    let path = dir.join(format!("purge-{total}.vault"));
+    let vault = vault_at(&path, clock);
+    fill(&vault, 0..EXPIRED, Some(Duration::from_secs(60)));
+    fill(&vault, EXPIRED..total, None);
+    drop(vault); // checkpoints: the one file is the whole vault
+    path
+}
+
+fn purge(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(SystemTime::now()));
+    let started = Instant::now();
+    let templates: Vec<_> = PURGE_VAULTS
+        .iter()
+        .map(|&total| (total, purge_template(dir.path(), total, &clock)))
+        .collect();
+    eprintln!("built purge vaults in {:.1?}", started.elapsed());
+    clock.advance(Duration::from_secs(3600));
+
+    let mut group = c.benchmark_group("purge_expired");
+    group.sample_size(10);
+    group.sampling_mode(SamplingMode::Flat);
+    group.throughput(Throughput::Elements(EXPIRED as u64));
+    for (total, template) in &templates {
+        let work = dir.path().join("work.vault");
+        group.bench_function(format!("{EXPIRED} expired of {total}"), |b| {
+            b.iter_custom(|iters| {
+                let mut spent = Duration::ZERO;
+                for _ in 0..iters {
+                    std::fs::copy(template, &work).unwrap();
+                    let vault = Vault::open(&work, key(), options(&clock)).unwrap();
+                    let start = Instant::now();
+                    let report = vault.purge_expired().unwrap();
+                    spent += start.elapsed();
+                    assert_eq!(report.records, EXPIRED);
+                    drop(vault);
+                    std::fs::remove_file(&work).unwrap();
+                }
+                spent
+            })
+        });
+    }
+    group.finish();
+}
+
+fn open(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(SystemTime::now()));
+    let mut group = c.benchmark_group("vault_open");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(1));
+    let pass = KeySource::passphrase("correct horse battery staple");
+    for (name, kdf) in [
+        ("default KDF (Argon2id 64 MiB, t=3)", KdfParams::default()),
+        ("minimum KDF (8 MiB, t=1)", KdfParams::minimum()),
+    ] {
+        let path = dir.path().join(format!("{}.vault", name.len()));
+        let opts = options(&clock).kdf(kdf);
+        drop(Vault::create(&path, &pass, &opts).unwrap());
+        group.bench_function(name, |b| {
+            b.iter(|| Vault::open(&path, &pass, &opts).unwrap())
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, seal_open, writes, reads_and_erase, purge, open);
 criterion_main!(benches);

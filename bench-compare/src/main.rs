@@ -1,0 +1,237 @@
+//! llmvault side by side with the stores and ciphers a user would pick
+//! instead, in one run on one machine:
+//!
+//! - llmvault itself and the raw AEADs (`aes-gcm`, `ring`) run here;
+//! - plain SQLite runs here too, on the very SQLite build llmvault links
+//!   (same `libsqlite3-sys`, so one build);
+//! - SQLCipher and OpenSSL run in `sqlcipher-runner`, a child process
+//!   built by `cargo` from its own workspace, because SQLCipher's
+//!   libsqlite3 cannot link next to plain SQLite. It gets the same plan
+//!   (record bytes, batch size, counts) and prints JSON.
+//!
+//! `cargo run --release [-- --quick] [--svg PATH] [--json PATH] | --aead-only`
+
+#![allow(clippy::cast_possible_truncation)]
+
+mod aead;
+mod chart;
+mod peer;
+mod timing;
+mod vault;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+
+use peer::{Figure, Plan};
+
+/// Figures by side, then by workload.
+type Results = BTreeMap<&'static str, BTreeMap<String, Figure>>;
+
+const SIDES: [&str; 3] = ["plain SQLite", "SQLCipher", "OpenSSL"];
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let after = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .map(PathBuf::from)
+    };
+
+    if args.iter().any(|a| a == "--aead-only") {
+        // For profiling the sealing layer alone.
+        for f in aead::llmvault().into_iter().chain(aead::aes_gcm()) {
+            println!("{} {:.0} {}", f.workload, f.value, f.unit);
+        }
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shapes = vault::Shapes::calibrate(dir.path(), &[64, 256, 1024, 4096, 16384]);
+    let scale = if quick { 10 } else { 1 };
+    let plan = Plan {
+        batch: 1000,
+        record_len: shapes.body_len(1024),
+        get_records: 100_000 / scale,
+        gets: 200_000 / scale,
+        single_puts: 300 / scale,
+        sizes: [(64, 20), (256, 20), (1024, 20), (4096, 10), (16384, 5)]
+            .iter()
+            .map(|&(len, batches)| (shapes.body_len(len), (batches / scale).max(1)))
+            .collect(),
+        big_cache_kib: 256 * 1024,
+    };
+    eprintln!("plan: {plan:?}");
+
+    let mut results = Results::new();
+    let mut put = |side: &'static str, figures: Vec<Figure>| {
+        let by_side = results.entry(side).or_default();
+        for f in figures {
+            by_side.insert(f.workload.clone(), f);
+        }
+    };
+
+    eprintln!("running SQLCipher and OpenSSL (sqlcipher-runner)...");
+    let (sqlcipher, openssl): (Vec<_>, Vec<_>) = run_runner(&plan)
+        .into_iter()
+        .partition(|f| !f.workload.starts_with("seal"));
+    put("SQLCipher", sqlcipher);
+    put("OpenSSL", openssl);
+
+    eprintln!("running plain SQLite...");
+    put(
+        "plain SQLite",
+        peer::run_all(&plan, dir.path(), None).expect("plain sqlite"),
+    );
+    eprintln!("running llmvault...");
+    put("llmvault", vault::run_all(&plan, &shapes, dir.path()));
+    eprintln!("running AEADs...");
+    put("llmvault", aead::llmvault());
+    put("aes-gcm", aead::aes_gcm());
+    put("ring", aead::ring());
+
+    print_tables(&plan, &results);
+    if let Some(path) = after("--svg") {
+        chart::draw(&path, &plan, &results).expect("svg");
+        eprintln!("chart written to {}", path.display());
+    }
+    if let Some(path) = after("--json") {
+        std::fs::write(&path, serde_json::to_string_pretty(&results).expect("json"))
+            .expect("write json");
+    }
+}
+
+/// Builds and runs the SQLCipher/OpenSSL runner through cargo, in release
+/// mode, with the same target directory as this build.
+fn run_runner(plan: &Plan) -> Vec<Figure> {
+    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/sqlcipher-runner/Cargo.toml");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    // This binary's own target directory (`<target>/release/<exe>`), so
+    // the runner is built beside it, never in a second `target/`.
+    let target_dir = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.to_path_buf()))
+        .expect("target directory");
+    let out = Command::new(cargo)
+        .args(["run", "--quiet", "--release", "--manifest-path", manifest])
+        .arg("--target-dir")
+        .arg(target_dir)
+        .arg("--")
+        .arg(serde_json::to_string(plan).expect("plan"))
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .expect("could not run cargo for sqlcipher-runner");
+    assert!(out.status.success(), "sqlcipher-runner failed");
+    serde_json::from_slice(&out.stdout).expect("runner output")
+}
+
+fn fmt(v: f64, unit: &str) -> String {
+    match unit {
+        "B/s" => format!("{:.2} GB/s", v / 1e9),
+        "x" => format!("{v:.2}x"),
+        "bytes" => format!("{v:.0} B"),
+        _ if v >= 1e6 => format!("{:.2} M/s", v / 1e6),
+        _ => format!("{:.0}/s", v),
+    }
+}
+
+fn print_tables(plan: &Plan, results: &Results) {
+    let rows: Vec<(String, String)> = vec![
+        (
+            "put_batch".into(),
+            format!("put_batch, {} × 1 KiB, records/s", plan.batch),
+        ),
+        ("put".into(), "put, one durable record, records/s".into()),
+        (
+            "get/default_cache".into(),
+            format!(
+                "random get of {} records, SQLite default cache",
+                plan.get_records
+            ),
+        ),
+        (
+            "get/big_cache".into(),
+            format!(
+                "random get, {} MiB cache (llmvault: default)",
+                plan.big_cache_kib / 1024
+            ),
+        ),
+        (
+            "file/payload".into(),
+            "file size / payload (lower is better)".into(),
+        ),
+    ];
+    let chart_rows = plan.sizes.iter().map(|(len, _)| {
+        (
+            format!("put_batch/{len}"),
+            format!("put_batch, {len} B records, records/s"),
+        )
+    });
+    let side = |s: &str, k: &str| results.get(s).and_then(|m| m.get(k));
+    println!(
+        "\n| workload | llmvault | plain SQLite | SQLCipher | llmvault / plain SQLite | llmvault / SQLCipher |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (key, label) in rows.into_iter().chain(chart_rows) {
+        let ours = side("llmvault", &key);
+        let mut line = format!(
+            "| {label} | {} ",
+            ours.map(|f| fmt(f.value, &f.unit)).unwrap_or_default()
+        );
+        let peers = [side(SIDES[0], &key), side(SIDES[1], &key)];
+        for p in peers {
+            line += &format!(
+                "| {} ",
+                p.map(|f| fmt(f.value, &f.unit)).unwrap_or_default()
+            );
+        }
+        for p in peers {
+            let ratio = match (ours, p) {
+                (Some(o), Some(p)) => format!("{:.2}", o.value / p.value),
+                _ => String::new(),
+            };
+            line += &format!("| {ratio} ");
+        }
+        println!("{line}|");
+    }
+
+    println!(
+        "\n| AEAD (AES-256-GCM) | llmvault seal | aes-gcm 0.11 | OpenSSL EVP | ring | llmvault / aes-gcm | llmvault / OpenSSL | llmvault / ring |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for key in ["seal/1KiB", "seal/1MiB", "seal+open/1KiB"] {
+        let ours = side("llmvault", key);
+        let peers = [
+            side("aes-gcm", key),
+            side("OpenSSL", key),
+            side("ring", key),
+        ];
+        let mut line = format!(
+            "| {key} | {} ",
+            ours.map(|f| fmt(f.value, &f.unit)).unwrap_or_default()
+        );
+        for p in peers {
+            line += &format!(
+                "| {} ",
+                p.map(|f| fmt(f.value, &f.unit)).unwrap_or_default()
+            );
+        }
+        for p in peers {
+            let ratio = match (ours, p) {
+                (Some(o), Some(p)) => format!("{:.2}", o.value / p.value),
+                _ => String::new(),
+            };
+            line += &format!("| {ratio} ");
+        }
+        println!("{line}|");
+    }
+    if let Some(f) = side("llmvault", "overhead/1KiB") {
+        println!(
+            "\nSealed overhead of a 1 KiB record: {} bytes beyond the record body \
+             ({} bytes of envelope: version, key id, nonce, tag).",
+            f.value,
+            llmvault::SEAL_OVERHEAD
+        );
+    }
+}

@@ -1,0 +1,185 @@
+//! llmvault's side of the store workloads: the same records, sized so
+//! that the plaintext body llmvault seals has exactly the length of the
+//! blob the SQL peers store.
+
+use std::path::Path;
+use std::time::Instant;
+
+use llmvault::{
+    ConversationId, KdfParams, KeySource, Message, NewRecord, RecordId, SubjectId, Vault,
+    VaultOptions,
+};
+
+use crate::peer::{self, Figure, Plan, XorShift};
+
+/// Prompt text lengths that give llmvault record bodies of given lengths.
+pub struct Shapes {
+    /// `(body length, text length)`.
+    texts: Vec<(usize, usize)>,
+}
+
+fn record(i: usize, text_len: usize) -> NewRecord {
+    let text: String = peer::payload(i, text_len)
+        .into_iter()
+        .map(|b| char::from(b'a' + b % 26))
+        .collect();
+    NewRecord::new(ConversationId::new(format!(
+        "c{:07}",
+        peer::conversation_of(i)
+    )))
+    .subject(SubjectId::new(format!("u{:03}", peer::subject_of(i))))
+    .model("gpt-4o")
+    .prompt([Message::user(text)])
+}
+
+fn create(path: &Path) -> Vault {
+    let opts = VaultOptions::default().kdf(KdfParams::minimum());
+    Vault::create(path, KeySource::raw_key([7; 32]), opts).expect("create vault")
+}
+
+/// Length of the last sealed record in a vault file, read with SQLite.
+fn last_sealed_len(path: &Path) -> usize {
+    let conn = rusqlite::Connection::open(path).expect("open vault file");
+    let len: i64 = conn
+        .query_row(
+            "SELECT length(sealed) FROM records ORDER BY id DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .expect("sealed length");
+    len as usize
+}
+
+impl Shapes {
+    /// Finds, on a scratch vault, the prompt text length whose encoded
+    /// body is each of `lens` (or the nearest above, for lengths below the
+    /// framing of an empty prompt).
+    pub fn calibrate(dir: &Path, lens: &[usize]) -> Self {
+        let path = dir.join("calibrate.vault");
+        let vault = create(&path);
+        let body_of = |text: usize| {
+            vault.put(record(0, text)).expect("put");
+            last_sealed_len(&path) - llmvault::SEAL_OVERHEAD
+        };
+        let texts = lens
+            .iter()
+            .map(|&len| {
+                let mut text = len.saturating_sub(body_of(0));
+                for _ in 0..4 {
+                    let body = body_of(text);
+                    if body == len || (text == 0 && body > len) {
+                        return (body, text);
+                    }
+                    text = (text + len).saturating_sub(body);
+                }
+                panic!("no prompt length gives a body of {len} bytes")
+            })
+            .collect();
+        drop(vault);
+        let _ = std::fs::remove_file(&path);
+        Self { texts }
+    }
+
+    /// The body length llmvault produces for a requested length.
+    pub fn body_len(&self, len: usize) -> usize {
+        self.texts
+            .iter()
+            .find(|(body, _)| *body >= len)
+            .map(|(body, _)| *body)
+            .expect("calibrated length")
+    }
+
+    fn text_len(&self, body_len: usize) -> usize {
+        self.texts
+            .iter()
+            .find(|(body, _)| *body == body_len)
+            .map(|(_, text)| *text)
+            .expect("calibrated length")
+    }
+}
+
+fn fill(
+    vault: &Vault,
+    shapes: &Shapes,
+    plan: &Plan,
+    batches: usize,
+    len: usize,
+) -> (f64, Vec<RecordId>) {
+    let mut ids = Vec::with_capacity(batches * plan.batch);
+    let mut spent = std::time::Duration::ZERO;
+    for b in 0..batches {
+        let recs: Vec<_> = (b * plan.batch..(b + 1) * plan.batch)
+            .map(|i| record(i, shapes.text_len(len)))
+            .collect();
+        let start = Instant::now();
+        ids.extend(vault.put_batch(recs).expect("put_batch"));
+        spent += start.elapsed();
+    }
+    (ids.len() as f64 / spent.as_secs_f64(), ids)
+}
+
+/// The same workloads as [`peer::run_all`], through llmvault's API.
+pub fn run_all(plan: &Plan, shapes: &Shapes, dir: &Path) -> Vec<Figure> {
+    let mut out = Vec::new();
+    for (n, &(len, batches)) in plan.sizes.iter().enumerate() {
+        let path = dir.join(format!("size-{n}.vault"));
+        let vault = create(&path);
+        let (rate, _) = fill(&vault, shapes, plan, batches, len);
+        assert_eq!(last_sealed_len(&path), len + llmvault::SEAL_OVERHEAD);
+        out.push(Figure::new(format!("put_batch/{len}"), rate, "records/s"));
+        drop(vault);
+        let _ = std::fs::remove_file(&path);
+    }
+
+    let path = dir.join("get.vault");
+    let vault = create(&path);
+    let (rate, ids) = fill(
+        &vault,
+        shapes,
+        plan,
+        plan.get_records / plan.batch,
+        plan.record_len,
+    );
+    out.push(Figure::new("put_batch", rate, "records/s"));
+    let sealed = last_sealed_len(&path);
+    out.push(Figure::new(
+        "overhead/1KiB",
+        (sealed - plan.record_len) as f64,
+        "bytes",
+    ));
+    drop(vault); // checkpoints the WAL into the file
+    let file = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0)
+        + std::fs::metadata(path.with_extension("vault-wal"))
+            .map(|m| m.len())
+            .unwrap_or(0);
+    let payload = (plan.get_records * plan.record_len) as f64;
+    out.push(Figure::new("file/payload", file as f64 / payload, "x"));
+
+    let opts = VaultOptions::default();
+    let vault = Vault::open(&path, KeySource::raw_key([7; 32]), opts).expect("open");
+    let mut rng = XorShift(0x2545_F491_4F6C_DD1D);
+    let mut read = |n: usize| {
+        for _ in 0..n {
+            let id = ids[rng.below(ids.len())];
+            std::hint::black_box(vault.get(id).expect("get"));
+        }
+    };
+    read(plan.gets / 4);
+    let start = Instant::now();
+    read(plan.gets);
+    let rate = plan.gets as f64 / start.elapsed().as_secs_f64();
+    // llmvault has no cache knob: SQLite's default page cache both times.
+    out.push(Figure::new("get/default_cache", rate, "gets/s"));
+    out.push(Figure::new("get/big_cache", rate, "gets/s"));
+
+    let recs: Vec<_> = (0..plan.single_puts)
+        .map(|i| record(plan.get_records + i, shapes.text_len(plan.record_len)))
+        .collect();
+    let start = Instant::now();
+    for r in recs {
+        vault.put(r).expect("put");
+    }
+    let rate = plan.single_puts as f64 / start.elapsed().as_secs_f64();
+    out.push(Figure::new("put", rate, "records/s"));
+    out
+}
