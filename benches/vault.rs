@@ -156,6 +156,26 @@ fn reads_and_erase(c: &mut Criterion) {
         })
     });
 
+    // The same file opened with read audit entries written 256 at a time
+    // (`audit_read_batch`): what a bulk reader can trade for speed.
+    let batched = Vault::open(
+        dir.path().join("reads.vault"),
+        key(),
+        options(&clock).audit_read_batch(256),
+    )
+    .unwrap();
+    group.bench_function(
+        format!("get (random of {READ_VAULT}, 1 KiB, audit batched 256)"),
+        |b| {
+            let mut rng = rand::rng();
+            b.iter(|| {
+                let id = ids[rng.random_range(0..ids.len())];
+                batched.get(id).unwrap()
+            })
+        },
+    );
+    drop(batched);
+
     group.throughput(Throughput::Elements(TURNS as u64));
     group.bench_function(format!("conversation ({TURNS} turns)"), |b| {
         let mut rng = rand::rng();
