@@ -128,16 +128,7 @@ impl Vault {
         let store = SqliteBackend::open(path.as_ref())?;
         let meta = store.meta()?;
         let header = Header::parse(&meta.header)?;
-        let kek = match header.unlock(key.borrow()) {
-            Err(Error::WrongKey) => {
-                // Cannot be MACed without the key: counted, and folded into
-                // the chain at the next successful open. Best effort: the
-                // caller needs to hear about the wrong key either way.
-                let _ = store.count_failed_open();
-                return Err(Error::WrongKey);
-            }
-            other => other?,
-        };
+        let kek = count_wrong_key(&store, header.unlock(key.borrow()))?;
         Self::unlocked_open(store, meta, kek, options, AuditAction::Open)
     }
 
@@ -331,6 +322,17 @@ pub(crate) fn sample_header_for_fuzz() -> Vec<u8> {
     )
     .map(|(h, _)| h.to_bytes())
     .unwrap_or_default()
+}
+
+/// Passes an unlock result through; a wrong key is first counted in the
+/// store, since it cannot be MACed without the key (it is folded into the
+/// audit chain at the next successful open). Counting is best effort: the
+/// caller needs to hear about the wrong key either way.
+fn count_wrong_key(store: &SqliteBackend, unlocked: Result<Kek>) -> Result<Kek> {
+    if matches!(unlocked, Err(Error::WrongKey)) {
+        let _ = store.count_failed_open();
+    }
+    unlocked
 }
 
 /// Ids must not be empty: an empty one would tag every such record alike.

@@ -91,13 +91,7 @@ impl Vault {
             .and_then(|material| open_recovery(&material, shares))
             .ok_or(Error::WrongKey)
             .and_then(|kek| header.check(kek));
-        let kek = match kek {
-            Err(Error::WrongKey) => {
-                let _ = store.count_failed_open();
-                return Err(Error::WrongKey);
-            }
-            other => other?,
-        };
+        let kek = super::count_wrong_key(&store, kek)?;
         Self::unlocked_open(store, meta, kek, options, AuditAction::RecoveryOpen)
     }
 
