@@ -216,6 +216,19 @@ pub struct Export {
     /// `"masked": true`) instead of putting their real values back.
     #[arg(long)]
     pub masked: bool,
+    /// Encrypt the export with age to this X25519 recipient (`age1…`);
+    /// repeat for several. Any one of their identities decrypts it.
+    #[arg(long, value_name = "RECIPIENT", value_parser = age_recipient)]
+    pub age_recipient: Vec<age::x25519::Recipient>,
+    /// Write the age file ASCII-armored (PEM-style text) instead of binary.
+    #[arg(long, requires = "age_recipient")]
+    pub armor: bool,
+}
+
+/// An age X25519 recipient (`age1…`), checked when the command line is read.
+fn age_recipient(s: &str) -> Result<age::x25519::Recipient, String> {
+    s.parse()
+        .map_err(|e| format!("not an age X25519 recipient (age1…): {e}"))
 }
 
 /// `import`.

@@ -1,5 +1,5 @@
-//! Portable copies: `export` writes JSON Lines, `import` reads them into
-//! another vault.
+//! Portable copies: `export` writes JSON Lines (in clear, or sealed with
+//! age for handing over), `import` reads them into another vault.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use age::armor::{ArmoredWriter, Format};
 use llmvault::clock::{Clock, ManualClock};
 use llmvault::{Error, NewRecord, Vault};
 use zeroize::Zeroizing;
@@ -27,24 +28,63 @@ pub fn export(g: &Global, e: &Export, out: &mut Out) -> Result<(), Fail> {
     }
     let vault = crate::open(g)?;
     let Some(path) = &e.output else {
-        let mut w = BufWriter::new(io::stdout().lock());
-        stream(&vault, &query, &mut w)?;
+        write_export(&vault, &query, e, io::stdout().lock())?;
         return Ok(());
     };
     let file = create_private(path, e.force)?;
-    let mut w = BufWriter::new(file);
-    let count = match stream(&vault, &query, &mut w) {
+    let count = match write_export(&vault, &query, e, file) {
         Ok(count) => count,
         Err(fail) => {
-            drop(w);
             let _ = std::fs::remove_file(path);
             return Err(fail);
         }
     };
+    let recipients = e.age_recipient.len();
+    let sealed = if recipients == 0 {
+        String::new()
+    } else {
+        format!(", encrypted to {recipients} age recipient(s)")
+    };
     out.report(
-        &format!("exported {count} record(s) to {}", path.display()),
-        &serde_json::json!({ "exported": count, "output": path }),
+        &format!("exported {count} record(s) to {}{sealed}", path.display()),
+        &serde_json::json!({ "exported": count, "output": path, "age_recipients": recipients }),
     )
+}
+
+/// Writes the export to `w`: JSON Lines in clear, or, given recipients, an
+/// age file around them (streamed: age seals 64 KiB chunks as they fill,
+/// so memory stays flat). Returns how many records went out.
+fn write_export(
+    vault: &Vault,
+    query: &llmvault::Query,
+    e: &Export,
+    w: impl Write,
+) -> Result<u64, Fail> {
+    let mut w = BufWriter::new(w);
+    if e.age_recipient.is_empty() {
+        let count = stream(vault, query, &mut w)?;
+        w.flush().map_err(write_failed)?;
+        return Ok(count);
+    }
+    let recipients = e.age_recipient.iter().map(|r| r as &dyn age::Recipient);
+    let encryptor = age::Encryptor::with_recipients(recipients)
+        .map_err(|err| Fail::other(format!("cannot encrypt the export: {err}")))?;
+    let format = if e.armor {
+        Format::AsciiArmor
+    } else {
+        Format::Binary
+    };
+    let armored = ArmoredWriter::wrap_output(w, format).map_err(write_failed)?;
+    let mut sealed = encryptor.wrap_output(armored).map_err(write_failed)?;
+    let count = stream(vault, query, &mut sealed)?;
+    // Without `finish` the last chunk is never written: the file would not
+    // decrypt.
+    sealed
+        .finish()
+        .and_then(ArmoredWriter::finish)
+        .and_then(|mut w| w.flush())
+        .map_err(write_failed)?;
+    Ok(count)
 }
 
 /// Writes every matching record as one JSON line; returns how many.
@@ -58,15 +98,13 @@ fn stream(vault: &Vault, query: &llmvault::Query, w: &mut impl Write) -> Result<
         Ok(())
     });
     bar.finish_and_clear();
-    let count = result.map_err(|e| match e {
+    result.map_err(|e| match e {
         Error::Io(io) => write_failed(io),
         other => Fail::from(other),
-    })?;
-    w.flush().map_err(write_failed)?;
-    Ok(count)
+    })
 }
 
-/// A new file only its owner can read (the export is in clear).
+/// A new file only its owner can read (the export may be in clear).
 fn create_private(path: &Path, overwrite: bool) -> Result<File, Fail> {
     let mut options = OpenOptions::new();
     options.write(true);
