@@ -124,10 +124,7 @@ impl Vault {
         options: impl Borrow<VaultOptions>,
     ) -> Result<Self> {
         let options = options.borrow();
-        check_options(options)?;
-        let store = SqliteBackend::open(path.as_ref())?;
-        let meta = store.meta()?;
-        let header = Header::parse(&meta.header)?;
+        let (store, meta, header) = open_store(path.as_ref(), options)?;
         let kek = count_wrong_key(&store, header.unlock(key.borrow()))?;
         Self::unlocked_open(store, meta, kek, options, AuditAction::Open)
     }
@@ -322,6 +319,16 @@ pub(crate) fn sample_header_for_fuzz() -> Vec<u8> {
     )
     .map(|(h, _)| h.to_bytes())
     .unwrap_or_default()
+}
+
+/// What every keyed open does before it knows the key: check the options,
+/// open the file (its schema checked) and parse its header (bounds checked).
+fn open_store(path: &Path, options: &VaultOptions) -> Result<(SqliteBackend, VaultMeta, Header)> {
+    check_options(options)?;
+    let store = SqliteBackend::open(path)?;
+    let meta = store.meta()?;
+    let header = Header::parse(&meta.header)?;
+    Ok((store, meta, header))
 }
 
 /// Passes an unlock result through; a wrong key is first counted in the

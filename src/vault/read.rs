@@ -5,6 +5,7 @@ use super::{Vault, VerifyReport};
 use crate::audit::{Actor, AuditAction, Event};
 use crate::codec::{self, from_millis};
 use crate::error::{Error, Result};
+use crate::keys::IdTag;
 use crate::record::{ConversationId, Record, RecordId, SubjectId};
 use crate::seal::{self, Binding};
 use crate::store::RecordRow;
@@ -66,30 +67,14 @@ impl Vault {
         actor: &Actor,
         conversation: &ConversationId,
     ) -> Result<Vec<Record>> {
-        self.adopt_ingested()?;
         let tag = self.tags.conversation(conversation.as_str());
-        let event = Event::new(AuditAction::Conversation).target(tag);
-        self.audited_read(
+        self.read_tagged(
             actor,
-            event,
-            || {
-                let mut records = self.read_conversation(conversation)?;
-                self.unmask(&mut records)?;
-                Ok(records)
-            },
-            |recs, e| e.records(recs.iter().map(Record::id)),
+            AuditAction::Conversation,
+            tag,
+            |now_ms| self.store.conversation(&tag, now_ms),
+            |r| r.conversation() == conversation,
         )
-    }
-
-    fn read_conversation(&self, conversation: &ConversationId) -> Result<Vec<Record>> {
-        let tag = self.tags.conversation(conversation.as_str());
-        let rows = self.store.conversation(&tag, self.now_ms())?;
-        let mut records = self.open_live(rows)?;
-        // Tags are truncated MACs: a collision is astronomically unlikely,
-        // but a wrong match must never be returned.
-        records.retain(|r| r.conversation() == conversation);
-        records.sort_by_key(|r| (r.created_at(), r.id()));
-        Ok(records)
     }
 
     /// Every live record of a data subject, oldest first.
@@ -105,28 +90,40 @@ impl Vault {
         actor: &Actor,
         subject: &SubjectId,
     ) -> Result<Vec<Record>> {
-        self.adopt_ingested()?;
         let tag = self.tags.subject(subject.as_str());
-        let event = Event::new(AuditAction::SubjectRecords).target(tag);
-        self.audited_read(
+        self.read_tagged(
             actor,
-            event,
-            || {
-                let mut records = self.read_subject(subject)?;
-                self.unmask(&mut records)?;
-                Ok(records)
-            },
-            |recs, e| e.records(recs.iter().map(Record::id)),
+            AuditAction::SubjectRecords,
+            tag,
+            |now_ms| self.store.subject(&tag, now_ms),
+            |r| r.subject() == Some(subject),
         )
     }
 
-    fn read_subject(&self, subject: &SubjectId) -> Result<Vec<Record>> {
-        let tag = self.tags.subject(subject.as_str());
-        let rows = self.store.subject(&tag, self.now_ms())?;
-        let mut records = self.open_live(rows)?;
-        records.retain(|r| r.subject() == Some(subject));
-        records.sort_by_key(|r| (r.created_at(), r.id()));
-        Ok(records)
+    /// The live records a tag query finds, oldest first, real values put
+    /// back, audited as one entry naming them.
+    fn read_tagged(
+        &self,
+        actor: &Actor,
+        action: AuditAction,
+        tag: IdTag,
+        rows: impl FnOnce(i64) -> Result<Vec<RecordRow>>,
+        belongs: impl Fn(&Record) -> bool,
+    ) -> Result<Vec<Record>> {
+        self.adopt_ingested()?;
+        let event = Event::new(action).target(tag);
+        let read = || {
+            let mut records = self.open_live(rows(self.now_ms())?)?;
+            // Tags are truncated MACs: a collision is astronomically
+            // unlikely, but a wrong match must never be returned.
+            records.retain(|r| belongs(r));
+            records.sort_by_key(|r| (r.created_at(), r.id()));
+            self.unmask(&mut records)?;
+            Ok(records)
+        };
+        self.audited_read(actor, event, read, |recs, e| {
+            e.records(recs.iter().map(Record::id))
+        })
     }
 
     /// Authenticates every stored key and record, expired ones included.

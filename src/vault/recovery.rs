@@ -7,7 +7,7 @@
 use std::borrow::Borrow;
 use std::path::Path;
 
-use super::{Vault, VaultOptions, check_options};
+use super::{Vault, VaultOptions};
 use crate::audit::{AuditAction, AuditOutcome, Event};
 use crate::error::{Error, Result};
 use crate::keys::{
@@ -15,7 +15,7 @@ use crate::keys::{
     recovery_kek, split_secret,
 };
 use crate::secret::SecretKey;
-use crate::store::{Backend, SqliteBackend, WriteTxn};
+use crate::store::{Backend, WriteTxn};
 
 /// Name of the meta row holding the recovery material.
 const META_RECOVERY: &str = "recovery";
@@ -82,10 +82,7 @@ impl Vault {
         options: impl Borrow<VaultOptions>,
     ) -> Result<Self> {
         let options = options.borrow();
-        check_options(options)?;
-        let store = SqliteBackend::open(path.as_ref())?;
-        let meta = store.meta()?;
-        let header = super::header::Header::parse(&meta.header)?;
+        let (store, meta, header) = super::open_store(path.as_ref(), options)?;
         let kek = store
             .meta_value(META_RECOVERY)?
             .and_then(|material| open_recovery(&material, shares))
