@@ -44,6 +44,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod aead;
 mod audit;
 pub mod clock;
 mod codec;
@@ -62,6 +63,7 @@ mod secret;
 mod store;
 mod vault;
 
+pub use aead::AEAD_BACKEND;
 pub use audit::{Actor, AuditAction, AuditEntry, AuditHead, AuditOutcome, AuditReport};
 pub use error::{Error, Result};
 pub use ingest::{IngestKey, Ingestor};

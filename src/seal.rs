@@ -8,11 +8,11 @@
 //!            ‖ has-subject (u8) ‖ subject tag (16, zeros if none)
 //! ```
 
-use aes_gcm::Aes256Gcm;
-use aes_gcm::aead::{AeadInOut, Nonce, Tag};
 use rand::Rng;
 use zeroize::Zeroizing;
 
+use crate::aead::NONCE_LEN;
+pub(crate) use crate::aead::TAG_LEN;
 use crate::keys::{DataKey, ID_TAG_LEN, IdTag};
 use crate::record::RecordId;
 
@@ -20,12 +20,9 @@ use crate::record::RecordId;
 pub(crate) const ENVELOPE_VERSION: u8 = 1;
 /// Bytes before the ciphertext: version, key id, nonce.
 pub(crate) const HEADER_LEN: usize = 1 + 8 + NONCE_LEN;
-/// Bytes after the ciphertext: the GCM tag.
-pub(crate) const TAG_LEN: usize = 16;
 /// Total bytes a seal adds to the plaintext.
 pub const SEAL_OVERHEAD: usize = HEADER_LEN + TAG_LEN;
 
-const NONCE_LEN: usize = 12;
 const RECORD_LABEL: &[u8] = b"llmvault/v1/record";
 const AAD_LEN: usize = RECORD_LABEL.len() + 1 + 8 + 8 + 8 + ID_TAG_LEN + 1 + ID_TAG_LEN;
 
@@ -165,17 +162,12 @@ fn seal_with_nonce(
     if buf.len() < HEADER_LEN {
         return Err(SealError);
     }
-    let nonce = Nonce::<Aes256Gcm>::from(nonce);
     buf[0] = ENVELOPE_VERSION;
     buf[1..9].copy_from_slice(&key.id.to_be_bytes());
     buf[9..HEADER_LEN].copy_from_slice(&nonce);
     let tag = key
         .cipher
-        .encrypt_inout_detached(
-            &nonce,
-            binding.aad(key.id).as_ref(),
-            buf[HEADER_LEN..].as_mut().into(),
-        )
+        .seal(&nonce, binding.aad(key.id).as_ref(), &mut buf[HEADER_LEN..])
         .map_err(|_| SealError)?;
     buf.extend_from_slice(&tag);
     // Now ciphertext: safe to hand out of the zeroizing wrapper.
@@ -205,13 +197,13 @@ pub(crate) fn open(
     }
     let mut buf = Zeroizing::new(envelope);
     let tag_at = buf.len() - TAG_LEN;
-    let tag = Tag::<Aes256Gcm>::try_from(&buf[tag_at..]).map_err(|_| OpenError)?;
-    let nonce = Nonce::<Aes256Gcm>::try_from(&buf[9..HEADER_LEN]).map_err(|_| OpenError)?;
+    let tag: [u8; TAG_LEN] = buf[tag_at..].try_into().map_err(|_| OpenError)?;
+    let nonce: [u8; NONCE_LEN] = buf[9..HEADER_LEN].try_into().map_err(|_| OpenError)?;
     key.cipher
-        .decrypt_inout_detached(
+        .open(
             &nonce,
             binding.aad(key.id).as_ref(),
-            buf[HEADER_LEN..tag_at].as_mut().into(),
+            &mut buf[HEADER_LEN..tag_at],
             &tag,
         )
         .map_err(|_| OpenError)?;

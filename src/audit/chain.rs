@@ -7,20 +7,17 @@
 //!          for the first) ‖ seq (u64 BE) ‖ at ms (i64 BE) ‖ sealed)
 //! ```
 
-use aes_gcm::Aes256Gcm;
-use aes_gcm::aead::{AeadInOut, Nonce, Tag};
 use hmac::Mac;
 use rand::Rng;
 
 use super::{Actor, AuditEntry, AuditHead, AuditKeys, AuditOutcome, AuditReport, Event};
+use crate::aead::{NONCE_LEN, TAG_LEN};
 use crate::codec::{self, from_millis};
 use crate::error::{Error, Result};
 use crate::store::AuditRow;
 
 const ENTRY_LABEL: &[u8] = b"llmvault/v1/audit-entry";
 const CHAIN_LABEL: &[u8] = b"llmvault/v1/audit-chain";
-const NONCE_LEN: usize = 12;
-const TAG_LEN: usize = 16;
 
 /// Seals an entry and chains it after `prev_mac`.
 pub(crate) fn entry_row(
@@ -34,17 +31,13 @@ pub(crate) fn entry_row(
 ) -> AuditRow {
     let body = codec::audit::encode(actor, event, outcome);
     let mut sealed = Vec::with_capacity(NONCE_LEN + body.len() + TAG_LEN);
-    let mut nonce = Nonce::<Aes256Gcm>::default();
+    let mut nonce = [0u8; NONCE_LEN];
     rand::rng().fill_bytes(&mut nonce);
     sealed.extend_from_slice(&nonce);
     sealed.extend_from_slice(&body);
     let tag = keys
         .cipher(seq)
-        .encrypt_inout_detached(
-            &nonce,
-            &aad(seq, at_ms),
-            sealed[NONCE_LEN..].as_mut().into(),
-        )
+        .seal(&nonce, &aad(seq, at_ms), &mut sealed[NONCE_LEN..])
         .unwrap_or_default();
     sealed.extend_from_slice(&tag);
     let mac = chain_mac(keys, prev_mac, seq, at_ms, &sealed);
@@ -61,17 +54,12 @@ pub(crate) fn open_entry(keys: &AuditKeys, row: &AuditRow) -> Option<AuditEntry>
     if row.sealed.len() < NONCE_LEN + TAG_LEN {
         return None;
     }
-    let nonce = Nonce::<Aes256Gcm>::try_from(&row.sealed[..NONCE_LEN]).ok()?;
+    let nonce = row.sealed[..NONCE_LEN].try_into().ok()?;
     let tag_at = row.sealed.len() - TAG_LEN;
-    let tag = Tag::<Aes256Gcm>::try_from(&row.sealed[tag_at..]).ok()?;
+    let tag = row.sealed[tag_at..].try_into().ok()?;
     let mut body = row.sealed[NONCE_LEN..tag_at].to_vec();
     keys.cipher(row.seq)
-        .decrypt_inout_detached(
-            &nonce,
-            &aad(row.seq, row.at_ms),
-            body.as_mut_slice().into(),
-            &tag,
-        )
+        .open(nonce, &aad(row.seq, row.at_ms), &mut body, tag)
         .ok()?;
     let mut entry = codec::audit::decode(&body)?;
     entry.seq = row.seq;

@@ -3,12 +3,11 @@
 
 use std::sync::Mutex;
 
-use aes_gcm::Aes256Gcm;
 use hkdf::Hkdf;
 use hmac::{Hmac, KeyInit};
 use sha2::Sha256;
 
-use crate::keys::cipher_for;
+use crate::aead::AeadKey;
 use crate::secret::SecretKey;
 
 const MAC_LABEL: &[u8] = b"llmvault/v1/audit-mac";
@@ -22,7 +21,7 @@ pub(crate) struct AuditKeys {
     mac: Hmac<Sha256>,
     hkdf: Hkdf<Sha256>,
     /// The sealing key last used, by generation: entries come in order.
-    current: Mutex<Option<(u64, std::sync::Arc<Aes256Gcm>)>>,
+    current: Mutex<Option<(u64, std::sync::Arc<AeadKey>)>>,
 }
 
 impl AuditKeys {
@@ -47,7 +46,7 @@ impl AuditKeys {
 
     /// The cipher that seals entry `seq`: one key per 2^20 entries,
     /// HKDF(root, label ‖ generation u64 BE) (FORMAT.md §11).
-    pub(crate) fn cipher(&self, seq: u64) -> std::sync::Arc<Aes256Gcm> {
+    pub(crate) fn cipher(&self, seq: u64) -> std::sync::Arc<AeadKey> {
         let generation = seq / ENTRIES_PER_SEAL_KEY;
         let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((_, cipher)) = current.as_ref().filter(|(g, _)| *g == generation) {
@@ -57,7 +56,7 @@ impl AuditKeys {
         info.extend_from_slice(&generation.to_be_bytes());
         let mut key = SecretKey::zeroed();
         let _ = self.hkdf.expand(&info, key.expose_mut());
-        let cipher = std::sync::Arc::new(cipher_for(&key));
+        let cipher = std::sync::Arc::new(AeadKey::new(&key));
         *current = Some((generation, std::sync::Arc::clone(&cipher)));
         cipher
     }

@@ -1,14 +1,13 @@
 //! The key-encryption key and everything it wraps: data keys, the tag key,
 //! and the key-check value that tells a wrong key from a tampered keyring.
 
-use aes_gcm::Aes256Gcm;
-use aes_gcm::aead::{AeadInOut, KeyInit};
-use aes_gcm::aead::{Nonce, Tag};
 use hkdf::Hkdf;
 use rand::Rng;
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
+use crate::aead::AeadKey;
+pub(crate) use crate::aead::{NONCE_LEN, TAG_LEN};
 use crate::kdf::MasterKey;
 use crate::secret::{KEY_LEN, SecretKey};
 
@@ -20,14 +19,11 @@ pub(crate) const WRAPPED_LEN: usize = NONCE_LEN + KEY_LEN + TAG_LEN;
 /// Length of the key-check value: nonce and tag over an empty message.
 pub(crate) const KEY_CHECK_LEN: usize = NONCE_LEN + TAG_LEN;
 
-pub(crate) const NONCE_LEN: usize = 12;
-pub(crate) const TAG_LEN: usize = 16;
-
 /// The key-encryption key: derived from the master key, never stored in
 /// clear. (Also used as the shape of any key that wraps keys, such as the
 /// recovery key.)
 pub(crate) struct Kek {
-    cipher: Aes256Gcm,
+    cipher: AeadKey,
     secret: SecretKey,
 }
 
@@ -44,7 +40,7 @@ impl Kek {
     /// A key-wrapping key from raw key bytes.
     pub(crate) fn from_key(secret: SecretKey) -> Self {
         Self {
-            cipher: cipher_for(&secret),
+            cipher: AeadKey::new(&secret),
             secret,
         }
     }
@@ -57,16 +53,14 @@ impl Kek {
     /// Wraps `key` under the KEK with `aad` bound (FORMAT.md §4).
     pub(crate) fn wrap(&self, key: &SecretKey, aad: &[u8]) -> [u8; WRAPPED_LEN] {
         let mut out = [0u8; WRAPPED_LEN];
-        let (nonce, rest) = out.split_at_mut(NONCE_LEN);
-        rand::rng().fill_bytes(nonce);
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::rng().fill_bytes(&mut nonce);
+        let (nonce_out, rest) = out.split_at_mut(NONCE_LEN);
+        nonce_out.copy_from_slice(&nonce);
         let (body, tag_out) = rest.split_at_mut(KEY_LEN);
         body.copy_from_slice(key.expose());
-        let nonce = Nonce::<Aes256Gcm>::try_from(&*nonce).unwrap_or_default();
         // A 32-byte message and a short AAD are far inside AES-GCM's limits.
-        let tag = self
-            .cipher
-            .encrypt_inout_detached(&nonce, aad, body.into())
-            .unwrap_or_default();
+        let tag = self.cipher.seal(&nonce, aad, body).unwrap_or_default();
         tag_out.copy_from_slice(&tag);
         out
     }
@@ -77,13 +71,11 @@ impl Kek {
         if wrapped.len() != WRAPPED_LEN {
             return None;
         }
-        let nonce = Nonce::<Aes256Gcm>::try_from(&wrapped[..NONCE_LEN]).ok()?;
-        let tag = Tag::<Aes256Gcm>::try_from(&wrapped[NONCE_LEN + KEY_LEN..]).ok()?;
+        let nonce = wrapped[..NONCE_LEN].try_into().ok()?;
+        let tag = wrapped[NONCE_LEN + KEY_LEN..].try_into().ok()?;
         let mut key = Zeroizing::new([0u8; KEY_LEN]);
         key.copy_from_slice(&wrapped[NONCE_LEN..NONCE_LEN + KEY_LEN]);
-        self.cipher
-            .decrypt_inout_detached(&nonce, aad, key.as_mut_slice().into(), &tag)
-            .ok()?;
+        self.cipher.open(nonce, aad, key.as_mut_slice(), tag).ok()?;
         Some(SecretKey::from_bytes(*key))
     }
 
@@ -91,12 +83,10 @@ impl Kek {
     /// `aad` bound. Only the right KEK verifies it (FORMAT.md §1).
     pub(crate) fn key_check(&self, aad: &[u8]) -> [u8; KEY_CHECK_LEN] {
         let mut out = [0u8; KEY_CHECK_LEN];
-        rand::rng().fill_bytes(&mut out[..NONCE_LEN]);
-        let nonce = Nonce::<Aes256Gcm>::try_from(&out[..NONCE_LEN]).unwrap_or_default();
-        let tag = self
-            .cipher
-            .encrypt_inout_detached(&nonce, aad, (&mut [][..]).into())
-            .unwrap_or_default();
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::rng().fill_bytes(&mut nonce);
+        out[..NONCE_LEN].copy_from_slice(&nonce);
+        let tag = self.cipher.seal(&nonce, aad, &mut []).unwrap_or_default();
         out[NONCE_LEN..].copy_from_slice(&tag);
         out
     }
@@ -106,22 +96,12 @@ impl Kek {
         if check.len() != KEY_CHECK_LEN {
             return false;
         }
-        let Ok(nonce) = Nonce::<Aes256Gcm>::try_from(&check[..NONCE_LEN]) else {
+        let (Ok(nonce), Ok(tag)) = (check[..NONCE_LEN].try_into(), check[NONCE_LEN..].try_into())
+        else {
             return false;
         };
-        let Ok(tag) = Tag::<Aes256Gcm>::try_from(&check[NONCE_LEN..]) else {
-            return false;
-        };
-        self.cipher
-            .decrypt_inout_detached(&nonce, aad, (&mut [][..]).into(), &tag)
-            .is_ok()
+        self.cipher.open(nonce, aad, &mut [], tag).is_ok()
     }
-}
-
-/// An AES-256-GCM instance keyed with `key` (its key schedule is wiped
-/// on drop through the `zeroize` feature of `aes`).
-pub(crate) fn cipher_for(key: &SecretKey) -> Aes256Gcm {
-    Aes256Gcm::new(key.expose().into())
 }
 
 #[cfg(test)]

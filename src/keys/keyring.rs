@@ -6,23 +6,21 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, RwLock};
 
-use aes_gcm::Aes256Gcm;
-
-use super::cipher_for;
+use crate::aead::AeadKey;
 use crate::secret::SecretKey;
 
 /// A data key ready to seal and open records. Its key schedule is wiped on
 /// drop.
 pub(crate) struct DataKey {
     pub(crate) id: u64,
-    pub(crate) cipher: Aes256Gcm,
+    pub(crate) cipher: AeadKey,
 }
 
 impl DataKey {
     pub(crate) fn new(id: u64, key: &SecretKey) -> Self {
         Self {
             id,
-            cipher: cipher_for(key),
+            cipher: AeadKey::new(key),
         }
     }
 }

@@ -8,7 +8,7 @@ mod keyring;
 mod recovery;
 mod tags;
 
-pub(crate) use kek::{KEY_CHECK_LEN, Kek, WRAPPED_LEN, cipher_for};
+pub(crate) use kek::{KEY_CHECK_LEN, Kek, WRAPPED_LEN};
 pub(crate) use keyring::{DataKey, Keyring};
 pub use recovery::RecoveryShare;
 pub(crate) use recovery::{combine as combine_shares, recovery_kek, split as split_secret};
