@@ -73,6 +73,6 @@ pub use record::{ConversationId, Message, NewRecord, Record, RecordId, Role, Sub
 pub use retention::{DEFAULT_EPOCH, DEFAULT_TTL};
 pub use seal::SEAL_OVERHEAD;
 pub use vault::{
-    AsActor, Audit, DEFAULT_MAX_RECORDS_PER_KEY, EraseReport, FORMAT_VERSION, Maintenance,
-    PurgeReport, Query, Vault, VaultOptions, VaultStats, VerifyReport,
+    AsActor, Audit, DEFAULT_MAX_RECORDS_PER_KEY, DEFAULT_PAGE_CACHE_MIB, EraseReport,
+    FORMAT_VERSION, Maintenance, PurgeReport, Query, Vault, VaultOptions, VaultStats, VerifyReport,
 };

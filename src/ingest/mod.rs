@@ -140,7 +140,7 @@ impl Ingestor {
     ) -> Result<Self> {
         let options = options.borrow();
         options.retention.validate()?;
-        let store = SqliteBackend::open(path.as_ref())?;
+        let store = SqliteBackend::open(path.as_ref(), options.page_cache_mib)?;
         crate::vault::parse_header_for_fuzz(&store.meta()?.header)?;
         if store.meta_value(META_INGEST_PUBLIC)?.as_deref() != Some(&key.bytes()[..]) {
             return Err(Error::WrongKey);

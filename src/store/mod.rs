@@ -195,6 +195,10 @@ pub(crate) trait WriteTxn {
     fn insert_ingested(&mut self, row: &IngestRow) -> Result<()>;
     /// Every staged record, by id.
     fn ingested(&mut self) -> Result<Vec<IngestRow>>;
+    /// As [`Backend::has_ingested`], inside the transaction.
+    fn has_ingested(&mut self) -> Result<bool>;
+    /// As [`Backend::record`], inside the transaction.
+    fn record(&mut self, id: u64) -> Result<Option<RecordRow>>;
     /// An ingest key by id.
     fn ingest_key(&mut self, id: u64) -> Result<Option<IngestKeyRow>>;
     /// Removes a staged record (taken in).

@@ -113,12 +113,24 @@ impl Vault {
         event: Event,
         result: &Result<T>,
     ) -> Result<()> {
+        self.log_read_in(self.begin_light(), actor, event, result)
+    }
+
+    /// Appends a read's entry in `txn` (a light transaction, perhaps the
+    /// one the read ran in) and commits it.
+    fn log_read_in<T>(
+        &self,
+        txn: Result<Box<dyn WriteTxn + '_>>,
+        actor: &Actor,
+        event: Event,
+        result: &Result<T>,
+    ) -> Result<()> {
         let outcome = match result {
             Ok(_) => AuditOutcome::Ok,
             Err(e) => AuditOutcome::Failed(e.to_string()),
         };
         let at_ms = self.now_ms();
-        let logged = self.begin_light().and_then(|mut txn| {
+        let logged = txn.and_then(|mut txn| {
             self.log_in(&mut *txn, actor, &event, &outcome)?;
             self.commit(txn)
         });
@@ -172,6 +184,34 @@ impl Vault {
         } else {
             self.log_alone(actor, event, &result)
         };
+        let value = result?;
+        logged?;
+        Ok(value)
+    }
+
+    /// Runs a short read inside the light transaction that then appends
+    /// its entry: one transaction per call instead of a read and a write,
+    /// and the read runs on the writer's connection, whose page cache
+    /// survives its own commits (a pooled reader's is dropped after every
+    /// commit of the writer, so it would fetch each page again). Only
+    /// without `audit_read_batch`, where every read commits anyway; errors
+    /// as [`Vault::audited_read`].
+    pub(super) fn audited_read_in_txn<T>(
+        &self,
+        actor: &Actor,
+        event: Event,
+        read: impl FnOnce(&mut dyn WriteTxn) -> Result<T>,
+    ) -> Result<T> {
+        let mut txn = self.begin_light()?;
+        if txn.has_ingested()? {
+            // Records an ingestor staged are taken in first, by a write
+            // (and entry) of their own.
+            drop(txn);
+            self.adopt_ingested()?;
+            txn = self.begin_light()?;
+        }
+        let result = read(&mut *txn);
+        let logged = self.log_read_in(Ok(txn), actor, event, &result);
         let value = result?;
         logged?;
         Ok(value)

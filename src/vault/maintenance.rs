@@ -52,7 +52,7 @@ impl Vault {
     /// [`Error::UnsupportedVersion`](crate::Error::UnsupportedVersion) for a
     /// file that is not a vault this build reads.
     pub fn open_for_maintenance(path: impl AsRef<Path>) -> Result<Maintenance> {
-        let store = SqliteBackend::open(path.as_ref())?;
+        let store = SqliteBackend::open(path.as_ref(), super::DEFAULT_PAGE_CACHE_MIB)?;
         super::header::Header::parse(&store.meta()?.header)?;
         Ok(Maintenance {
             store: Box::new(store),

@@ -16,7 +16,7 @@ mod write;
 pub use audited::{AsActor, Audit};
 pub use header::FORMAT_VERSION;
 pub use maintenance::{Maintenance, VaultStats};
-pub use options::{DEFAULT_MAX_RECORDS_PER_KEY, VaultOptions};
+pub use options::{DEFAULT_MAX_RECORDS_PER_KEY, DEFAULT_PAGE_CACHE_MIB, VaultOptions};
 pub use query::Query;
 pub use reports::{EraseReport, PurgeReport, VerifyReport};
 
@@ -94,7 +94,7 @@ impl Vault {
             header: header.to_bytes(),
             tag_key: kek.wrap(&tag_key, TAG_KEY_AAD).to_vec(),
         };
-        let store = SqliteBackend::create(path.as_ref(), &meta)?;
+        let store = SqliteBackend::create(path.as_ref(), &meta, options.page_cache_mib)?;
         let vault = Self::assemble(Box::new(store), kek, meta.header, &tag_key, options);
         let logged = vault.begin().and_then(|mut txn| {
             let create = Event::new(AuditAction::Create);
@@ -325,7 +325,7 @@ pub(crate) fn sample_header_for_fuzz() -> Vec<u8> {
 /// open the file (its schema checked) and parse its header (bounds checked).
 fn open_store(path: &Path, options: &VaultOptions) -> Result<(SqliteBackend, VaultMeta, Header)> {
     check_options(options)?;
-    let store = SqliteBackend::open(path)?;
+    let store = SqliteBackend::open(path, options.page_cache_mib)?;
     let meta = store.meta()?;
     let header = Header::parse(&meta.header)?;
     Ok((store, meta, header))

@@ -13,6 +13,10 @@ use crate::retention::RetentionPolicy;
 /// 2^24, far below the 2^32 random-nonce limit NIST sets for AES-GCM.
 pub const DEFAULT_MAX_RECORDS_PER_KEY: u64 = 1 << 24;
 
+/// Default page cache per SQLite connection, in MiB. It holds file pages
+/// as stored: sealed records, wrapped keys, never plaintext.
+pub const DEFAULT_PAGE_CACHE_MIB: u32 = 16;
+
 /// Settings for [`Vault::create`](crate::Vault::create) and
 /// [`Vault::open`](crate::Vault::open). Cheap to clone.
 ///
@@ -35,6 +39,7 @@ pub struct VaultOptions {
     pub(crate) actor: Actor,
     pub(crate) audit_read_batch: usize,
     pub(crate) detector: crate::pii::Detector,
+    pub(crate) page_cache_mib: u32,
 }
 
 impl Default for VaultOptions {
@@ -47,6 +52,7 @@ impl Default for VaultOptions {
             actor: Actor::default(),
             audit_read_batch: 1,
             detector: crate::pii::Detector::default(),
+            page_cache_mib: DEFAULT_PAGE_CACHE_MIB,
         }
     }
 }
@@ -111,6 +117,16 @@ impl VaultOptions {
         self
     }
 
+    /// Page cache per SQLite connection, in MiB (default
+    /// [`DEFAULT_PAGE_CACHE_MIB`]; SQLite allocates it as pages are read).
+    /// Random reads run from memory once the vault file fits. It holds
+    /// pages as stored on disk (sealed records), so a large cache keeps no
+    /// plaintext in memory. At least 1.
+    pub fn page_cache_mib(mut self, mib: u32) -> Self {
+        self.page_cache_mib = mib.max(1);
+        self
+    }
+
     /// How many records one data key may seal before a fresh key replaces
     /// it (default [`DEFAULT_MAX_RECORDS_PER_KEY`]). At least 1.
     pub fn max_records_per_key(mut self, n: u64) -> Self {
@@ -125,6 +141,8 @@ impl fmt::Debug for VaultOptions {
             .field("kdf", &self.kdf)
             .field("retention", &self.retention)
             .field("max_records_per_key", &self.max_records_per_key)
+            .field("audit_read_batch", &self.audit_read_batch)
+            .field("page_cache_mib", &self.page_cache_mib)
             .finish_non_exhaustive()
     }
 }

@@ -23,32 +23,33 @@ impl Vault {
     }
 
     pub(super) fn get_as(&self, actor: &Actor, id: RecordId) -> Result<Record> {
-        self.adopt_ingested()?;
         let event = Event::new(AuditAction::Get).records([id]);
+        if self.audit_read_batch == 1 {
+            return self.audited_read_in_txn(actor, event, |txn| {
+                self.live_record(id, txn.record(id.as_u64()))
+            });
+        }
+        self.adopt_ingested()?;
         self.audited_read(
             actor,
             event,
-            || {
-                let mut record = self.read_one(id)?;
-                self.unmask(std::slice::from_mut(&mut record))?;
-                Ok(record)
-            },
+            || self.live_record(id, self.store.record(id.as_u64())),
             |_, e| e,
         )
     }
 
-    fn read_one(&self, id: RecordId) -> Result<Record> {
-        let row = self
-            .store
-            .record(id.as_u64())?
-            .ok_or(Error::NotFound { id })?;
-        let record = self.open_row(row)?;
+    /// The record a lookup by `id` found, opened, checked live, and with
+    /// its real values back.
+    fn live_record(&self, id: RecordId, found: Result<Option<RecordRow>>) -> Result<Record> {
+        let row = found?.ok_or(Error::NotFound { id })?;
+        let mut record = self.open_row(row)?;
         if codec::to_millis(record.expires_at()) <= self.now_ms() {
             return Err(Error::Expired {
                 id,
                 expired_at: record.expires_at(),
             });
         }
+        self.unmask(std::slice::from_mut(&mut record))?;
         Ok(record)
     }
 

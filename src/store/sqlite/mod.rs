@@ -34,12 +34,13 @@ pub(crate) struct SqliteBackend {
     path: std::path::PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    cache_mib: u32,
 }
 
 impl SqliteBackend {
     /// Creates a new vault file; fails if anything exists at `path`. A
     /// create that fails half-way removes what it wrote.
-    pub(crate) fn create(path: &Path, meta: &VaultMeta) -> Result<Self> {
+    pub(crate) fn create(path: &Path, meta: &VaultMeta, cache_mib: u32) -> Result<Self> {
         // Claim the path atomically: SQLite treats an empty file as a new
         // database, and two creators cannot both get here.
         std::fs::OpenOptions::new()
@@ -50,11 +51,11 @@ impl SqliteBackend {
                 std::io::ErrorKind::AlreadyExists => Error::AlreadyExists,
                 _ => Error::Io(e),
             })?;
-        Self::initialize(path, meta).inspect_err(|_| remove_database(path))
+        Self::initialize(path, meta, cache_mib).inspect_err(|_| remove_database(path))
     }
 
-    fn initialize(path: &Path, meta: &VaultMeta) -> Result<Self> {
-        let conn = connection::open(path, false)?;
+    fn initialize(path: &Path, meta: &VaultMeta, cache_mib: u32) -> Result<Self> {
+        let conn = connection::open(path, cache_mib)?;
         connection::enable_wal(&conn)?;
         let mut batch = String::from("BEGIN IMMEDIATE;");
         for (_, _, sql) in TABLES {
@@ -74,27 +75,43 @@ impl SqliteBackend {
             conn.execute_batch("COMMIT")
         })();
         init.map_err(storage_error)?;
-        Ok(Self::with_writer(path, conn))
+        Ok(Self::with_writer(path, conn, cache_mib))
     }
 
     /// Opens an existing vault file, refusing one whose schema is not ours.
-    pub(crate) fn open(path: &Path) -> Result<Self> {
+    /// Each connection keeps a page cache of up to `cache_mib` MiB.
+    pub(crate) fn open(path: &Path, cache_mib: u32) -> Result<Self> {
         if !path.is_file() {
             return Err(Error::Io(std::io::Error::new(
                 std::io::ErrorKind::NotFound,
                 "no vault file at the given path",
             )));
         }
-        let conn = connection::open(path, false)?;
+        let conn = connection::open(path, cache_mib)?;
         connection::check_schema(&conn)?;
-        Ok(Self::with_writer(path, conn))
+        Ok(Self::with_writer(path, conn, cache_mib))
     }
 
-    fn with_writer(path: &Path, writer: Connection) -> Self {
+    fn with_writer(path: &Path, writer: Connection, cache_mib: u32) -> Self {
         Self {
             path: path.to_path_buf(),
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
+            cache_mib,
+        }
+    }
+
+    /// Runs a short read on the writer connection when no write holds it,
+    /// else on a pooled reader. A connection's page cache survives its own
+    /// commits but is dropped whenever another connection has committed;
+    /// the writer commits after every audited read, so the pooled readers
+    /// would read every page from the OS again each time. Long scans use
+    /// [`Self::read`] so they never hold writers up.
+    fn read_short<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        match self.writer.try_lock() {
+            Ok(conn) => f(&conn).map_err(storage_error),
+            Err(std::sync::TryLockError::Poisoned(p)) => f(&p.into_inner()).map_err(storage_error),
+            Err(std::sync::TryLockError::WouldBlock) => self.read(f),
         }
     }
 
@@ -103,7 +120,7 @@ impl SqliteBackend {
         let pooled = self.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let conn = match pooled {
             Some(c) => c,
-            None => connection::open(&self.path, false)?,
+            None => connection::open(&self.path, self.cache_mib)?,
         };
         let out = f(&conn).map_err(storage_error);
         let mut pool = self.readers.lock().unwrap_or_else(|e| e.into_inner());
@@ -120,7 +137,7 @@ impl Backend for SqliteBackend {
     }
 
     fn meta_value(&self, name: &str) -> Result<Option<Vec<u8>>> {
-        self.read(|c| {
+        self.read_short(|c| {
             c.query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| {
                 r.get(0)
             })
@@ -130,18 +147,11 @@ impl Backend for SqliteBackend {
 
     fn record(&self, id: u64) -> Result<Option<RecordRow>> {
         let id = sql_id(id)?;
-        self.read(|c| {
-            c.prepare_cached(
-                "SELECT id, conversation, subject, expires_at, sealed FROM records WHERE id = ?1",
-            )?
-            .query_row([id], record_row)
-            .optional()
-        })?
-        .transpose()
+        self.read_short(|c| record_by_id(c, id))?.transpose()
     }
 
     fn conversation(&self, tag: &IdTag, now_ms: i64) -> Result<Vec<RecordRow>> {
-        self.read(|c| {
+        self.read_short(|c| {
             c.prepare_cached(
                 "SELECT id, conversation, subject, expires_at, sealed FROM records \
                  WHERE conversation = ?1 AND expires_at > ?2 ORDER BY id",
@@ -154,7 +164,7 @@ impl Backend for SqliteBackend {
     }
 
     fn subject(&self, tag: &IdTag, now_ms: i64) -> Result<Vec<RecordRow>> {
-        self.read(|c| {
+        self.read_short(|c| {
             c.prepare_cached(
                 "SELECT id, conversation, subject, expires_at, sealed FROM records \
                  WHERE subject = ?1 AND expires_at > ?2 ORDER BY id",
@@ -187,7 +197,7 @@ impl Backend for SqliteBackend {
 
     fn key(&self, id: u64) -> Result<Option<KeyRow>> {
         let id = sql_id(id)?;
-        self.read(|c| {
+        self.read_short(|c| {
             c.prepare_cached(
                 "SELECT id, subject, not_after, sealed, wrapped FROM keys WHERE id = ?1",
             )?
@@ -199,7 +209,7 @@ impl Backend for SqliteBackend {
 
     fn scope_has_key(&self, subject: Option<&IdTag>, after_ms: i64, until_ms: i64) -> Result<bool> {
         let subject = subject.map(|t| &t[..]);
-        self.read(|c| {
+        self.read_short(|c| {
             c.prepare_cached(
                 "SELECT 1 FROM keys WHERE subject IS ?1 AND not_after > ?2 AND not_after <= ?3 LIMIT 1",
             )?
@@ -243,14 +253,12 @@ impl Backend for SqliteBackend {
     }
 
     fn pii_map(&self, conversation: &IdTag) -> Result<Option<PiiMapRow>> {
-        self.read(|c| pii_map_row(c, conversation))?.transpose()
+        self.read_short(|c| pii_map_row(c, conversation))?
+            .transpose()
     }
 
     fn has_ingested(&self) -> Result<bool> {
-        self.read(|c| {
-            c.prepare_cached("SELECT 1 FROM ingest_records LIMIT 1")?
-                .exists([])
-        })
+        self.read_short(any_ingested)
     }
 
     fn stats(&self, now_ms: i64) -> Result<StoreStats> {
@@ -316,6 +324,19 @@ fn all_keys(c: &Connection) -> rusqlite::Result<Vec<Result<KeyRow>>> {
 
 /// Decodes a record row. The outer result is SQLite's; the inner one says
 /// whether the stored values are well-formed.
+fn record_by_id(c: &Connection, id: i64) -> rusqlite::Result<Option<Result<RecordRow>>> {
+    c.prepare_cached(
+        "SELECT id, conversation, subject, expires_at, sealed FROM records WHERE id = ?1",
+    )?
+    .query_row([id], record_row)
+    .optional()
+}
+
+fn any_ingested(c: &Connection) -> rusqlite::Result<bool> {
+    c.prepare_cached("SELECT 1 FROM ingest_records LIMIT 1")?
+        .exists([])
+}
+
 fn record_row(r: &Row<'_>) -> rusqlite::Result<Result<RecordRow>> {
     let id: i64 = r.get(0)?;
     let conversation: Vec<u8> = r.get(1)?;

@@ -7,7 +7,7 @@ use std::sync::MutexGuard;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::schema::{FAILED_OPENS, META_HEADER, META_TAG_KEY, NEXT_KEY, NEXT_RECORD};
-use super::{all_keys, key_row, sql_id, storage_error};
+use super::{all_keys, any_ingested, key_row, record_by_id, sql_id, storage_error};
 use crate::error::{Error, Result};
 use crate::keys::{IdTag, KeyScope};
 use crate::store::{
@@ -26,8 +26,7 @@ impl<'a> SqliteWrite<'a> {
     /// for this transaction only; WAL keeps it crash-safe).
     pub(super) fn begin(conn: MutexGuard<'a, Connection>, light: bool) -> Result<Self> {
         if light {
-            conn.execute_batch("PRAGMA synchronous = NORMAL")
-                .map_err(storage_error)?;
+            run(&conn, "PRAGMA synchronous = NORMAL").map_err(storage_error)?;
         }
         // From here on, dropping restores FULL and rolls back if need be.
         let txn = Self {
@@ -35,9 +34,7 @@ impl<'a> SqliteWrite<'a> {
             done: false,
             light,
         };
-        txn.conn
-            .execute_batch("BEGIN IMMEDIATE")
-            .map_err(storage_error)?;
+        run(&txn.conn, "BEGIN IMMEDIATE").map_err(storage_error)?;
         Ok(txn)
     }
 
@@ -65,10 +62,10 @@ impl Drop for SqliteWrite<'_> {
         // Nothing to report to: the caller already has the error that made
         // it drop the transaction (or the commit succeeded).
         if !self.done {
-            let _ = self.conn.execute_batch("ROLLBACK");
+            let _ = run(&self.conn, "ROLLBACK");
         }
         if self.light {
-            let _ = self.conn.execute_batch("PRAGMA synchronous = FULL");
+            let _ = run(&self.conn, "PRAGMA synchronous = FULL");
         }
     }
 }
@@ -367,6 +364,16 @@ impl WriteTxn for SqliteWrite<'_> {
         Ok(())
     }
 
+    fn has_ingested(&mut self) -> Result<bool> {
+        any_ingested(&self.conn).map_err(storage_error)
+    }
+
+    fn record(&mut self, id: u64) -> Result<Option<RecordRow>> {
+        record_by_id(&self.conn, sql_id(id)?)
+            .map_err(storage_error)?
+            .transpose()
+    }
+
     fn ingested(&mut self) -> Result<Vec<IngestRow>> {
         let rows: Vec<(i64, i64, i64, Vec<u8>)> = self
             .conn
@@ -451,11 +458,18 @@ impl WriteTxn for SqliteWrite<'_> {
     }
 
     fn commit_then(mut self: Box<Self>, after: &mut dyn FnMut()) -> Result<()> {
-        self.conn.execute_batch("COMMIT").map_err(storage_error)?;
+        run(&self.conn, "COMMIT").map_err(storage_error)?;
         self.done = true;
         after();
         Ok(())
     }
+}
+
+/// Runs a statement without parameters from the statement cache: reads
+/// open one transaction each, and parsing its four fixed statements again
+/// every time showed in profiles.
+fn run(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
 fn corrupt(what: &str) -> Error {
