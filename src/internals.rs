@@ -49,6 +49,18 @@ impl SealBench {
         seal::seal(&self.key, &self.binding, buf).ok()
     }
 
+    /// The AEAD alone, as this build's backend ([`crate::AEAD_BACKEND`])
+    /// runs it: encrypts `buf` in place, no copy, no envelope, and returns
+    /// the tag. `None` only past AES-GCM's limit.
+    pub fn aead_seal(&self, nonce: &[u8; 12], aad: &[u8], buf: &mut [u8]) -> Option<[u8; 16]> {
+        self.key.cipher.seal(nonce, aad, buf).ok()
+    }
+
+    /// Reverses [`SealBench::aead_seal`]; whether the tag verified.
+    pub fn aead_open(&self, nonce: &[u8; 12], aad: &[u8], buf: &mut [u8], tag: &[u8; 16]) -> bool {
+        self.key.cipher.open(nonce, aad, buf, tag).is_ok()
+    }
+
     /// Opens an envelope from [`SealBench::seal`]; returns the plaintext
     /// length, or `None` if it does not authenticate.
     pub fn open(&self, envelope: Vec<u8>) -> Option<usize> {

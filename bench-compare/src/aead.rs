@@ -1,8 +1,9 @@
 //! AES-256-GCM alone: llmvault's sealing layer (copy into a zeroizing
-//! buffer, random nonce, record AAD), the `aes-gcm` crate it is built on
-//! (in place, no copy) and `ring`. OpenSSL runs in the runner. Every side
-//! keeps its key schedule across messages and uses a 76-byte AAD like
-//! llmvault's.
+//! buffer, random nonce, record AAD), llmvault's AEAD backend by itself
+//! (in place, no copy: AWS-LC by default), the `aes-gcm` crate (llmvault's
+//! pure-Rust `rust-crypto` backend) and `ring`. OpenSSL runs in the
+//! runner. Every side keeps its key schedule across messages and uses a
+//! 76-byte AAD like llmvault's.
 
 use aes_gcm::Aes256Gcm;
 use aes_gcm::aead::{AeadInOut, KeyInit, Nonce};
@@ -38,6 +39,34 @@ pub fn llmvault() -> Vec<Figure> {
         let pair = rate(|| {
             let sealed = bench.seal(&plain).expect("seal");
             std::hint::black_box(bench.open(sealed).expect("open"));
+            1
+        });
+        out.extend(figures(name, len, seal, Some(pair)));
+    }
+    out
+}
+
+/// llmvault's AEAD backend in place, nonces from a counter like the peers.
+pub fn llmvault_backend() -> Vec<Figure> {
+    let bench = SealBench::default();
+    let mut out = Vec::new();
+    for (len, name) in SIZES {
+        let mut buf = vec![0x5Au8; len];
+        let mut n = 0u64;
+        let mut nonce = || {
+            n += 1;
+            let mut b = [0u8; 12];
+            b[..8].copy_from_slice(&n.to_le_bytes());
+            b
+        };
+        let seal = rate(|| {
+            std::hint::black_box(bench.aead_seal(&nonce(), &AAD, &mut buf).expect("seal"));
+            1
+        });
+        let pair = rate(|| {
+            let nonce = nonce();
+            let tag = bench.aead_seal(&nonce, &AAD, &mut buf).expect("seal");
+            assert!(bench.aead_open(&nonce, &AAD, &mut buf, &tag));
             1
         });
         out.extend(figures(name, len, seal, Some(pair)));

@@ -12,7 +12,7 @@ pub(super) struct Key(LessSafeKey);
 impl Key {
     #[allow(
         clippy::expect_used,
-        reason = "a 32-byte key is always a valid AES-256-GCM key; this is the only failure"
+        reason = "a 32-byte key is always a valid AES-256-GCM key; only a failed allocation fails here, which aborts elsewhere too"
     )]
     pub(super) fn new(key: &[u8; 32]) -> Self {
         let unbound = UnboundKey::new(&AES_256_GCM, key).expect("32-byte AES-256 key");

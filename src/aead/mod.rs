@@ -3,8 +3,8 @@
 //! produce and accept the same bytes (96-bit nonce, 128-bit tag).
 //!
 //! - `aws-lc` (default): AWS-LC through `aws-lc-rs`, which picks its
-//!   VAES/AVX-512, AVX2 or AES-NI code path at run time. About 5× the
-//!   throughput of the pure-Rust backend on 1 MiB and 3× on 1 KiB here
+//!   VAES/AVX-512, AVX2 or AES-NI code path at run time. About 4× the
+//!   throughput of the pure-Rust backend on 1 MiB and 2.5× on 1 KiB here
 //!   (docs/BENCHMARKS.md).
 //! - `rust-crypto`: the RustCrypto `aes-gcm` crate, pure Rust, for targets
 //!   without a C toolchain. Used only when `aws-lc` is off.
@@ -48,7 +48,8 @@ impl AeadKey {
         Self(backend::Key::new(key.expose()))
     }
 
-    /// Encrypts `buf` in place and returns the tag.
+    /// Encrypts `buf` in place and returns the tag. On failure (a message
+    /// beyond AES-GCM's limit) `buf` is left zeroed, never in clear.
     pub(crate) fn seal(
         &self,
         nonce: &[u8; NONCE_LEN],

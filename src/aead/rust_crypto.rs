@@ -4,6 +4,7 @@
 
 use aes_gcm::Aes256Gcm;
 use aes_gcm::aead::{AeadInOut, KeyInit, Nonce, Tag};
+use zeroize::Zeroize;
 
 use super::{AeadError, NONCE_LEN, TAG_LEN};
 
@@ -22,11 +23,19 @@ impl Key {
         aad: &[u8],
         buf: &mut [u8],
     ) -> Result<[u8; TAG_LEN], AeadError> {
-        let tag = self
-            .0
-            .encrypt_inout_detached(&Nonce::<Aes256Gcm>::from(*nonce), aad, buf.into())
-            .map_err(|_| AeadError)?;
-        Ok(tag.into())
+        match self.0.encrypt_inout_detached(
+            &Nonce::<Aes256Gcm>::from(*nonce),
+            aad,
+            (&mut *buf).into(),
+        ) {
+            Ok(tag) => Ok(tag.into()),
+            Err(_) => {
+                // Refused before encrypting: never leave plaintext where
+                // the caller expected ciphertext.
+                buf.zeroize();
+                Err(AeadError)
+            }
+        }
     }
 
     pub(super) fn open(

@@ -7,7 +7,7 @@ use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use crate::aead::AeadKey;
-pub(crate) use crate::aead::{NONCE_LEN, TAG_LEN};
+use crate::aead::{NONCE_LEN, TAG_LEN};
 use crate::kdf::MasterKey;
 use crate::secret::{KEY_LEN, SecretKey};
 

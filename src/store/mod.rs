@@ -195,6 +195,9 @@ pub(crate) trait WriteTxn {
     fn insert_ingested(&mut self, row: &IngestRow) -> Result<()>;
     /// Every staged record, by id.
     fn ingested(&mut self) -> Result<Vec<IngestRow>>;
+    /// Whether the transaction is still open: a storage error in one of
+    /// its statements can make the database roll it back.
+    fn is_active(&self) -> bool;
     /// As [`Backend::has_ingested`], inside the transaction.
     fn has_ingested(&mut self) -> Result<bool>;
     /// As [`Backend::record`], inside the transaction.

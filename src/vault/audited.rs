@@ -1,6 +1,7 @@
 //! Auditing: every call appends one entry to the chain. Writes append
 //! inside their own transaction (the entry and the change commit together);
-//! reads append in a light transaction of their own. A read whose entry
+//! reads append in a light transaction, the same one a `get` reads in. A
+//! read whose entry
 //! cannot be written fails (closed) — except on a full disk, where the
 //! entry waits in memory and goes into the chain with the next write, so
 //! that committed records stay readable until space is back.
@@ -211,7 +212,15 @@ impl Vault {
             txn = self.begin_light()?;
         }
         let result = read(&mut *txn);
-        let logged = self.log_read_in(Ok(txn), actor, event, &result);
+        // A storage error inside the transaction may have made SQLite roll
+        // it back; the entry then goes in a fresh one, never autocommitted.
+        let txn = if txn.is_active() {
+            Ok(txn)
+        } else {
+            drop(txn);
+            self.begin_light()
+        };
+        let logged = self.log_read_in(txn, actor, event, &result);
         let value = result?;
         logged?;
         Ok(value)

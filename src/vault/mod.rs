@@ -38,8 +38,10 @@ use header::Header;
 
 /// An encrypted log of model exchanges, in one SQLite file.
 ///
-/// `Send + Sync`: share it with `Arc` and call it from any thread; reads
-/// run while a write commits, writes take turns.
+/// `Send + Sync`: share it with `Arc` and call it from any thread. Writes
+/// take turns; so does each `get`, which commits its audit entry in the
+/// same transaction; scans (`verify`, `export`, conversations, audit
+/// walks) run while a write commits.
 pub struct Vault {
     store: Box<dyn Backend>,
     /// The KEK and the header it was checked against, replaced together by

@@ -13,9 +13,13 @@ use crate::retention::RetentionPolicy;
 /// 2^24, far below the 2^32 random-nonce limit NIST sets for AES-GCM.
 pub const DEFAULT_MAX_RECORDS_PER_KEY: u64 = 1 << 24;
 
-/// Default page cache per SQLite connection, in MiB. It holds file pages
-/// as stored: sealed records, wrapped keys, never plaintext.
+/// Default page cache of the vault's writer connection, in MiB. It holds
+/// file pages as stored: sealed records, wrapped keys, never plaintext.
 pub const DEFAULT_PAGE_CACHE_MIB: u32 = 16;
+
+/// Largest page cache [`VaultOptions::page_cache_mib`] accepts (1 TiB);
+/// larger values are clamped.
+const MAX_PAGE_CACHE_MIB: u32 = 1 << 20;
 
 /// Settings for [`Vault::create`](crate::Vault::create) and
 /// [`Vault::open`](crate::Vault::open). Cheap to clone.
@@ -117,13 +121,14 @@ impl VaultOptions {
         self
     }
 
-    /// Page cache per SQLite connection, in MiB (default
-    /// [`DEFAULT_PAGE_CACHE_MIB`]; SQLite allocates it as pages are read).
-    /// Random reads run from memory once the vault file fits. It holds
-    /// pages as stored on disk (sealed records), so a large cache keeps no
-    /// plaintext in memory. At least 1.
+    /// Page cache of the connection that writes and serves `get`, in MiB
+    /// (default [`DEFAULT_PAGE_CACHE_MIB`]; SQLite allocates it as pages
+    /// are read; clamped to 1 MiB – 1 TiB). Random reads run from memory
+    /// once the vault file fits. It holds pages as stored on disk (sealed
+    /// records), so a large cache keeps no plaintext in memory. Scans run
+    /// on pooled readers with SQLite's default cache.
     pub fn page_cache_mib(mut self, mib: u32) -> Self {
-        self.page_cache_mib = mib.max(1);
+        self.page_cache_mib = mib.clamp(1, MAX_PAGE_CACHE_MIB);
         self
     }
 

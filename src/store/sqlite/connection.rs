@@ -16,16 +16,19 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE: usize = 64;
 
-/// Opens an existing database file with a page cache of up to
-/// `cache_mib` MiB (SQLite allocates it as pages are read).
-pub(super) fn open(path: &Path, cache_mib: u32) -> Result<Connection> {
+/// Opens an existing database file; with `cache_mib`, its page cache may
+/// grow to that many MiB (SQLite allocates it as pages are read), else it
+/// keeps SQLite's default of about 2 MB.
+pub(super) fn open(path: &Path, cache_mib: Option<u32>) -> Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(super::storage_error)?;
     harden(&conn).map_err(super::storage_error)?;
-    // Negative: a size in KiB rather than in pages.
-    let cache_kib = -i64::from(cache_mib) * 1024;
-    conn.pragma_update(None, "cache_size", cache_kib)
-        .map_err(super::storage_error)?;
+    if let Some(mib) = cache_mib {
+        // Negative: a size in KiB rather than in pages.
+        let cache_kib = -i64::from(mib) * 1024;
+        conn.pragma_update(None, "cache_size", cache_kib)
+            .map_err(super::storage_error)?;
+    }
     Ok(conn)
 }
 
@@ -108,7 +111,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
         std::fs::File::create(&path).unwrap();
-        let conn = open(&path, 3).unwrap();
+        let conn = open(&path, Some(3)).unwrap();
         let kib: i64 = conn
             .query_row("PRAGMA cache_size", [], |r| r.get(0))
             .unwrap();

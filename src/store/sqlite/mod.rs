@@ -1,6 +1,6 @@
 //! The default backend: one SQLite file in WAL mode, `secure_delete` on,
-//! one writer connection and a pool of readers so reads run while a write
-//! commits.
+//! one writer connection (which also serves short reads when idle) and a
+//! pool of readers so scans run while a write commits.
 
 mod connection;
 mod schema;
@@ -34,7 +34,6 @@ pub(crate) struct SqliteBackend {
     path: std::path::PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
-    cache_mib: u32,
 }
 
 impl SqliteBackend {
@@ -55,7 +54,7 @@ impl SqliteBackend {
     }
 
     fn initialize(path: &Path, meta: &VaultMeta, cache_mib: u32) -> Result<Self> {
-        let conn = connection::open(path, cache_mib)?;
+        let conn = connection::open(path, Some(cache_mib))?;
         connection::enable_wal(&conn)?;
         let mut batch = String::from("BEGIN IMMEDIATE;");
         for (_, _, sql) in TABLES {
@@ -75,11 +74,11 @@ impl SqliteBackend {
             conn.execute_batch("COMMIT")
         })();
         init.map_err(storage_error)?;
-        Ok(Self::with_writer(path, conn, cache_mib))
+        Ok(Self::with_writer(path, conn))
     }
 
     /// Opens an existing vault file, refusing one whose schema is not ours.
-    /// Each connection keeps a page cache of up to `cache_mib` MiB.
+    /// The writer connection keeps a page cache of up to `cache_mib` MiB.
     pub(crate) fn open(path: &Path, cache_mib: u32) -> Result<Self> {
         if !path.is_file() {
             return Err(Error::Io(std::io::Error::new(
@@ -87,17 +86,16 @@ impl SqliteBackend {
                 "no vault file at the given path",
             )));
         }
-        let conn = connection::open(path, cache_mib)?;
+        let conn = connection::open(path, Some(cache_mib))?;
         connection::check_schema(&conn)?;
-        Ok(Self::with_writer(path, conn, cache_mib))
+        Ok(Self::with_writer(path, conn))
     }
 
-    fn with_writer(path: &Path, writer: Connection, cache_mib: u32) -> Self {
+    fn with_writer(path: &Path, writer: Connection) -> Self {
         Self {
             path: path.to_path_buf(),
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
-            cache_mib,
         }
     }
 
@@ -120,7 +118,9 @@ impl SqliteBackend {
         let pooled = self.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let conn = match pooled {
             Some(c) => c,
-            None => connection::open(&self.path, self.cache_mib)?,
+            // Readers keep SQLite's default cache: the writer's commits
+            // (one per audited read) drop a reader's cache anyway.
+            None => connection::open(&self.path, None)?,
         };
         let out = f(&conn).map_err(storage_error);
         let mut pool = self.readers.lock().unwrap_or_else(|e| e.into_inner());
@@ -151,7 +151,7 @@ impl Backend for SqliteBackend {
     }
 
     fn conversation(&self, tag: &IdTag, now_ms: i64) -> Result<Vec<RecordRow>> {
-        self.read_short(|c| {
+        self.read(|c| {
             c.prepare_cached(
                 "SELECT id, conversation, subject, expires_at, sealed FROM records \
                  WHERE conversation = ?1 AND expires_at > ?2 ORDER BY id",
@@ -164,7 +164,7 @@ impl Backend for SqliteBackend {
     }
 
     fn subject(&self, tag: &IdTag, now_ms: i64) -> Result<Vec<RecordRow>> {
-        self.read_short(|c| {
+        self.read(|c| {
             c.prepare_cached(
                 "SELECT id, conversation, subject, expires_at, sealed FROM records \
                  WHERE subject = ?1 AND expires_at > ?2 ORDER BY id",

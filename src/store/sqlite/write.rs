@@ -26,7 +26,8 @@ impl<'a> SqliteWrite<'a> {
     /// for this transaction only; WAL keeps it crash-safe).
     pub(super) fn begin(conn: MutexGuard<'a, Connection>, light: bool) -> Result<Self> {
         if light {
-            run(&conn, "PRAGMA synchronous = NORMAL").map_err(storage_error)?;
+            conn.execute_batch("PRAGMA synchronous = NORMAL")
+                .map_err(storage_error)?;
         }
         // From here on, dropping restores FULL and rolls back if need be.
         let txn = Self {
@@ -65,7 +66,7 @@ impl Drop for SqliteWrite<'_> {
             let _ = run(&self.conn, "ROLLBACK");
         }
         if self.light {
-            let _ = run(&self.conn, "PRAGMA synchronous = FULL");
+            let _ = self.conn.execute_batch("PRAGMA synchronous = FULL");
         }
     }
 }
@@ -364,6 +365,10 @@ impl WriteTxn for SqliteWrite<'_> {
         Ok(())
     }
 
+    fn is_active(&self) -> bool {
+        !self.conn.is_autocommit()
+    }
+
     fn has_ingested(&mut self) -> Result<bool> {
         any_ingested(&self.conn).map_err(storage_error)
     }
@@ -458,6 +463,13 @@ impl WriteTxn for SqliteWrite<'_> {
     }
 
     fn commit_then(mut self: Box<Self>, after: &mut dyn FnMut()) -> Result<()> {
+        if self.conn.is_autocommit() {
+            // Rolled back under us by a storage error: nothing to commit,
+            // and what was written since went in unprotected.
+            return Err(Error::Storage(
+                "the write transaction was rolled back by the database".into(),
+            ));
+        }
         run(&self.conn, "COMMIT").map_err(storage_error)?;
         self.done = true;
         after();
@@ -465,9 +477,10 @@ impl WriteTxn for SqliteWrite<'_> {
     }
 }
 
-/// Runs a statement without parameters from the statement cache: reads
-/// open one transaction each, and parsing its four fixed statements again
-/// every time showed in profiles.
+/// Runs `BEGIN`, `COMMIT` or `ROLLBACK` from the statement cache: every
+/// audited read opens a transaction, and parsing them again each time
+/// showed in profiles. (Not for `PRAGMA`s: SQLite applies those when
+/// compiling and re-prepares them on every run anyway.)
 fn run(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
