@@ -32,7 +32,7 @@ const MAX_IDLE_READERS: usize = 8;
 /// A vault stored in one SQLite database file.
 pub(crate) struct SqliteBackend {
     path: std::path::PathBuf,
-    writer: Mutex<Connection>,
+    writer: Mutex<write::Writer>,
     readers: Mutex<Vec<Connection>>,
 }
 
@@ -94,7 +94,7 @@ impl SqliteBackend {
     fn with_writer(path: &Path, writer: Connection) -> Self {
         Self {
             path: path.to_path_buf(),
-            writer: Mutex::new(writer),
+            writer: Mutex::new(write::Writer::new(writer)),
             readers: Mutex::new(Vec::new()),
         }
     }
@@ -108,7 +108,9 @@ impl SqliteBackend {
     fn read_short<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
         match self.writer.try_lock() {
             Ok(conn) => f(&conn).map_err(storage_error),
-            Err(std::sync::TryLockError::Poisoned(p)) => f(&p.into_inner()).map_err(storage_error),
+            Err(std::sync::TryLockError::Poisoned(p)) => {
+                f(&p.into_inner()).map_err(storage_error)
+            }
             Err(std::sync::TryLockError::WouldBlock) => self.read(f),
         }
     }

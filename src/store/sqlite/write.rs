@@ -15,26 +15,55 @@ use crate::store::{
     WriteTxn,
 };
 
+/// The writer connection and the `synchronous` level it is set to, so a
+/// run of light transactions (one per audited read) does not switch the
+/// level back and forth each time.
+pub(super) struct Writer {
+    conn: Connection,
+    /// `synchronous = FULL` (else `NORMAL`). Connections open at FULL.
+    full_sync: bool,
+}
+
+impl Writer {
+    pub(super) fn new(conn: Connection) -> Self {
+        Self {
+            conn,
+            full_sync: true,
+        }
+    }
+
+    fn set_full_sync(&mut self, full: bool) -> Result<()> {
+        if self.full_sync != full {
+            let level = if full { "FULL" } else { "NORMAL" };
+            self.conn
+                .execute_batch(&format!("PRAGMA synchronous = {level}"))
+                .map_err(storage_error)?;
+            self.full_sync = full;
+        }
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for Writer {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        &self.conn
+    }
+}
+
 pub(super) struct SqliteWrite<'a> {
-    conn: MutexGuard<'a, Connection>,
+    conn: MutexGuard<'a, Writer>,
     done: bool,
-    light: bool,
 }
 
 impl<'a> SqliteWrite<'a> {
-    /// `light`: commit without waiting for fsync (`synchronous = NORMAL`
-    /// for this transaction only; WAL keeps it crash-safe).
-    pub(super) fn begin(conn: MutexGuard<'a, Connection>, light: bool) -> Result<Self> {
-        if light {
-            conn.execute_batch("PRAGMA synchronous = NORMAL")
-                .map_err(storage_error)?;
-        }
-        // From here on, dropping restores FULL and rolls back if need be.
-        let txn = Self {
-            conn,
-            done: false,
-            light,
-        };
+    /// `light`: commit without waiting for fsync (`synchronous = NORMAL`;
+    /// WAL keeps it crash-safe). Every other transaction runs at FULL.
+    pub(super) fn begin(mut conn: MutexGuard<'a, Writer>, light: bool) -> Result<Self> {
+        conn.set_full_sync(!light)?;
+        // From here on, dropping rolls back if need be.
+        let txn = Self { conn, done: false };
         run(&txn.conn, "BEGIN IMMEDIATE").map_err(storage_error)?;
         Ok(txn)
     }
@@ -64,9 +93,6 @@ impl Drop for SqliteWrite<'_> {
         // it drop the transaction (or the commit succeeded).
         if !self.done {
             let _ = run(&self.conn, "ROLLBACK");
-        }
-        if self.light {
-            let _ = self.conn.execute_batch("PRAGMA synchronous = FULL");
         }
     }
 }
@@ -487,4 +513,43 @@ fn run(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 
 fn corrupt(what: &str) -> Error {
     Error::Corrupt { what: what.into() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::SqliteBackend;
+    use crate::store::{Backend, VaultMeta};
+
+    /// `PRAGMA synchronous` as the open transaction sees it: 2 FULL, 1 NORMAL.
+    fn level(backend: &SqliteBackend, light: bool) -> i64 {
+        let txn = if light {
+            backend.write_light()
+        } else {
+            backend.write()
+        }
+        .unwrap();
+        drop(txn);
+        let writer = backend.writer.lock().unwrap();
+        writer
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    /// Light transactions leave the writer at NORMAL between them; every
+    /// full one must still run at FULL, whatever ran before it.
+    #[test]
+    fn full_transactions_run_at_full_sync_after_light_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = VaultMeta {
+            header: vec![1],
+            tag_key: vec![2],
+        };
+        let backend = SqliteBackend::create(&dir.path().join("v"), &meta, 2).unwrap();
+        assert_eq!(level(&backend, false), 2);
+        assert_eq!(level(&backend, true), 1);
+        assert_eq!(level(&backend, true), 1);
+        assert_eq!(level(&backend, false), 2);
+        assert_eq!(level(&backend, true), 1);
+        assert_eq!(level(&backend, false), 2);
+    }
 }
