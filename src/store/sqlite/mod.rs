@@ -108,9 +108,7 @@ impl SqliteBackend {
     fn read_short<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
         match self.writer.try_lock() {
             Ok(conn) => f(&conn).map_err(storage_error),
-            Err(std::sync::TryLockError::Poisoned(p)) => {
-                f(&p.into_inner()).map_err(storage_error)
-            }
+            Err(std::sync::TryLockError::Poisoned(p)) => f(&p.into_inner()).map_err(storage_error),
             Err(std::sync::TryLockError::WouldBlock) => self.read(f),
         }
     }
