@@ -1,10 +1,9 @@
 //! Auditing: every call appends one entry to the chain. Writes append
 //! inside their own transaction (the entry and the change commit together);
 //! reads append in a light transaction, the same one a `get` reads in. A
-//! read whose entry
-//! cannot be written fails (closed) — except on a full disk, where the
-//! entry waits in memory and goes into the chain with the next write, so
-//! that committed records stay readable until space is back.
+//! read whose entry cannot be written fails (closed) — except on a full
+//! disk, where the entry waits in memory and goes into the chain with the
+//! next write, so that committed records stay readable until space is back.
 
 use std::borrow::Borrow;
 use std::ops::RangeBounds;
