@@ -1,0 +1,13 @@
+//! End-to-end tests of the `llmvault` binary: every subcommand's success
+//! path, keys from a file, the environment and recovery shares, exit codes
+//! for wrong keys and tampering, and `--json` output read back.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod age;
+mod audit;
+mod common;
+mod export;
+mod keys;
+mod pii;
+mod records;
