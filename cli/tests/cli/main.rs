@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod age;
+mod age_export;
 mod audit;
 mod common;
 mod export;
