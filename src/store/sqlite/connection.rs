@@ -32,7 +32,7 @@ pub(super) fn open(path: &Path, cache_mib: Option<u32>) -> Result<Connection> {
     Ok(conn)
 }
 
-/// `wal_autocheckpoint` is 4000 pages (16 MiB at 4 KiB pages), not
+/// `wal_autocheckpoint` is 4000 pages (about 16 MiB at 4 KiB pages), not
 /// SQLite's 1000: every audited read commits a page or two, and a longer
 /// WAL copies the same audit pages back once instead of several times.
 fn harden(conn: &Connection) -> rusqlite::Result<()> {
