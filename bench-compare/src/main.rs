@@ -141,6 +141,25 @@ fn fmt(v: f64, unit: &str) -> String {
     }
 }
 
+/// The peers' figures, then llmvault / each peer, as table cells.
+fn peer_cells(ours: Option<&Figure>, peers: &[Option<&Figure>]) -> String {
+    let mut cells = String::new();
+    for p in peers {
+        cells += &format!(
+            "| {} ",
+            p.map(|f| fmt(f.value, &f.unit)).unwrap_or_default()
+        );
+    }
+    for p in peers {
+        let ratio = match (ours, p) {
+            (Some(o), Some(p)) => format!("{:.2}", o.value / p.value),
+            _ => String::new(),
+        };
+        cells += &format!("| {ratio} ");
+    }
+    cells + "|"
+}
+
 fn print_tables(plan: &Plan, results: &Results) {
     let rows: Vec<(String, String)> = vec![
         (
@@ -188,27 +207,14 @@ fn print_tables(plan: &Plan, results: &Results) {
     println!("|---|---:|---:|---:|---:|---:|");
     for (key, label) in rows.into_iter().chain(chart_rows) {
         let ours = side("llmvault", &key);
-        let mut line = format!(
+        let line = format!(
             "| {label} | {} ",
             ours.map(|f| fmt(f.value, &f.unit)).unwrap_or_default()
         );
         // A llmvault-only setting is compared with the peers' same cache.
         let peer_key = key.split('+').next().unwrap_or(&key);
         let peers = [side(SIDES[0], peer_key), side(SIDES[1], peer_key)];
-        for p in peers {
-            line += &format!(
-                "| {} ",
-                p.map(|f| fmt(f.value, &f.unit)).unwrap_or_default()
-            );
-        }
-        for p in peers {
-            let ratio = match (ours, p) {
-                (Some(o), Some(p)) => format!("{:.2}", o.value / p.value),
-                _ => String::new(),
-            };
-            line += &format!("| {ratio} ");
-        }
-        println!("{line}|");
+        println!("{line}{}", peer_cells(ours, &peers));
     }
 
     println!(
@@ -224,25 +230,12 @@ fn print_tables(plan: &Plan, results: &Results) {
             side("OpenSSL", key),
             side("ring", key),
         ];
-        let mut line = format!(
+        let line = format!(
             "| {key} | {} | {} ",
             sealing.map(|f| fmt(f.value, &f.unit)).unwrap_or_default(),
             ours.map(|f| fmt(f.value, &f.unit)).unwrap_or_default()
         );
-        for p in peers {
-            line += &format!(
-                "| {} ",
-                p.map(|f| fmt(f.value, &f.unit)).unwrap_or_default()
-            );
-        }
-        for p in peers {
-            let ratio = match (ours, p) {
-                (Some(o), Some(p)) => format!("{:.2}", o.value / p.value),
-                _ => String::new(),
-            };
-            line += &format!("| {ratio} ");
-        }
-        println!("{line}|");
+        println!("{line}{}", peer_cells(ours, &peers));
     }
     if let Some(f) = side("llmvault", "overhead/1KiB") {
         println!(

@@ -175,11 +175,15 @@ pub fn run_all(plan: &Plan, shapes: &Shapes, dir: &Path) -> Vec<Figure> {
                 std::hint::black_box(vault.get(id).expect("get"));
             }
         }
-        out.push(Figure::new(workload, random_gets(&vault, &ids, plan.gets), "gets/s"));
+        out.push(Figure::new(
+            workload,
+            random_gets(&vault, &ids, plan.gets),
+            "gets/s",
+        ));
     }
 
-    let vault = Vault::open(&path, KeySource::raw_key([7; 32]), VaultOptions::default())
-        .expect("open");
+    let vault =
+        Vault::open(&path, KeySource::raw_key([7; 32]), VaultOptions::default()).expect("open");
 
     let recs: Vec<_> = (0..plan.single_puts)
         .map(|i| record(plan.get_records + i, shapes.text_len(plan.record_len)))
