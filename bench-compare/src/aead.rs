@@ -46,19 +46,24 @@ pub fn llmvault() -> Vec<Figure> {
     out
 }
 
+/// Distinct 96-bit nonces from a counter, as every side here uses them.
+fn counter_nonces() -> impl FnMut() -> [u8; 12] {
+    let mut n = 0u64;
+    move || {
+        n += 1;
+        let mut b = [0u8; 12];
+        b[..8].copy_from_slice(&n.to_le_bytes());
+        b
+    }
+}
+
 /// llmvault's AEAD backend in place, nonces from a counter like the peers.
 pub fn llmvault_backend() -> Vec<Figure> {
     let bench = SealBench::default();
     let mut out = Vec::new();
     for (len, name) in SIZES {
         let mut buf = vec![0x5Au8; len];
-        let mut n = 0u64;
-        let mut nonce = || {
-            n += 1;
-            let mut b = [0u8; 12];
-            b[..8].copy_from_slice(&n.to_le_bytes());
-            b
-        };
+        let mut nonce = counter_nonces();
         let seal = rate(|| {
             std::hint::black_box(bench.aead_seal(&nonce(), &AAD, &mut buf).expect("seal"));
             1
@@ -79,13 +84,8 @@ pub fn aes_gcm() -> Vec<Figure> {
     let mut out = Vec::new();
     for (len, name) in SIZES {
         let mut buf = vec![0x5Au8; len];
-        let mut n = 0u64;
-        let mut nonce = || {
-            n += 1;
-            let mut b = [0u8; 12];
-            b[..8].copy_from_slice(&n.to_le_bytes());
-            Nonce::<Aes256Gcm>::from(b)
-        };
+        let mut next = counter_nonces();
+        let mut nonce = || Nonce::<Aes256Gcm>::from(next());
         let seal = rate(|| {
             let nonce = nonce();
             std::hint::black_box(
@@ -116,13 +116,8 @@ pub fn ring() -> Vec<Figure> {
     let mut out = Vec::new();
     for (len, name) in SIZES {
         let mut buf = vec![0x5Au8; len + 16];
-        let mut n = 0u64;
-        let mut nonce = || {
-            n += 1;
-            let mut b = [0u8; 12];
-            b[..8].copy_from_slice(&n.to_le_bytes());
-            Nonce::assume_unique_for_key(b)
-        };
+        let mut next = counter_nonces();
+        let mut nonce = || Nonce::assume_unique_for_key(next());
         let seal = rate(|| {
             let tag = key
                 .seal_in_place_separate_tag(nonce(), Aad::from(AAD), &mut buf[..len])
