@@ -157,11 +157,11 @@ fn reads_and_erase(c: &mut Criterion) {
     });
 
     // The same file opened with read audit entries written 256 at a time
-    // (`audit_read_batch`): what a bulk reader can trade for speed.
+    // (`danger_audit_read_batch`): what a bulk reader can trade for speed.
     let batched = Vault::open(
         dir.path().join("reads.vault"),
         key(),
-        options(&clock).audit_read_batch(256),
+        options(&clock).danger_audit_read_batch(256),
     )
     .unwrap();
     group.bench_function(

@@ -70,6 +70,14 @@ impl SealBench {
     }
 }
 
+/// SHA-256 of a fresh data key drawn as the vault draws them: lets a test
+/// compare keys made in different processes without the keys leaving
+/// the crate.
+pub fn fresh_key_fingerprint() -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(SecretKey::random().expose()).into()
+}
+
 /// What a parser made of hostile bytes.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Parsed {

@@ -56,6 +56,7 @@ mod kdf;
 mod keys;
 /// Finding personal data in text and replacing it with reversible placeholders.
 pub mod pii;
+mod random;
 mod record;
 mod retention;
 mod seal;
@@ -74,5 +75,6 @@ pub use retention::{DEFAULT_EPOCH, DEFAULT_TTL};
 pub use seal::SEAL_OVERHEAD;
 pub use vault::{
     AsActor, Audit, DEFAULT_MAX_RECORDS_PER_KEY, DEFAULT_PAGE_CACHE_MIB, EraseReport,
-    FORMAT_VERSION, Maintenance, PurgeReport, Query, Vault, VaultOptions, VaultStats, VerifyReport,
+    FORMAT_VERSION, MAX_RECORDS_PER_KEY_LIMIT, Maintenance, PurgeReport, Query, Vault,
+    VaultOptions, VaultStats, VerifyReport,
 };

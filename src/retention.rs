@@ -77,13 +77,21 @@ impl RetentionPolicy {
 
     /// The end of the epoch that holds `expires_at_ms`: strictly after it,
     /// so the key for the epoch outlives every record it sealed.
-    pub(crate) fn epoch_end_ms(&self, expires_at_ms: i64) -> i64 {
-        let epoch = i64::try_from(self.epoch.as_millis())
-            .unwrap_or(i64::MAX)
-            .max(1);
-        let start = expires_at_ms - expires_at_ms.rem_euclid(epoch);
-        start.saturating_add(epoch)
+    ///
+    /// `None` when that end is not representable (an expiry near the ends
+    /// of `i64`, as only a damaged or hostile row holds): the caller
+    /// refuses the value. Wrapping or saturating would give an epoch end
+    /// at or before the expiry, and a key destroyed while its record lives.
+    pub(crate) fn epoch_end_ms(&self, expires_at_ms: i64) -> Option<i64> {
+        let epoch = i64::try_from(self.epoch.as_millis()).ok()?.max(1);
+        let start = expires_at_ms.checked_sub(expires_at_ms.rem_euclid(epoch))?;
+        start.checked_add(epoch)
     }
+}
+
+/// The error for an expiry whose retention epoch cannot be represented.
+pub(crate) fn unrepresentable_expiry() -> Error {
+    invalid("ttl", "expiry is beyond the representable time")
 }
 
 fn invalid(what: &'static str, reason: &str) -> Error {
@@ -102,9 +110,29 @@ mod tests {
     fn epoch_end_is_strictly_after_expiry() {
         let p = RetentionPolicy::default();
         let day = 86_400_000;
-        assert_eq!(p.epoch_end_ms(0), day);
-        assert_eq!(p.epoch_end_ms(day - 1), day);
-        assert_eq!(p.epoch_end_ms(day), 2 * day);
+        assert_eq!(p.epoch_end_ms(0), Some(day));
+        assert_eq!(p.epoch_end_ms(day - 1), Some(day));
+        assert_eq!(p.epoch_end_ms(day), Some(2 * day));
+        assert_eq!(p.epoch_end_ms(-1), Some(0));
+    }
+
+    /// Hostile expiries from a damaged row: refused, never wrapped,
+    /// saturated or panicking (debug builds panic on overflow).
+    #[test]
+    fn epoch_end_refuses_unrepresentable_expiries() {
+        let p = RetentionPolicy::default();
+        assert_eq!(p.epoch_end_ms(i64::MAX), None);
+        assert_eq!(p.epoch_end_ms(i64::MAX - 1), None);
+        assert_eq!(p.epoch_end_ms(i64::MIN), None);
+        let huge = RetentionPolicy {
+            epoch: Duration::MAX,
+            ..p
+        };
+        assert_eq!(huge.epoch_end_ms(0), None);
+        for e in [i64::MIN + 86_400_000, -5, 0, 1 << 50] {
+            let end = p.epoch_end_ms(e).unwrap();
+            assert!(end > e, "{e}");
+        }
     }
 
     #[test]

@@ -8,7 +8,6 @@
 //!            ‖ has-subject (u8) ‖ subject tag (16, zeros if none)
 //! ```
 
-use rand::Rng;
 use zeroize::Zeroizing;
 
 use crate::aead::NONCE_LEN;
@@ -148,9 +147,7 @@ pub(crate) fn seal(
     binding: &impl Bound,
     buf: Zeroizing<Vec<u8>>,
 ) -> Result<Vec<u8>, SealError> {
-    let mut nonce = [0u8; NONCE_LEN];
-    rand::rng().fill_bytes(&mut nonce);
-    seal_with_nonce(key, binding, buf, nonce)
+    seal_with_nonce(key, binding, buf, crate::random::nonce())
 }
 
 fn seal_with_nonce(

@@ -2,31 +2,56 @@
 
 use std::fmt;
 
-use rand::Rng;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 /// Length of every symmetric key in the vault, in bytes.
 pub(crate) const KEY_LEN: usize = 32;
 
-/// 32 bytes of key material, wiped on drop.
+/// 32 bytes of key material on the heap, wiped on drop.
+///
+/// Heap-backed so that moving a key moves a pointer: the bytes stay where
+/// they were first written and are never copied onto the stack by a move.
+/// Keys are filled in place ([`SecretKey::zeroed`] then
+/// [`SecretKey::expose_mut`], or [`SecretKey::random`]).
 ///
 /// Not `Clone`, `Display` or `Serialize`; `Debug` prints nothing secret.
 /// The bytes are reached through [`SecretKey::expose`] only, so every use
 /// of raw key material is easy to find.
-pub(crate) struct SecretKey(Zeroizing<[u8; KEY_LEN]>);
+pub(crate) struct SecretKey(Box<Zeroizing<[u8; KEY_LEN]>>);
 
 impl SecretKey {
-    /// Takes ownership of `bytes`; the caller's copy should be a temporary
-    /// that is itself zeroized.
-    pub(crate) fn from_bytes(bytes: [u8; KEY_LEN]) -> Self {
-        Self(Zeroizing::new(bytes))
+    /// Room to write key bytes into, wiped on drop.
+    pub(crate) fn zeroed() -> Self {
+        Self(Box::new(Zeroizing::new([0u8; KEY_LEN])))
     }
 
-    /// A fresh key from the thread-local CSPRNG (seeded by the OS).
+    /// A fresh key from the operating system's generator (`src/random.rs`:
+    /// never a user-space generator a fork would duplicate).
     pub(crate) fn random() -> Self {
-        let mut key = Zeroizing::new([0u8; KEY_LEN]);
-        rand::rng().fill_bytes(key.as_mut());
-        Self(key)
+        let mut key = Self::zeroed();
+        crate::random::fill_from_os(key.expose_mut());
+        key
+    }
+
+    /// A copy of `bytes` on the heap; the caller keeps and wipes its own.
+    pub(crate) fn copy_from(bytes: &[u8; KEY_LEN]) -> Self {
+        let mut key = Self::zeroed();
+        key.expose_mut().copy_from_slice(bytes);
+        key
+    }
+
+    /// A copy of `bytes` if they are exactly [`KEY_LEN`] long.
+    pub(crate) fn from_slice(bytes: &[u8]) -> Option<Self> {
+        let bytes: &[u8; KEY_LEN] = bytes.try_into().ok()?;
+        Some(Self::copy_from(bytes))
+    }
+
+    /// Takes `bytes` by value and wipes that copy once it is on the heap.
+    /// For keys handed in whole (a raw key from a KMS, test vectors).
+    pub(crate) fn from_bytes(mut bytes: [u8; KEY_LEN]) -> Self {
+        let key = Self::copy_from(&bytes);
+        bytes.zeroize();
+        key
     }
 
     /// The raw key bytes.
@@ -34,12 +59,7 @@ impl SecretKey {
         &self.0
     }
 
-    /// Room to write derived key bytes into, wiped on drop.
-    pub(crate) fn zeroed() -> Self {
-        Self(Zeroizing::new([0u8; KEY_LEN]))
-    }
-
-    /// Mutable access to fill a key from a KDF.
+    /// Mutable access to fill a key in place (from a KDF or a decryption).
     pub(crate) fn expose_mut(&mut self) -> &mut [u8; KEY_LEN] {
         &mut self.0
     }
@@ -47,6 +67,26 @@ impl SecretKey {
 
 impl fmt::Debug for SecretKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SecretKey([REDACTED])")
+        f.debug_struct("SecretKey").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_no_bytes() {
+        let key = SecretKey::from_bytes([0xab; KEY_LEN]);
+        let shown = format!("{key:?}");
+        assert_eq!(shown, "SecretKey { .. }");
+    }
+
+    #[test]
+    fn random_keys_differ_and_copies_match() {
+        let a = SecretKey::random();
+        assert_ne!(a.expose(), SecretKey::random().expose());
+        assert_eq!(SecretKey::copy_from(a.expose()).expose(), a.expose());
+        assert!(SecretKey::from_slice(&[1; 31]).is_none());
     }
 }

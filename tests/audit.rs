@@ -225,7 +225,7 @@ fn the_chain_survives_a_change_of_key_and_verifies_against_its_head() {
 
 #[test]
 fn batched_read_entries_are_all_written_eventually() {
-    let mut t = new_vault_with(|o| o.audit_read_batch(3));
+    let mut t = new_vault_with(|o| o.danger_audit_read_batch(3));
     let id = t.put(record("c", None, "x")).unwrap();
     let count_gets = |t: &TestVault| {
         t.sql()

@@ -168,7 +168,7 @@ pub fn run_all(plan: &Plan, shapes: &Shapes, dir: &Path) -> Vec<Figure> {
     for (workload, cache_mib, audit_batch) in settings {
         let opts = VaultOptions::default()
             .page_cache_mib(cache_mib as u32)
-            .audit_read_batch(audit_batch);
+            .danger_audit_read_batch(audit_batch);
         let vault = Vault::open(&path, KeySource::raw_key([7; 32]), opts).expect("open");
         if cache_mib > 2 {
             for &id in &ids {

@@ -118,7 +118,7 @@ fn create_private(path: &Path, overwrite: bool) -> Result<File, Fail> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    options.open(path).map_err(|e| {
+    let file = options.open(path).map_err(|e| {
         if e.kind() == io::ErrorKind::AlreadyExists {
             Fail::other(format!(
                 "{} already exists: choose another --output, or add --force",
@@ -127,7 +127,16 @@ fn create_private(path: &Path, overwrite: bool) -> Result<File, Fail> {
         } else {
             Fail::other(format!("cannot create {}: {e}", path.display()))
         }
-    })
+    })?;
+    // `mode` applies only to a file it creates: an existing one that
+    // --force overwrites keeps its old permissions unless set here.
+    #[cfg(unix)]
+    if overwrite {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| Fail::other(format!("cannot restrict {}: {e}", path.display())))?;
+    }
+    Ok(file)
 }
 
 pub fn import(g: &Global, i: &Import, out: &mut Out) -> Result<(), Fail> {

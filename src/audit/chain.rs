@@ -8,7 +8,8 @@
 //! ```
 
 use hmac::Mac;
-use rand::Rng;
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
 
 use super::{Actor, AuditEntry, AuditHead, AuditKeys, AuditOutcome, AuditReport, Event};
 use crate::aead::{NONCE_LEN, TAG_LEN};
@@ -29,10 +30,9 @@ pub(crate) fn entry_row(
     event: &Event,
     outcome: &AuditOutcome,
 ) -> AuditRow {
-    let body = codec::audit::encode(actor, event, outcome);
+    let body = Zeroizing::new(codec::audit::encode(actor, event, outcome));
     let mut sealed = Vec::with_capacity(NONCE_LEN + body.len() + TAG_LEN);
-    let mut nonce = [0u8; NONCE_LEN];
-    rand::rng().fill_bytes(&mut nonce);
+    let nonce = crate::random::nonce();
     sealed.extend_from_slice(&nonce);
     sealed.extend_from_slice(&body);
     let tag = keys
@@ -57,7 +57,8 @@ pub(crate) fn open_entry(keys: &AuditKeys, row: &AuditRow) -> Option<AuditEntry>
     let nonce = row.sealed[..NONCE_LEN].try_into().ok()?;
     let tag_at = row.sealed.len() - TAG_LEN;
     let tag = row.sealed[tag_at..].try_into().ok()?;
-    let mut body = row.sealed[NONCE_LEN..tag_at].to_vec();
+    // Decrypted bodies hold actor names and purposes: wiped on drop.
+    let mut body = Zeroizing::new(row.sealed[NONCE_LEN..tag_at].to_vec());
     keys.cipher(row.seq)
         .open(nonce, &aad(row.seq, row.at_ms), &mut body, tag)
         .ok()?;
@@ -98,11 +99,13 @@ impl<'a> ChainVerifier<'a> {
             });
         }
         let mac = chain_mac(self.keys, &self.prev, row.seq, row.at_ms, &row.sealed);
-        if mac != row.mac || open_entry(self.keys, row).is_none() {
+        // Constant time: a comparison that stops at the first differing
+        // byte tells a forger, by timing, how much of a guessed MAC is right.
+        if !bool::from(mac.ct_eq(&row.mac)) || open_entry(self.keys, row).is_none() {
             return Err(Error::AuditTampered { seq: row.seq });
         }
         if let Some(h) = self.head.as_ref().filter(|h| h.seq == row.seq) {
-            if h.mac != mac {
+            if !bool::from(h.mac.ct_eq(&mac)) {
                 return Err(Error::AuditTampered { seq: row.seq });
             }
             self.head_seen = true;

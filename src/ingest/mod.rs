@@ -203,7 +203,10 @@ impl Ingestor {
         let mut ids = Vec::with_capacity(staged.len());
         for (offset, (expires_at_ms, plaintext)) in staged.into_iter().enumerate() {
             let id = RecordId::from_u64(first + offset as u64);
-            let not_after_ms = self.policy.epoch_end_ms(expires_at_ms);
+            let not_after_ms = self
+                .policy
+                .epoch_end_ms(expires_at_ms)
+                .ok_or_else(crate::retention::unrepresentable_expiry)?;
             let usable = fresh
                 .get(&not_after_ms)
                 .or_else(|| keys.get(&not_after_ms))

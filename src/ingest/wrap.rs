@@ -8,7 +8,6 @@
 //! ```
 
 use hkdf::Hkdf;
-use rand::Rng;
 use sha2::Sha256;
 use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroizing;
@@ -20,10 +19,10 @@ const WRAP_LABEL: &[u8] = b"llmvault/v1/ingest-wrap";
 /// Length of a key wrapped to the vault's public key.
 const SEALED_KEY_LEN: usize = 32 + crate::keys::WRAPPED_LEN;
 
-/// A fresh X25519 secret from the CSPRNG.
+/// A fresh X25519 secret from the operating system's generator.
 pub(crate) fn new_secret() -> StaticSecret {
     let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
-    rand::rng().fill_bytes(bytes.as_mut());
+    crate::random::fill_from_os(bytes.as_mut());
     StaticSecret::from(*bytes)
 }
 

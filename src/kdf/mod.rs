@@ -26,47 +26,91 @@ pub(crate) struct MasterKey(pub(crate) SecretKey);
 ///
 /// # Errors
 /// [`Error::Io`] if a key file cannot be read; [`Error::KdfParams`] if
-/// Argon2 refuses the parameters (cannot happen for a checked [`KdfParams`]).
+/// Argon2 refuses the parameters (not expected for a checked
+/// [`KdfParams`]); [`Error::InvalidInput`] for a passphrase Argon2 cannot
+/// take.
 pub(crate) fn derive_master(
     source: &KeySource,
     params: &KdfParams,
     salt: &[u8],
 ) -> Result<MasterKey> {
     match &source.0 {
-        SourceKind::Raw(key) => Ok(MasterKey(SecretKey::from_bytes(*key.expose()))),
+        SourceKind::Raw(key) => Ok(MasterKey(SecretKey::copy_from(key.expose()))),
         SourceKind::Passphrase(pass) => argon2id(pass.as_bytes(), params, salt),
         SourceKind::PassphraseAndKeyFile {
             passphrase,
             key_file,
         } => {
             let file = Zeroizing::new(std::fs::read(key_file)?);
-            let mut composite = Zeroizing::new([0u8; 64]);
-            composite[..32].copy_from_slice(&Sha256::digest(passphrase.as_bytes()));
-            composite[32..].copy_from_slice(&Sha256::digest(file.as_slice()));
-            argon2id(composite.as_slice(), params, salt)
+            // Each digest is written straight into the zeroizing buffer:
+            // a returned digest would be a stack temporary nobody wipes.
+            let mut composite = Zeroizing::new([[0u8; 32]; 2]);
+            sha256_into(passphrase.as_bytes(), &mut composite[0]);
+            sha256_into(file.as_slice(), &mut composite[1]);
+            argon2id(composite.as_flattened(), params, salt)
         }
     }
 }
 
+/// SHA-256 written straight into `out`: a returned digest would be a stack
+/// temporary that nobody wipes.
+fn sha256_into(data: &[u8], out: &mut [u8; 32]) {
+    Sha256::new_with_prefix(data).finalize_into(out.into());
+}
+
 fn argon2id(password: &[u8], params: &KdfParams, salt: &[u8]) -> Result<MasterKey> {
+    let refused = |e| argon2_refused(e, params);
     let argon_params = Params::new(
         params.memory_kib(),
         params.iterations(),
         params.parallelism(),
         Some(KEY_LEN),
     )
-    .map_err(|e| Error::InvalidInput {
-        what: "argon2 parameters",
-        reason: e.to_string(),
-    })?;
+    .map_err(refused)?;
     let mut master = SecretKey::zeroed();
     Argon2::new(Algorithm::Argon2id, Version::V0x13, argon_params)
         .hash_password_into(password, salt, master.expose_mut())
-        .map_err(|e| Error::InvalidInput {
-            what: "argon2 input",
-            reason: e.to_string(),
-        })?;
+        .map_err(refused)?;
     Ok(MasterKey(master))
+}
+
+/// Argon2's refusal in our terms: a cost parameter it will not take is
+/// [`Error::KdfParams`] naming it, anything else (a passphrase longer than
+/// 2^32 - 1 bytes) is [`Error::InvalidInput`] with Argon2's reason.
+fn argon2_refused(e: argon2::Error, params: &KdfParams) -> Error {
+    use argon2::Error as A;
+    let (name, requested, min, max) = match e {
+        A::MemoryTooLittle | A::MemoryTooMuch => (
+            "memory_kib",
+            params.memory_kib(),
+            KdfParams::MIN_MEMORY_KIB,
+            KdfParams::MAX_MEMORY_KIB,
+        ),
+        A::TimeTooSmall => (
+            "iterations",
+            params.iterations(),
+            KdfParams::MIN_ITERATIONS,
+            KdfParams::MAX_ITERATIONS,
+        ),
+        A::ThreadsTooFew | A::ThreadsTooMany => (
+            "parallelism",
+            params.parallelism(),
+            KdfParams::MIN_PARALLELISM,
+            KdfParams::MAX_PARALLELISM,
+        ),
+        other => {
+            return Error::InvalidInput {
+                what: "argon2 input",
+                reason: other.to_string(),
+            };
+        }
+    };
+    Error::KdfParams {
+        name,
+        requested: requested.into(),
+        min: min.into(),
+        max: max.into(),
+    }
 }
 
 #[cfg(test)]
@@ -101,6 +145,30 @@ mod tests {
     fn raw_key_is_the_master() {
         let m = derive_master(&KeySource::raw_key([9; 32]), &KdfParams::minimum(), &SALT).unwrap();
         assert_eq!(m.0.expose(), &[9; 32]);
+    }
+
+    #[test]
+    fn argon2_refusals_map_to_kdf_params() {
+        let p = KdfParams::minimum();
+        assert!(matches!(
+            argon2_refused(argon2::Error::MemoryTooLittle, &p),
+            Error::KdfParams {
+                name: "memory_kib",
+                requested: 8192,
+                ..
+            }
+        ));
+        assert!(matches!(
+            argon2_refused(argon2::Error::ThreadsTooMany, &p),
+            Error::KdfParams {
+                name: "parallelism",
+                ..
+            }
+        ));
+        assert!(matches!(
+            argon2_refused(argon2::Error::PwdTooLong, &p),
+            Error::InvalidInput { .. }
+        ));
     }
 
     #[test]

@@ -33,6 +33,15 @@ impl KdfParams {
     /// Largest number of lanes accepted.
     pub const MAX_PARALLELISM: u32 = 16;
 
+    /// Default ceiling on what a vault header may ask of an open
+    /// ([`VaultOptions::max_kdf`](crate::VaultOptions::max_kdf)): 1 GiB,
+    /// 8 passes, 16 lanes; about 16 times the default work.
+    pub const DEFAULT_OPEN_LIMIT: Self = Self {
+        memory_kib: 1024 * 1024,
+        iterations: 8,
+        parallelism: Self::MAX_PARALLELISM,
+    };
+
     /// Checks the bounds and builds the parameters.
     ///
     /// # Errors
@@ -72,6 +81,38 @@ impl KdfParams {
             iterations: Self::MIN_ITERATIONS,
             parallelism: Self::MIN_PARALLELISM,
         }
+    }
+
+    /// Each parameter at least as strong as in `self` and in `other`.
+    pub(crate) fn at_least(&self, other: &Self) -> Self {
+        Self {
+            memory_kib: self.memory_kib.max(other.memory_kib),
+            iterations: self.iterations.max(other.iterations),
+            parallelism: self.parallelism.max(other.parallelism),
+        }
+    }
+
+    /// Refuses parameters that ask for more than `limit` in any one of
+    /// them, naming what was asked and what is allowed.
+    pub(crate) fn within(&self, limit: &Self) -> Result<()> {
+        check(
+            "memory_kib",
+            self.memory_kib,
+            Self::MIN_MEMORY_KIB,
+            limit.memory_kib,
+        )?;
+        check(
+            "iterations",
+            self.iterations,
+            Self::MIN_ITERATIONS,
+            limit.iterations,
+        )?;
+        check(
+            "parallelism",
+            self.parallelism,
+            Self::MIN_PARALLELISM,
+            limit.parallelism,
+        )
     }
 
     /// Memory cost in KiB.

@@ -2,13 +2,12 @@
 //! and the key-check value that tells a wrong key from a tampered keyring.
 
 use hkdf::Hkdf;
-use rand::Rng;
 use sha2::Sha256;
-use zeroize::Zeroizing;
 
 use crate::aead::AeadKey;
 use crate::aead::{NONCE_LEN, TAG_LEN};
 use crate::kdf::MasterKey;
+use crate::random;
 use crate::secret::{KEY_LEN, SecretKey};
 
 /// HKDF info for master → KEK (FORMAT.md §3).
@@ -29,11 +28,16 @@ pub(crate) struct Kek {
 
 impl Kek {
     /// KEK = HKDF-SHA256(salt = vault salt, ikm = master, info = label).
+    #[expect(
+        clippy::expect_used,
+        reason = "HKDF-SHA256 refuses only outputs over 255 * 32 bytes; the KEK is 32. \
+                  Failing loudly beats going on with an all-zero KEK"
+    )]
     pub(crate) fn derive(master: &MasterKey, salt: &[u8]) -> Self {
         let mut kek = SecretKey::zeroed();
-        // Expanding 32 bytes from SHA-256 HKDF cannot exceed 255 * 32.
-        let _ =
-            Hkdf::<Sha256>::new(Some(salt), master.0.expose()).expand(KEK_LABEL, kek.expose_mut());
+        Hkdf::<Sha256>::new(Some(salt), master.0.expose())
+            .expand(KEK_LABEL, kek.expose_mut())
+            .expect("a 32-byte HKDF-SHA256 output");
         Self::from_key(kek)
     }
 
@@ -51,16 +55,22 @@ impl Kek {
     }
 
     /// Wraps `key` under the KEK with `aad` bound (FORMAT.md §4).
+    #[expect(
+        clippy::expect_used,
+        reason = "AES-GCM refuses only messages past 2^36 bytes; a key is 32. A zero tag \
+                  would store a key nobody can unwrap, so fail loudly instead"
+    )]
     pub(crate) fn wrap(&self, key: &SecretKey, aad: &[u8]) -> [u8; WRAPPED_LEN] {
         let mut out = [0u8; WRAPPED_LEN];
-        let mut nonce = [0u8; NONCE_LEN];
-        rand::rng().fill_bytes(&mut nonce);
+        let nonce = random::nonce();
         let (nonce_out, rest) = out.split_at_mut(NONCE_LEN);
         nonce_out.copy_from_slice(&nonce);
         let (body, tag_out) = rest.split_at_mut(KEY_LEN);
         body.copy_from_slice(key.expose());
-        // A 32-byte message and a short AAD are far inside AES-GCM's limits.
-        let tag = self.cipher.seal(&nonce, aad, body).unwrap_or_default();
+        let tag = self
+            .cipher
+            .seal(&nonce, aad, body)
+            .expect("AES-GCM seals a 32-byte key");
         tag_out.copy_from_slice(&tag);
         out
     }
@@ -73,20 +83,29 @@ impl Kek {
         }
         let nonce = wrapped[..NONCE_LEN].try_into().ok()?;
         let tag = wrapped[NONCE_LEN + KEY_LEN..].try_into().ok()?;
-        let mut key = Zeroizing::new([0u8; KEY_LEN]);
-        key.copy_from_slice(&wrapped[NONCE_LEN..NONCE_LEN + KEY_LEN]);
-        self.cipher.open(nonce, aad, key.as_mut_slice(), tag).ok()?;
-        Some(SecretKey::from_bytes(*key))
+        // Decrypted where the key will live: no stack copy to wipe.
+        let mut key = SecretKey::zeroed();
+        key.expose_mut()
+            .copy_from_slice(&wrapped[NONCE_LEN..NONCE_LEN + KEY_LEN]);
+        self.cipher.open(nonce, aad, key.expose_mut(), tag).ok()?;
+        Some(key)
     }
 
     /// A fresh key-check value: an AES-GCM tag over an empty message with
     /// `aad` bound. Only the right KEK verifies it (FORMAT.md §1).
+    #[expect(
+        clippy::expect_used,
+        reason = "AES-GCM over an empty message cannot exceed its limits; a zero tag \
+                  would lock the vault, so fail loudly instead"
+    )]
     pub(crate) fn key_check(&self, aad: &[u8]) -> [u8; KEY_CHECK_LEN] {
         let mut out = [0u8; KEY_CHECK_LEN];
-        let mut nonce = [0u8; NONCE_LEN];
-        rand::rng().fill_bytes(&mut nonce);
+        let nonce = random::nonce();
         out[..NONCE_LEN].copy_from_slice(&nonce);
-        let tag = self.cipher.seal(&nonce, aad, &mut []).unwrap_or_default();
+        let tag = self
+            .cipher
+            .seal(&nonce, aad, &mut [])
+            .expect("AES-GCM seals an empty message");
         out[NONCE_LEN..].copy_from_slice(&tag);
         out
     }

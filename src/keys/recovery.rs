@@ -75,7 +75,7 @@ impl fmt::Debug for RecoveryShare {
 /// Splits `secret` into `n` shares, any `k` of which recover it.
 pub(crate) fn split(secret: &SecretKey, k: u8, n: u8) -> Vec<RecoveryShare> {
     Sharks(k)
-        .dealer(secret.expose())
+        .dealer_rng(secret.expose(), &mut crate::random::os_rng())
         .take(usize::from(n))
         .map(|share| RecoveryShare {
             bytes: Zeroizing::new(Vec::from(&share)),
@@ -94,8 +94,7 @@ pub(crate) fn combine(shares: &[RecoveryShare], k: u8) -> Option<SecretKey> {
         .map(|s| Share::try_from(s.bytes.as_slice()).ok())
         .collect::<Option<Vec<_>>>()?;
     let secret = Zeroizing::new(Sharks(k).recover(&parsed).ok()?);
-    let bytes: [u8; KEY_LEN] = secret.as_slice().try_into().ok()?;
-    Some(SecretKey::from_bytes(bytes))
+    SecretKey::from_slice(&secret)
 }
 
 /// The key that wraps the KEK for recovery: HKDF(recovery secret, label).

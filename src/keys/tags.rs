@@ -23,10 +23,14 @@ pub(crate) struct TagKey {
 }
 
 impl TagKey {
+    #[expect(
+        clippy::expect_used,
+        reason = "HMAC takes keys of any length; an all-zero fallback key would make every \
+                  tag guessable, so a failure here must stop the call"
+    )]
     pub(crate) fn new(key: &SecretKey) -> Self {
-        // HMAC takes keys of any length; 32 bytes cannot fail.
         let mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key.expose())
-            .unwrap_or_else(|_| <Hmac<Sha256> as KeyInit>::new(&Default::default()));
+            .expect("HMAC-SHA256 accepts a 32-byte key");
         Self { mac }
     }
 

@@ -476,6 +476,7 @@ impl AsActor<'_> {
     /// # Errors
     /// As [`Vault::change_key`].
     pub fn change_key(&self, new_key: impl Borrow<KeySource>) -> Result<()> {
-        self.vault.change_key_as(&self.actor, new_key.borrow())
+        self.vault
+            .change_key_as(&self.actor, new_key.borrow(), None)
     }
 }

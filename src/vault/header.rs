@@ -11,8 +11,6 @@
 //!         AAD = "llmvault/v1/key-check" ‖ bytes 0..55
 //! ```
 
-use rand::Rng;
-
 use crate::error::{Error, Result};
 use crate::kdf::{KIND_COMPOSITE, KIND_PASSPHRASE, KIND_RAW, KdfParams, KeySource, derive_master};
 use crate::keys::{KEY_CHECK_LEN, Kek};
@@ -41,7 +39,7 @@ impl Header {
     /// leads to (the KDF runs here).
     pub(crate) fn new(source: &KeySource, kdf: KdfParams) -> Result<(Self, Kek)> {
         let mut salt = [0u8; SALT_LEN];
-        rand::rng().fill_bytes(&mut salt);
+        crate::random::fill_from_os(&mut salt);
         let mut header = Self {
             kind: source.kind_byte(),
             kdf,
@@ -100,6 +98,12 @@ impl Header {
         let mut out = self.body().to_vec();
         out.extend_from_slice(&self.key_check);
         out
+    }
+
+    /// Whether opening with a key source runs Argon2id (a raw key does
+    /// not: its parameters are never used).
+    pub(crate) fn runs_kdf(&self) -> bool {
+        self.kind != KIND_RAW
     }
 
     /// Derives the KEK from `source` and checks it against the key-check

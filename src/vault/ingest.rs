@@ -46,7 +46,7 @@ impl Vault {
             let unlocked = self.unlocked.read().unwrap_or_else(|e| e.into_inner());
             let wrapped = unlocked
                 .kek
-                .wrap(&SecretKey::from_bytes(secret.to_bytes()), INGEST_SECRET_AAD);
+                .wrap(&SecretKey::copy_from(secret.as_bytes()), INGEST_SECRET_AAD);
             txn.set_meta_value(META_INGEST_SECRET, Some(&wrapped))?;
         }
         txn.set_meta_value(META_INGEST_PUBLIC, Some(public.as_bytes()))?;

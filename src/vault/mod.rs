@@ -16,7 +16,9 @@ mod write;
 pub use audited::{AsActor, Audit};
 pub use header::FORMAT_VERSION;
 pub use maintenance::{Maintenance, VaultStats};
-pub use options::{DEFAULT_MAX_RECORDS_PER_KEY, DEFAULT_PAGE_CACHE_MIB, VaultOptions};
+pub use options::{
+    DEFAULT_MAX_RECORDS_PER_KEY, DEFAULT_PAGE_CACHE_MIB, MAX_RECORDS_PER_KEY_LIMIT, VaultOptions,
+};
 pub use query::Query;
 pub use reports::{EraseReport, PurgeReport, VerifyReport};
 
@@ -127,6 +129,9 @@ impl Vault {
     ) -> Result<Self> {
         let options = options.borrow();
         let (store, meta, header) = open_store(path.as_ref(), options)?;
+        if header.runs_kdf() {
+            header.kdf.within(&options.max_kdf)?;
+        }
         let kek = count_wrong_key(&store, header.unlock(key.borrow()))?;
         Self::unlocked_open(store, meta, kek, options, AuditAction::Open)
     }
@@ -190,25 +195,58 @@ impl Vault {
 
     /// Replaces the key that opens the vault. Only the data keys and the
     /// tag key are rewrapped (records are not re-encrypted), in one
-    /// transaction; the old key stops working. The new key uses the
-    /// options' KDF parameters and a fresh salt.
+    /// transaction; the old key stops working. The new key gets a fresh
+    /// salt and Argon2id parameters never weaker than the vault's current
+    /// ones: each parameter is the larger of the header's and the handle's
+    /// [`VaultOptions::kdf`]. To set them outright (weaker too), use
+    /// [`Vault::change_key_with_kdf`].
     ///
     /// # Errors
     /// [`Error::KeyTampered`] if a stored key fails authentication (nothing
     /// is changed); [`Error::KeyChanged`] if another handle changed the key
     /// first.
     pub fn change_key(&self, new_key: impl Borrow<KeySource>) -> Result<()> {
-        self.change_key_as(&self.actor, new_key.borrow())
+        self.change_key_as(&self.actor, new_key.borrow(), None)
     }
 
-    fn change_key_as(&self, actor: &Actor, new_key: &KeySource) -> Result<()> {
-        let result = self.rekey(actor, new_key);
+    /// [`Vault::change_key`] with the new key's Argon2id parameters set
+    /// explicitly, whatever the vault had before.
+    ///
+    /// # Errors
+    /// As [`Vault::change_key`].
+    pub fn change_key_with_kdf(
+        &self,
+        new_key: impl Borrow<KeySource>,
+        kdf: crate::kdf::KdfParams,
+    ) -> Result<()> {
+        self.change_key_as(&self.actor, new_key.borrow(), Some(kdf))
+    }
+
+    fn change_key_as(
+        &self,
+        actor: &Actor,
+        new_key: &KeySource,
+        kdf: Option<crate::kdf::KdfParams>,
+    ) -> Result<()> {
+        let result = self.rekey(actor, new_key, kdf);
         self.log_failed_write(actor, AuditAction::ChangeKey, &result);
         result
     }
 
-    fn rekey(&self, actor: &Actor, new_key: &KeySource) -> Result<()> {
-        let (header, new_kek) = Header::new(new_key, self.kdf)?;
+    fn rekey(
+        &self,
+        actor: &Actor,
+        new_key: &KeySource,
+        kdf: Option<crate::kdf::KdfParams>,
+    ) -> Result<()> {
+        let kdf = match kdf {
+            Some(explicit) => explicit,
+            None => {
+                let unlocked = self.unlocked.read().unwrap_or_else(|e| e.into_inner());
+                Header::parse(&unlocked.header)?.kdf.at_least(&self.kdf)
+            }
+        };
+        let (header, new_kek) = Header::new(new_key, kdf)?;
         let mut txn = self.begin()?;
         let mut unlocked = self.unlocked.write().unwrap_or_else(|e| e.into_inner());
         let meta = txn.meta()?;
@@ -270,7 +308,10 @@ impl Vault {
         if self.store.record(record.id)?.is_none() {
             return Err(Error::NotFound { id });
         }
-        let epoch_end = self.policy.epoch_end_ms(record.expires_at_ms);
+        let epoch_end = self
+            .policy
+            .epoch_end_ms(record.expires_at_ms)
+            .ok_or(Error::Tampered { id })?;
         let subject = record.subject.as_ref();
         if self
             .store
@@ -375,12 +416,18 @@ pub(crate) fn too_large() -> Error {
 
 fn check_options(options: &VaultOptions) -> Result<()> {
     options.retention.validate()?;
-    if options.max_records_per_key == 0 {
+    if !(1..=MAX_RECORDS_PER_KEY_LIMIT).contains(&options.max_records_per_key) {
         return Err(Error::InvalidInput {
             what: "max_records_per_key",
-            reason: "must be at least 1".into(),
+            reason: format!(
+                "{} is outside 1..={MAX_RECORDS_PER_KEY_LIMIT} (NIST SP 800-38D §8.3 caps \
+                 random-nonce AES-GCM at 2^32 messages per key)",
+                options.max_records_per_key
+            ),
         });
     }
+    // A vault this handle creates must be one these options can open.
+    options.kdf.within(&options.max_kdf)?;
     Ok(())
 }
 

@@ -13,6 +13,11 @@ use crate::retention::RetentionPolicy;
 /// 2^24, far below the 2^32 random-nonce limit NIST sets for AES-GCM.
 pub const DEFAULT_MAX_RECORDS_PER_KEY: u64 = 1 << 24;
 
+/// Largest [`VaultOptions::max_records_per_key`] accepted: 2^32, NIST SP
+/// 800-38D §8.3's limit on AES-GCM invocations with random 96-bit nonces
+/// under one key.
+pub const MAX_RECORDS_PER_KEY_LIMIT: u64 = 1 << 32;
+
 /// Default page cache of the vault's writer connection, in MiB. It holds
 /// file pages as stored: sealed records, wrapped keys, never plaintext.
 pub const DEFAULT_PAGE_CACHE_MIB: u32 = 16;
@@ -37,6 +42,7 @@ const MAX_PAGE_CACHE_MIB: u32 = 1 << 20;
 #[derive(Clone)]
 pub struct VaultOptions {
     pub(crate) kdf: KdfParams,
+    pub(crate) max_kdf: KdfParams,
     pub(crate) retention: RetentionPolicy,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) max_records_per_key: u64,
@@ -50,6 +56,7 @@ impl Default for VaultOptions {
     fn default() -> Self {
         Self {
             kdf: KdfParams::default(),
+            max_kdf: KdfParams::DEFAULT_OPEN_LIMIT,
             retention: RetentionPolicy::default(),
             clock: Arc::new(SystemClock),
             max_records_per_key: DEFAULT_MAX_RECORDS_PER_KEY,
@@ -62,11 +69,26 @@ impl Default for VaultOptions {
 }
 
 impl VaultOptions {
-    /// Argon2id parameters for a new vault, or for the new key in
-    /// [`Vault::change_key`](crate::Vault::change_key). An existing vault is
-    /// opened with the parameters in its header.
+    /// Argon2id parameters for a new vault. An existing vault is opened
+    /// with the parameters in its header, and
+    /// [`Vault::change_key`](crate::Vault::change_key) never goes below
+    /// them (it takes the stronger of these and the header's, each
+    /// parameter on its own).
     pub fn kdf(mut self, params: KdfParams) -> Self {
         self.kdf = params;
+        self
+    }
+
+    /// The most Argon2id work an existing vault's header may ask of
+    /// [`Vault::open`](crate::Vault::open) (default
+    /// [`KdfParams::DEFAULT_OPEN_LIMIT`]: 1 GiB, 8 passes, 16 lanes). A
+    /// header that asks for more in any parameter is refused with
+    /// [`Error::KdfParams`](crate::Error::KdfParams), naming what it asked
+    /// and what is allowed, before any memory is allocated: a planted
+    /// header cannot make an open take minutes and gigabytes. Raise it for
+    /// vaults made with stronger settings on purpose.
+    pub fn max_kdf(mut self, limit: KdfParams) -> Self {
+        self.max_kdf = limit;
         self
     }
 
@@ -103,12 +125,13 @@ impl VaultOptions {
         self
     }
 
-    /// Write the audit entries of reads `n` at a time instead of one
-    /// transaction per read (default 1). Reads get much faster; in return
-    /// a crash can lose up to `n - 1` read entries (writes are always
-    /// audited in their own transaction). Waiting entries go out with the
-    /// next write, and when the vault is dropped.
-    pub fn audit_read_batch(mut self, n: usize) -> Self {
+    /// **Weakens the audit guarantee.** Write the audit entries of reads
+    /// `n` at a time instead of one transaction per read (default 1).
+    /// Reads get much faster; in return a read returns before its entry
+    /// is written, and a crash can lose up to `n - 1` read entries (writes
+    /// are always audited in their own transaction). Waiting entries go
+    /// out with the next write, and when the vault is dropped.
+    pub fn danger_audit_read_batch(mut self, n: usize) -> Self {
         self.audit_read_batch = n;
         self
     }
@@ -133,7 +156,9 @@ impl VaultOptions {
     }
 
     /// How many records one data key may seal before a fresh key replaces
-    /// it (default [`DEFAULT_MAX_RECORDS_PER_KEY`]). At least 1.
+    /// it (default [`DEFAULT_MAX_RECORDS_PER_KEY`]). At least 1, at most
+    /// [`MAX_RECORDS_PER_KEY_LIMIT`]; `create` and `open` refuse other
+    /// values with [`Error::InvalidInput`](crate::Error::InvalidInput).
     pub fn max_records_per_key(mut self, n: u64) -> Self {
         self.max_records_per_key = n;
         self
@@ -144,6 +169,7 @@ impl fmt::Debug for VaultOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("VaultOptions")
             .field("kdf", &self.kdf)
+            .field("max_kdf", &self.max_kdf)
             .field("retention", &self.retention)
             .field("max_records_per_key", &self.max_records_per_key)
             .field("audit_read_batch", &self.audit_read_batch)

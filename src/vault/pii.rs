@@ -141,7 +141,10 @@ impl Vault {
     ) -> Result<()> {
         let scope = KeyScope {
             subject,
-            not_after_ms: self.policy.epoch_end_ms(expires_at_ms),
+            not_after_ms: self
+                .policy
+                .epoch_end_ms(expires_at_ms)
+                .ok_or_else(crate::retention::unrepresentable_expiry)?,
         };
         let key = self.sealer(txn, sealers, &scope)?;
         let plaintext = codec::pii::encode(mappings, seal::HEADER_LEN, seal::TAG_LEN)

@@ -208,7 +208,10 @@ impl Vault {
             conversation: self.tags.conversation(rec.conversation.as_str()),
             scope: KeyScope {
                 subject,
-                not_after_ms: self.policy.epoch_end_ms(expires_at_ms),
+                not_after_ms: self
+                    .policy
+                    .epoch_end_ms(expires_at_ms)
+                    .ok_or_else(crate::retention::unrepresentable_expiry)?,
             },
             expires_at_ms,
             plaintext,

@@ -41,15 +41,17 @@ impl SqliteBackend {
     /// create that fails half-way removes what it wrote.
     pub(crate) fn create(path: &Path, meta: &VaultMeta, cache_mib: u32) -> Result<Self> {
         // Claim the path atomically: SQLite treats an empty file as a new
-        // database, and two creators cannot both get here.
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(path)
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::AlreadyExists => Error::AlreadyExists,
-                _ => Error::Io(e),
-            })?;
+        // database, and two creators cannot both get here. Owner-only from
+        // the first byte; SQLite gives the -wal and -shm files it creates
+        // beside it the database file's permissions.
+        let mut claim = std::fs::OpenOptions::new();
+        claim.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut claim, 0o600);
+        claim.open(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => Error::AlreadyExists,
+            _ => Error::Io(e),
+        })?;
         Self::initialize(path, meta, cache_mib).inspect_err(|_| remove_database(path))
     }
 
