@@ -66,6 +66,9 @@ impl fmt::Debug for Mapping {
     }
 }
 
+/// Highest placeholder index: 9 digits.
+pub(crate) const MAX_INDEX: u64 = 999_999_999;
+
 /// Longest placeholder: `<`, a 32-byte label, `_`, 9 digits, `>`.
 pub(crate) const MAX_PLACEHOLDER_LEN: usize = 1 + 32 + 1 + 9 + 1;
 

@@ -7,7 +7,7 @@ use std::ops::Range;
 
 use zeroize::Zeroizing;
 
-use super::mapping::{candidates, parse_placeholder};
+use super::mapping::{MAX_INDEX, candidates, parse_placeholder};
 use super::{Detector, Mapping, literal};
 use crate::{Error, Result};
 
@@ -177,10 +177,14 @@ impl Pseudonymizer {
     /// A placeholder with `label` not used yet. (One that appears
     /// literally in the text being masked need not be avoided: masking
     /// replaces that literal.)
+    ///
+    /// Past [`MAX_INDEX`] numbering starts again at the lowest free index:
+    /// a longer one would not read back through `Mapping::new`, nor be
+    /// escaped when typed, since masking escapes only the placeholder shape.
     fn next_placeholder(&mut self, label: &str) -> String {
         let mut index = self.last_index.get(label).copied().unwrap_or(0);
         loop {
-            index += 1;
+            index = if index >= MAX_INDEX { 1 } else { index + 1 };
             let placeholder = format!("<{label}_{index}>");
             if !self.by_placeholder.contains_key(&placeholder) {
                 return placeholder;
@@ -288,6 +292,19 @@ mod tests {
         ];
         let mut gap = Pseudonymizer::from_mappings(Detector::default(), gap).unwrap();
         assert_eq!(gap.mask("y@example.com").text, "<EMAIL_8>");
+    }
+
+    #[test]
+    fn numbering_past_nine_digits_starts_again_at_the_lowest_free_index() {
+        let top = [
+            Mapping::new("<EMAIL_999999999>", "x@example.com".to_owned()).unwrap(),
+            Mapping::new("<EMAIL_1>", "y@example.com".to_owned()).unwrap(),
+        ];
+        let mut pseudo = Pseudonymizer::from_mappings(Detector::default(), top).unwrap();
+        let masked = pseudo.mask("z@example.com");
+        assert_eq!(masked.text, "<EMAIL_2>");
+        let stored = &masked.new_mappings[0];
+        assert!(Mapping::new(stored.placeholder(), stored.value().to_owned()).is_ok());
     }
 
     #[test]
