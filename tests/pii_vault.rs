@@ -157,3 +157,32 @@ fn mappings_expire_with_retention_unless_a_masked_record_needs_them() {
         "kept as long as its masked record"
     );
 }
+
+#[test]
+fn a_placeholder_the_user_types_never_restores_to_another_persons_value() {
+    let mut t = new_vault();
+    let conv = ConversationId::new("c");
+    let first = t.pseudonymize(&conv, &format!("I am {EMAIL}")).unwrap();
+    assert_eq!(first.text, "I am <EMAIL_1>");
+    // Another person in the same conversation types the placeholder text.
+    let typed = "Bob here. What does <EMAIL_1> mean in your template?";
+    let second = t.pseudonymize(&conv, typed).unwrap();
+    let reply = format!("You asked: \"{}\"", second.text);
+    let want = format!("You asked: \"{typed}\"");
+    assert_eq!(t.restore(&conv, &reply).unwrap(), want);
+    assert!(!second.text.contains("<EMAIL_1>"), "{}", second.text);
+    let id = t
+        .put(
+            NewRecord::new(conv.clone())
+                .prompt([Message::user(second.text.clone())])
+                .response(Message::assistant(reply.clone()))
+                .masked(true),
+        )
+        .unwrap();
+    t.reopen();
+    let rec = t.get(id).unwrap();
+    assert_eq!(rec.prompt()[0].content(), typed);
+    assert_eq!(rec.response().unwrap().content(), want);
+    assert!(!rec.response().unwrap().content().contains(EMAIL));
+    assert_eq!(t.restore(&conv, "<EMAIL_1>").unwrap(), EMAIL);
+}

@@ -96,7 +96,10 @@ impl DetectorBuilder {
     /// # Errors
     /// [`Error::InvalidInput`] if the label is not 1–32 ASCII letters,
     /// digits or underscores starting with a letter, names a built-in kind
-    /// (`EMAIL`, `CARD`, …), or the regex does not compile.
+    /// (`EMAIL`, `CARD`, …) or is `LITERAL` (the label of placeholders for
+    /// placeholder-shaped text in the input, see
+    /// [`Pseudonymizer::mask`](super::Pseudonymizer::mask)), or the regex
+    /// does not compile.
     pub fn pattern(mut self, label: &str, pattern: &str) -> Result<Self> {
         let kind = custom_kind(label)?;
         let regex = Regex::new(pattern).map_err(|e| Error::InvalidInput {
@@ -257,6 +260,9 @@ fn custom_kind(label: &str) -> Result<PiiKind> {
     if PiiKind::BUILT_IN.iter().any(|k| k.label() == upper) {
         return Err(bad("the label names a built-in kind"));
     }
+    if upper == super::literal::LABEL {
+        return Err(bad("the label LITERAL is reserved for typed placeholders"));
+    }
     Ok(PiiKind::Custom(upper.into()))
 }
 
@@ -381,6 +387,7 @@ mod tests {
     fn builder_refuses_bad_input() {
         let bad = [
             Detector::builder().pattern("email", "x").err(),
+            Detector::builder().pattern("literal", "x").err(),
             Detector::builder().pattern("", "x").err(),
             Detector::builder().pattern("1abc", "x").err(),
             Detector::builder().pattern("with space", "x").err(),

@@ -1,6 +1,7 @@
 //! One placeholder and the value it stands for.
 
 use std::fmt;
+use std::ops::Range;
 
 use zeroize::Zeroizing;
 
@@ -65,6 +66,9 @@ impl fmt::Debug for Mapping {
     }
 }
 
+/// Highest placeholder index: 9 digits.
+pub(crate) const MAX_INDEX: u64 = 999_999_999;
+
 /// Longest placeholder: `<`, a 32-byte label, `_`, 9 digits, `>`.
 pub(crate) const MAX_PLACEHOLDER_LEN: usize = 1 + 32 + 1 + 9 + 1;
 
@@ -84,6 +88,24 @@ pub(crate) fn parse_placeholder(placeholder: &str) -> Option<(&str, u64)> {
         return None;
     }
     Some((label, index.parse().ok()?))
+}
+
+/// Every span of `text` that could be a placeholder: from each `<` to the
+/// first `>` within [`MAX_PLACEHOLDER_LEN`] bytes. Restoring and escaping
+/// both scan with this, so they agree on what a placeholder in the text is.
+/// A real placeholder holds no inner `<` or `>`, so none is missed by
+/// looking from every `<` in turn.
+pub(crate) fn candidates(text: &str) -> impl Iterator<Item = Range<usize>> + '_ {
+    let bytes = text.as_bytes();
+    bytes
+        .iter()
+        .enumerate()
+        .filter(|&(_, &b)| b == b'<')
+        .filter_map(move |(start, _)| {
+            let window = &bytes[start + 1..bytes.len().min(start + MAX_PLACEHOLDER_LEN)];
+            let close = window.iter().position(|&b| b == b'>')?;
+            Some(start..start + close + 2)
+        })
 }
 
 #[cfg(test)]

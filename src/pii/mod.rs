@@ -31,6 +31,7 @@
 mod checks;
 mod detector;
 mod kind;
+mod literal;
 mod mapping;
 mod pseudonymizer;
 mod rules;

@@ -3,11 +3,12 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasher, RandomState};
+use std::ops::Range;
 
 use zeroize::Zeroizing;
 
-use super::mapping::{MAX_PLACEHOLDER_LEN, parse_placeholder};
-use super::{Detector, Mapping, PiiKind};
+use super::mapping::{MAX_INDEX, candidates, parse_placeholder};
+use super::{Detector, Mapping, literal};
 use crate::{Error, Result};
 
 /// Replaces personal data with placeholders for one conversation, and puts
@@ -87,18 +88,23 @@ impl Pseudonymizer {
     /// Replaces every finding in `text` with its placeholder, making new
     /// placeholders for values not seen before in this conversation.
     ///
-    /// A new placeholder never repeats one that already appears literally
-    /// in `text`, so `restore(&mask(text).text)` gives back `text`.
+    /// Text in `text` that is itself shaped like a placeholder
+    /// (`<EMAIL_1>`, typed by a user or pasted from an earlier masked
+    /// prompt) is masked too, as a value of its own with a `<LITERAL_N>`
+    /// placeholder, so restoring gives back the literal text and never the
+    /// value some other placeholder of the conversation stands for. Hence
+    /// `restore(&mask(text).text)` gives back `text`, in every turn.
     pub fn mask(&mut self, text: &str) -> Masked {
         let mut out = String::with_capacity(text.len());
         let mut new_mappings = Vec::new();
         let mut at = 0;
-        for finding in self.detector.find(text) {
-            let value = &text[finding.range.clone()];
+        let findings = self.detector.find(text);
+        for (range, label) in literal::spans(text, &findings) {
+            let value = &text[range.clone()];
             let index = match self.lookup(value) {
                 Some(index) => index,
                 None => {
-                    let placeholder = self.next_placeholder(&finding.kind, text);
+                    let placeholder = self.next_placeholder(label);
                     new_mappings.push(Mapping {
                         placeholder: placeholder.clone(),
                         value: Zeroizing::new(value.to_owned()),
@@ -109,9 +115,9 @@ impl Pseudonymizer {
                     })
                 }
             };
-            out.push_str(&text[at..finding.range.start]);
+            out.push_str(&text[at..range.start]);
             out.push_str(&self.mappings[index].placeholder);
-            at = finding.range.end;
+            at = range.end;
         }
         out.push_str(&text[at..]);
         Masked {
@@ -132,22 +138,9 @@ impl Pseudonymizer {
     /// size so no partial copies are left behind, but wiping it is up to
     /// the caller (wrap it in `zeroize::Zeroizing` if it should be).
     pub fn restore(&self, text: &str) -> String {
-        let bytes = text.as_bytes();
-        let mut hits = Vec::new();
-        let mut from = 0;
-        while let Some(offset) = bytes[from..].iter().position(|&b| b == b'<') {
-            let start = from + offset;
-            let window = &bytes[start + 1..bytes.len().min(start + MAX_PLACEHOLDER_LEN)];
-            from = start + 1;
-            let Some(close) = window.iter().position(|&b| b == b'>') else {
-                continue;
-            };
-            let end = start + close + 2;
-            if let Some(&index) = self.by_placeholder.get(&text[start..end]) {
-                hits.push((start..end, index));
-                from = end;
-            }
-        }
+        let hits: Vec<(Range<usize>, usize)> = candidates(text)
+            .filter_map(|range| Some((range.clone(), *self.by_placeholder.get(&text[range])?)))
+            .collect();
         let len = hits.iter().fold(text.len(), |len, (range, index)| {
             len - range.len() + self.mappings[*index].value.len()
         });
@@ -181,14 +174,19 @@ impl Pseudonymizer {
             .find(|&i| self.mappings[i].value.as_str() == value)
     }
 
-    /// A placeholder for `kind` not used yet and not present in `text`.
-    fn next_placeholder(&mut self, kind: &PiiKind, text: &str) -> String {
-        let label = kind.label();
+    /// A placeholder with `label` not used yet. (One that appears
+    /// literally in the text being masked need not be avoided: masking
+    /// replaces that literal.)
+    ///
+    /// Past [`MAX_INDEX`] numbering starts again at the lowest free index:
+    /// a longer one would not read back through `Mapping::new`, nor be
+    /// escaped when typed, since masking escapes only the placeholder shape.
+    fn next_placeholder(&mut self, label: &str) -> String {
         let mut index = self.last_index.get(label).copied().unwrap_or(0);
         loop {
-            index += 1;
+            index = if index >= MAX_INDEX { 1 } else { index + 1 };
             let placeholder = format!("<{label}_{index}>");
-            if !text.contains(&placeholder) && !self.by_placeholder.contains_key(&placeholder) {
+            if !self.by_placeholder.contains_key(&placeholder) {
                 return placeholder;
             }
         }
@@ -297,6 +295,19 @@ mod tests {
     }
 
     #[test]
+    fn numbering_past_nine_digits_starts_again_at_the_lowest_free_index() {
+        let top = [
+            Mapping::new("<EMAIL_999999999>", "x@example.com".to_owned()).unwrap(),
+            Mapping::new("<EMAIL_1>", "y@example.com".to_owned()).unwrap(),
+        ];
+        let mut pseudo = Pseudonymizer::from_mappings(Detector::default(), top).unwrap();
+        let masked = pseudo.mask("z@example.com");
+        assert_eq!(masked.text, "<EMAIL_2>");
+        let stored = &masked.new_mappings[0];
+        assert!(Mapping::new(stored.placeholder(), stored.value().to_owned()).is_ok());
+    }
+
+    #[test]
     fn duplicate_placeholders_are_refused() {
         let twice = [
             Mapping::new("<EMAIL_1>", "a@example.com".to_owned()).unwrap(),
@@ -308,15 +319,42 @@ mod tests {
     }
 
     #[test]
-    fn literal_placeholders_in_the_prompt_are_not_reused() {
+    fn literal_placeholders_in_the_prompt_get_their_own() {
         let mut pseudo = Pseudonymizer::default();
         let text = "the template says <EMAIL_1>; mine is alice@example.com";
         let masked = pseudo.mask(text);
         assert_eq!(
             masked.text,
-            "the template says <EMAIL_1>; mine is <EMAIL_2>"
+            "the template says <LITERAL_1>; mine is <EMAIL_1>"
         );
+        assert_eq!(masked.new_mappings[0].value(), "<EMAIL_1>");
         assert_eq!(pseudo.restore(&masked.text), text);
+        // A typed `<LITERAL_1>` is one more literal; the same literal keeps
+        // its placeholder.
+        let again = pseudo.mask("<LITERAL_1> and <EMAIL_1>");
+        assert_eq!(again.text, "<LITERAL_2> and <LITERAL_1>");
+        assert_eq!(pseudo.restore(&again.text), "<LITERAL_1> and <EMAIL_1>");
+    }
+
+    #[test]
+    fn a_typed_placeholder_is_not_restored_to_someone_elses_value() {
+        let mut pseudo = Pseudonymizer::default();
+        assert_eq!(pseudo.mask("I'm alice@example.com").text, "I'm <EMAIL_1>");
+        let typed = "my template says <EMAIL_1>, not <EMAIL_2>";
+        let masked = pseudo.mask(typed);
+        let reply = format!("You wrote: {}", masked.text);
+        assert_eq!(pseudo.restore(&reply), format!("You wrote: {typed}"));
+        assert!(!masked.text.contains("<EMAIL_1>"), "{}", masked.text);
+        // The model may still name Alice by her own placeholder.
+        assert_eq!(pseudo.restore("<EMAIL_1>"), "alice@example.com");
+    }
+
+    #[test]
+    fn a_placeholder_typed_before_its_number_was_given_out_stays_literal() {
+        let mut pseudo = Pseudonymizer::default();
+        let first = pseudo.mask("see <EMAIL_1> in the docs");
+        pseudo.mask("bob@example.org");
+        assert_eq!(pseudo.restore(&first.text), "see <EMAIL_1> in the docs");
     }
 
     #[test]

@@ -9,6 +9,8 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::ops::Range;
 
+use zeroize::Zeroizing;
+
 use super::PiiKind;
 use super::checks::{
     after, before, continues_number, extends_number, iban_valid, is_word, luhn, parse_digits,
@@ -164,7 +166,7 @@ fn check_card(text: &str, r: Range<usize>) -> Option<Range<usize>> {
     }
     let mut end = s.len();
     loop {
-        let digits: Vec<u8> = s[..end].bytes().filter(u8::is_ascii_digit).collect();
+        let digits = digits_of(&s[..end]);
         if digits.len() < 13 {
             return None;
         }
@@ -176,6 +178,15 @@ fn check_card(text: &str, r: Range<usize>) -> Option<Range<usize>> {
     }
 }
 
+/// The ASCII digits of `s` (most of a card number) in a buffer wiped on
+/// drop, allocated at its final size so that no reallocation frees an
+/// unwiped copy.
+fn digits_of(s: &str) -> Zeroizing<Vec<u8>> {
+    let mut digits = Zeroizing::new(Vec::with_capacity(s.len()));
+    digits.extend(s.bytes().filter(u8::is_ascii_digit));
+    digits
+}
+
 // --- IBAN -----------------------------------------------------------------
 
 /// Country code, check digits, then 11–30 letters or digits, optionally
@@ -185,20 +196,26 @@ const IBAN: &str = r"(?-u:\b)[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}";
 fn check_iban(text: &str, r: Range<usize>) -> Option<Range<usize>> {
     let s = &text[r.clone()];
     let want = super::checks::iban_length(&s.as_bytes()[..2])?;
-    let mut compact = Vec::with_capacity(want);
-    let mut end = 0;
+    let (compact, end) = compact_iban(s, want);
+    let end = r.start + end;
+    let whole = compact.len() == want && !continues_number(text, end, b"");
+    (whole && iban_valid(&compact)).then_some(r.start..end)
+}
+
+/// The first `want` bytes of `s` other than spaces (an account number) in
+/// a buffer wiped on drop and never reallocated, and where in `s` they end
+/// (0 if `s` has fewer).
+fn compact_iban(s: &str, want: usize) -> (Zeroizing<Vec<u8>>, usize) {
+    let mut compact = Zeroizing::new(Vec::with_capacity(want));
     for (i, b) in s.bytes().enumerate() {
         if b != b' ' {
             compact.push(b);
             if compact.len() == want {
-                end = i + 1;
-                break;
+                return (compact, i + 1);
             }
         }
     }
-    let end = r.start + end;
-    let whole = compact.len() == want && !continues_number(text, end, b"");
-    (whole && iban_valid(&compact)).then_some(r.start..end)
+    (compact, 0)
 }
 
 // --- SSN ------------------------------------------------------------------
@@ -574,6 +591,24 @@ mod tests {
             "call 123-456-7890",
             "ISBN 978-3-16-148410-0",
         ]);
+    }
+
+    /// A compile-time check: these buffers are of a type that wipes itself
+    /// on drop. (Whether freed memory holds a copy cannot be observed
+    /// without `unsafe`; sizing each buffer up front is what keeps
+    /// reallocation from leaving one.)
+    #[test]
+    fn card_and_iban_buffers_are_wiped_on_drop() {
+        fn wiped_on_drop<T: zeroize::ZeroizeOnDrop>(_: &T) {}
+        let digits = digits_of("4111 1111-1111 1111");
+        assert_eq!(digits.as_slice(), b"4111111111111111");
+        wiped_on_drop(&digits);
+        let (compact, end) = compact_iban("DE89 3704 0044 0532 0130 00 and", 22);
+        assert_eq!(compact.as_slice(), b"DE89370400440532013000");
+        assert_eq!(end, 27);
+        wiped_on_drop(&compact);
+        let (short, end) = compact_iban("DE89 3704", 22);
+        assert_eq!((short.as_slice(), end), (&b"DE893704"[..], 0));
     }
 
     #[test]

@@ -21,6 +21,10 @@ impl Vault {
     /// conversation's sealed mapping (the same value always gets the same
     /// placeholder in one conversation). Send `masked.text` to the model.
     ///
+    /// Text in `text` shaped like a placeholder (a user typing `<EMAIL_1>`)
+    /// is masked as a `<LITERAL_N>` of its own, so restoring gives back
+    /// what was typed and never the value `<EMAIL_1>` stands for.
+    ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
     /// # let opts = llmvault::VaultOptions::default().kdf(llmvault::KdfParams::minimum());
