@@ -323,8 +323,11 @@ impl Vault {
         }
     }
 
+    /// The data key of a stored key row, from memory only if it was
+    /// authenticated for the scope the row names now (else unwrapped,
+    /// which fails for an edited scope: the wrap's AAD binds it).
     fn unwrap_row(&self, row: &KeyRow) -> Result<Arc<DataKey>> {
-        if let Some(key) = self.keyring.get(row.id) {
+        if let Some(key) = self.keyring.get_scoped(row.id, &row.scope) {
             return Ok(key);
         }
         let unlocked = self.unlocked.read().unwrap_or_else(|e| e.into_inner());
@@ -340,7 +343,7 @@ impl Vault {
             });
         };
         let key = Arc::new(DataKey::new(row.id, &secret));
-        self.keyring.insert(Arc::clone(&key));
+        self.keyring.insert(row.scope, Arc::clone(&key));
         Ok(key)
     }
 
