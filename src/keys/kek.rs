@@ -1,5 +1,10 @@
 //! The key-encryption key and everything it wraps: data keys, the tag key,
 //! and the key-check value that tells a wrong key from a tampered keyring.
+//!
+//! Format 1 derived the KEK from the master key. Format 2 draws it at
+//! random and stores it wrapped under the **unlock key**, derived from the
+//! master key instead (FORMAT.md §3): then the KEK can be replaced (when
+//! recovery shares are revoked or re-issued) without the key source.
 
 use hkdf::Hkdf;
 use sha2::Sha256;
@@ -10,8 +15,12 @@ use crate::kdf::MasterKey;
 use crate::random;
 use crate::secret::{KEY_LEN, SecretKey};
 
-/// HKDF info for master → KEK (FORMAT.md §3).
+/// HKDF info for master → KEK in format 1 (FORMAT.md §3).
 const KEK_LABEL: &[u8] = b"llmvault/v1/kek";
+/// HKDF info for master → unlock key in format 2 (FORMAT.md §3). Not the
+/// format-1 label: a format-1 KEK may sit wrapped in an old recovery row,
+/// and must never be the key that opens later KEKs.
+const UNLOCK_LABEL: &[u8] = b"llmvault/v2/unlock";
 
 /// Length of a wrapped key on disk: nonce, encrypted key, tag.
 pub(crate) const WRAPPED_LEN: usize = NONCE_LEN + KEY_LEN + TAG_LEN;
@@ -27,18 +36,34 @@ pub(crate) struct Kek {
 }
 
 impl Kek {
-    /// KEK = HKDF-SHA256(salt = vault salt, ikm = master, info = label).
+    /// The format-1 KEK: HKDF-SHA256(salt = vault salt, ikm = master,
+    /// info = "llmvault/v1/kek").
+    pub(crate) fn derive(master: &MasterKey, salt: &[u8]) -> Self {
+        Self::from_master(master, salt, KEK_LABEL)
+    }
+
+    /// The format-2 unlock key, which wraps the random KEK:
+    /// HKDF-SHA256(salt = vault salt, ikm = master, info = "llmvault/v2/unlock").
+    pub(crate) fn derive_unlock(master: &MasterKey, salt: &[u8]) -> Self {
+        Self::from_master(master, salt, UNLOCK_LABEL)
+    }
+
+    /// A fresh random KEK (format 2), from the operating system.
+    pub(crate) fn random() -> Self {
+        Self::from_key(SecretKey::random())
+    }
+
     #[expect(
         clippy::expect_used,
-        reason = "HKDF-SHA256 refuses only outputs over 255 * 32 bytes; the KEK is 32. \
-                  Failing loudly beats going on with an all-zero KEK"
+        reason = "HKDF-SHA256 refuses only outputs over 255 * 32 bytes; the key is 32. \
+                  Failing loudly beats going on with an all-zero key"
     )]
-    pub(crate) fn derive(master: &MasterKey, salt: &[u8]) -> Self {
-        let mut kek = SecretKey::zeroed();
+    fn from_master(master: &MasterKey, salt: &[u8], label: &[u8]) -> Self {
+        let mut key = SecretKey::zeroed();
         Hkdf::<Sha256>::new(Some(salt), master.0.expose())
-            .expand(KEK_LABEL, kek.expose_mut())
+            .expand(label, key.expose_mut())
             .expect("a 32-byte HKDF-SHA256 output");
-        Self::from_key(kek)
+        Self::from_key(key)
     }
 
     /// A key-wrapping key from raw key bytes.
@@ -164,6 +189,31 @@ mod tests {
         assert_eq!(
             expected.unwrap_key(&wrapped, b"aad").unwrap().expose(),
             &[3; 32]
+        );
+    }
+
+    /// HKDF-SHA256(salt, master, "llmvault/v2/unlock"), cross-checked with
+    /// Python's `cryptography` HKDF (FORMAT.md §3).
+    #[test]
+    fn unlock_key_derivation_known_answer() {
+        const EXPECTED: [u8; 32] = [
+            0xda, 0x6f, 0x05, 0x73, 0x2d, 0xda, 0x8e, 0x95, 0xf8, 0x39, 0xe9, 0xcd, 0x45, 0xf9,
+            0xfb, 0xdf, 0x20, 0x9a, 0xcc, 0x1b, 0x70, 0x49, 0xb2, 0xdf, 0x9a, 0x87, 0x48, 0x90,
+            0x4f, 0xe8, 0xdd, 0x73,
+        ];
+        let expected = Kek::from_key(SecretKey::from_bytes(EXPECTED));
+        let unlock = Kek::derive_unlock(
+            &MasterKey(SecretKey::from_bytes([1; 32])),
+            b"salt-salt-salt-!",
+        );
+        let wrapped = unlock.wrap(&SecretKey::from_bytes([3; 32]), b"aad");
+        assert_eq!(
+            expected.unwrap_key(&wrapped, b"aad").unwrap().expose(),
+            &[3; 32]
+        );
+        assert!(
+            kek(1).unwrap_key(&wrapped, b"aad").is_none(),
+            "not the v1 KEK"
         );
     }
 

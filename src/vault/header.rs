@@ -3,52 +3,94 @@
 //!
 //! ```text
 //! 0..8    magic "LLMVAULT"
-//! 8..10   format version, u16 BE
+//! 8..10   format version, u16 BE (1 or 2)
 //! 10      key source kind (1 passphrase, 2 passphrase + key file, 3 raw key)
 //! 11..23  Argon2id memory KiB, passes, lanes: three u32 BE
 //! 23..55  salt, 32 random bytes
-//! 55..83  key check: nonce (12) ‖ AES-GCM tag (16) over an empty message,
-//!         AAD = "llmvault/v1/key-check" ‖ bytes 0..55
+//! format 1:
+//! 55..83   key check: nonce (12) ‖ AES-GCM tag (16) over an empty message
+//!          under the KEK, AAD = "llmvault/v1/key-check" ‖ bytes 0..55
+//! format 2:
+//! 55..115  the random KEK wrapped under the unlock key,
+//!          AAD = "llmvault/v2/kek" ‖ bytes 0..55
+//! 115..143 key check as above, AAD = "llmvault/v1/key-check" ‖ bytes 0..115
 //! ```
 
 use crate::error::{Error, Result};
 use crate::kdf::{KIND_COMPOSITE, KIND_PASSPHRASE, KIND_RAW, KdfParams, KeySource, derive_master};
-use crate::keys::{KEY_CHECK_LEN, Kek};
+use crate::keys::{KEY_CHECK_LEN, Kek, WRAPPED_LEN};
 
-/// The format version this build writes and reads.
-pub const FORMAT_VERSION: u16 = 1;
+/// The format version this build writes. It reads this one and every
+/// earlier one (format 1 vaults move to 2 on their first change of KEK).
+pub const FORMAT_VERSION: u16 = 2;
+/// Format 1: the KEK derived from the master key.
+const V1: u16 = 1;
 
 const MAGIC: &[u8; 8] = b"LLMVAULT";
 const KEY_CHECK_LABEL: &[u8] = b"llmvault/v1/key-check";
+const WRAPPED_KEK_LABEL: &[u8] = b"llmvault/v2/kek";
 const SALT_LEN: usize = 32;
-const BODY_LEN: usize = 8 + 2 + 1 + 12 + SALT_LEN;
-const HEADER_LEN: usize = BODY_LEN + KEY_CHECK_LEN;
+/// Magic, version, kind, parameters and salt: the same in both formats.
+const PREFIX_LEN: usize = 8 + 2 + 1 + 12 + SALT_LEN;
+const V1_LEN: usize = PREFIX_LEN + KEY_CHECK_LEN;
+const V2_LEN: usize = PREFIX_LEN + WRAPPED_LEN + KEY_CHECK_LEN;
 
-/// A parsed header. Existing means valid: the version is ours and the KDF
-/// parameters are within bounds.
+/// A parsed header. Existing means valid: the version is one we read and
+/// the KDF parameters are within bounds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Header {
+    version: u16,
     pub(crate) kind: u8,
     pub(crate) kdf: KdfParams,
     salt: [u8; SALT_LEN],
+    /// Format 2 only: the KEK wrapped under the unlock key.
+    wrapped_kek: Option<[u8; WRAPPED_LEN]>,
     key_check: [u8; KEY_CHECK_LEN],
 }
 
+/// What a key source opens: the KEK, and the unlock key that wraps it in
+/// the header. A handle keeps the unlock key so it can replace the KEK
+/// later without asking for the key source again.
+pub(crate) struct SourceKeys {
+    pub(crate) kek: Kek,
+    pub(crate) unlock: Kek,
+}
+
 impl Header {
-    /// A header for `source` with a fresh salt; returns it with the KEK it
-    /// leads to (the KDF runs here).
-    pub(crate) fn new(source: &KeySource, kdf: KdfParams) -> Result<(Self, Kek)> {
+    /// A format-2 header for `source` with a fresh salt and a fresh random
+    /// KEK; returns it with that KEK and the unlock key (the KDF runs here).
+    pub(crate) fn new(source: &KeySource, kdf: KdfParams) -> Result<(Self, SourceKeys)> {
         let mut salt = [0u8; SALT_LEN];
         crate::random::fill_from_os(&mut salt);
-        let mut header = Self {
+        let master = derive_master(source, &kdf, &salt)?;
+        let unlock = Kek::derive_unlock(&master, &salt);
+        let header = Self {
+            version: FORMAT_VERSION,
             kind: source.kind_byte(),
             kdf,
             salt,
+            wrapped_kek: None,
             key_check: [0; KEY_CHECK_LEN],
         };
-        let kek = header.derive_kek(source)?;
+        let (header, kek) = header.with_new_kek(&unlock);
+        Ok((header, SourceKeys { kek, unlock }))
+    }
+
+    /// This header with a fresh random KEK wrapped under `unlock` (which
+    /// must be this header's unlock key): same kind, parameters and salt,
+    /// so the key source that opened it still does. Always format 2: a
+    /// format-1 header moves to format 2 here.
+    pub(crate) fn with_new_kek(&self, unlock: &Kek) -> (Self, Kek) {
+        let kek = Kek::random();
+        let mut header = Self {
+            version: FORMAT_VERSION,
+            wrapped_kek: None,
+            key_check: [0; KEY_CHECK_LEN],
+            ..self.clone()
+        };
+        header.wrapped_kek = Some(unlock.wrap(kek.secret(), &header.wrapped_kek_aad()));
         header.key_check = kek.key_check(&header.key_check_aad());
-        Ok((header, kek))
+        (header, kek)
     }
 
     /// Parses stored header bytes. Bounds are checked here, before any
@@ -60,15 +102,19 @@ impl Header {
             });
         }
         let version = u16::from_be_bytes([bytes[8], bytes[9]]);
-        if version != FORMAT_VERSION {
-            return Err(Error::UnsupportedVersion {
-                found: version,
-                supported: FORMAT_VERSION,
-            });
-        }
-        if bytes.len() != HEADER_LEN {
+        let expected_len = match version {
+            V1 => V1_LEN,
+            FORMAT_VERSION => V2_LEN,
+            _ => {
+                return Err(Error::UnsupportedVersion {
+                    found: version,
+                    supported: FORMAT_VERSION,
+                });
+            }
+        };
+        if bytes.len() != expected_len {
             return Err(Error::Corrupt {
-                what: format!("header is {} bytes, expected {HEADER_LEN}", bytes.len()),
+                what: format!("header is {} bytes, expected {expected_len}", bytes.len()),
             });
         }
         let kind = bytes[10];
@@ -82,22 +128,35 @@ impl Header {
         };
         let kdf = KdfParams::new(word(11), word(15), word(19))?;
         let mut salt = [0u8; SALT_LEN];
-        salt.copy_from_slice(&bytes[23..BODY_LEN]);
+        salt.copy_from_slice(&bytes[23..PREFIX_LEN]);
+        let wrapped_kek = (version != V1).then(|| {
+            let mut wrapped = [0u8; WRAPPED_LEN];
+            wrapped.copy_from_slice(&bytes[PREFIX_LEN..PREFIX_LEN + WRAPPED_LEN]);
+            wrapped
+        });
         let mut key_check = [0u8; KEY_CHECK_LEN];
-        key_check.copy_from_slice(&bytes[BODY_LEN..]);
+        key_check.copy_from_slice(&bytes[expected_len - KEY_CHECK_LEN..]);
         Ok(Self {
+            version,
             kind,
             kdf,
             salt,
+            wrapped_kek,
             key_check,
         })
     }
 
     /// The stored form.
     pub(crate) fn to_bytes(&self) -> Vec<u8> {
-        let mut out = self.body().to_vec();
+        let mut out = self.checked_bytes();
         out.extend_from_slice(&self.key_check);
         out
+    }
+
+    /// The format version of these bytes.
+    #[cfg(test)]
+    pub(crate) fn version(&self) -> u16 {
+        self.version
     }
 
     /// Whether opening with a key source runs Argon2id (a raw key does
@@ -106,17 +165,30 @@ impl Header {
         self.kind != KIND_RAW
     }
 
-    /// Derives the KEK from `source` and checks it against the key-check
-    /// value.
+    /// Derives the master key from `source` and from it the unlock key
+    /// and the KEK (format 1: derived; format 2: unwrapped), and checks
+    /// the KEK against the key-check value.
     ///
     /// # Errors
     /// [`Error::WrongKey`] if the source is of another kind or does not
     /// verify.
-    pub(crate) fn unlock(&self, source: &KeySource) -> Result<Kek> {
+    pub(crate) fn unlock(&self, source: &KeySource) -> Result<SourceKeys> {
         if source.kind_byte() != self.kind {
             return Err(Error::WrongKey);
         }
-        self.check(self.derive_kek(source)?)
+        let master = derive_master(source, &self.kdf, &self.salt)?;
+        let unlock = Kek::derive_unlock(&master, &self.salt);
+        let kek = match &self.wrapped_kek {
+            None => Kek::derive(&master, &self.salt),
+            Some(wrapped) => unlock
+                .unwrap_key(wrapped, &self.wrapped_kek_aad())
+                .map(Kek::from_key)
+                .ok_or(Error::WrongKey)?,
+        };
+        Ok(SourceKeys {
+            kek: self.check(kek)?,
+            unlock,
+        })
     }
 
     /// Accepts `kek` (however it was obtained) only if it verifies
@@ -129,15 +201,10 @@ impl Header {
         }
     }
 
-    fn derive_kek(&self, source: &KeySource) -> Result<Kek> {
-        let master = derive_master(source, &self.kdf, &self.salt)?;
-        Ok(Kek::derive(&master, &self.salt))
-    }
-
-    fn body(&self) -> [u8; BODY_LEN] {
-        let mut b = [0u8; BODY_LEN];
+    fn prefix(&self) -> [u8; PREFIX_LEN] {
+        let mut b = [0u8; PREFIX_LEN];
         b[..8].copy_from_slice(MAGIC);
-        b[8..10].copy_from_slice(&FORMAT_VERSION.to_be_bytes());
+        b[8..10].copy_from_slice(&self.version.to_be_bytes());
         b[10] = self.kind;
         b[11..15].copy_from_slice(&self.kdf.memory_kib().to_be_bytes());
         b[15..19].copy_from_slice(&self.kdf.iterations().to_be_bytes());
@@ -146,9 +213,25 @@ impl Header {
         b
     }
 
+    /// Every byte before the key check: the prefix, and in format 2 the
+    /// wrapped KEK.
+    fn checked_bytes(&self) -> Vec<u8> {
+        let mut out = self.prefix().to_vec();
+        if let Some(wrapped) = &self.wrapped_kek {
+            out.extend_from_slice(wrapped);
+        }
+        out
+    }
+
     fn key_check_aad(&self) -> Vec<u8> {
         let mut aad = KEY_CHECK_LABEL.to_vec();
-        aad.extend_from_slice(&self.body());
+        aad.extend_from_slice(&self.checked_bytes());
+        aad
+    }
+
+    fn wrapped_kek_aad(&self) -> Vec<u8> {
+        let mut aad = WRAPPED_KEK_LABEL.to_vec();
+        aad.extend_from_slice(&self.prefix());
         aad
     }
 }
@@ -157,16 +240,45 @@ impl Header {
 mod tests {
     use super::*;
 
-    fn header() -> (Header, Kek) {
+    fn header() -> (Header, SourceKeys) {
         Header::new(&KeySource::passphrase("pw"), KdfParams::minimum()).unwrap()
+    }
+
+    /// A format-1 header as format 1 wrote it: the KEK derived from the
+    /// master key, no wrapped KEK.
+    fn v1_header(source: &KeySource) -> (Header, Kek) {
+        let salt = [7u8; SALT_LEN];
+        let kdf = KdfParams::minimum();
+        let master = derive_master(source, &kdf, &salt).unwrap();
+        let kek = Kek::derive(&master, &salt);
+        let mut header = Header {
+            version: V1,
+            kind: source.kind_byte(),
+            kdf,
+            salt,
+            wrapped_kek: None,
+            key_check: [0; KEY_CHECK_LEN],
+        };
+        header.key_check = kek.key_check(&header.key_check_aad());
+        (header, kek)
+    }
+
+    fn same_kek(a: &Kek, b: &Kek) -> bool {
+        a.secret().expose() == b.secret().expose()
     }
 
     #[test]
     fn round_trip_and_unlock() {
-        let (h, _) = header();
-        let parsed = Header::parse(&h.to_bytes()).unwrap();
+        let (h, keys) = header();
+        let bytes = h.to_bytes();
+        assert_eq!(bytes.len(), V2_LEN);
+        assert_eq!(&bytes[8..10], &[0, 2]);
+        let parsed = Header::parse(&bytes).unwrap();
         assert_eq!(parsed, h);
-        assert!(parsed.unlock(&KeySource::passphrase("pw")).is_ok());
+        let opened = parsed.unlock(&KeySource::passphrase("pw")).unwrap();
+        assert!(same_kek(&opened.kek, &keys.kek));
+        assert!(same_kek(&opened.unlock, &keys.unlock));
+        assert!(!same_kek(&keys.kek, &keys.unlock));
         assert!(matches!(
             parsed.unlock(&KeySource::passphrase("nope")),
             Err(Error::WrongKey)
@@ -175,6 +287,42 @@ mod tests {
             parsed.unlock(&KeySource::raw_key([0; 32])),
             Err(Error::WrongKey)
         ));
+    }
+
+    #[test]
+    fn a_new_kek_keeps_the_source_and_refuses_the_old_kek() {
+        let source = KeySource::passphrase("pw");
+        let (h, keys) = header();
+        let (next, kek) = h.with_new_kek(&keys.unlock);
+        assert!(!same_kek(&kek, &keys.kek));
+        assert_eq!(&next.to_bytes()[..PREFIX_LEN], &h.to_bytes()[..PREFIX_LEN]);
+        let parsed = Header::parse(&next.to_bytes()).unwrap();
+        assert!(same_kek(&parsed.unlock(&source).unwrap().kek, &kek));
+        assert!(parsed.check(keys.kek).is_err(), "the old KEK is refused");
+        assert!(parsed.check(kek).is_ok());
+    }
+
+    #[test]
+    fn a_format_1_header_opens_and_moves_to_format_2() {
+        let source = KeySource::passphrase("pw");
+        let (v1, v1_kek) = v1_header(&source);
+        let bytes = v1.to_bytes();
+        assert_eq!(bytes.len(), V1_LEN);
+        let parsed = Header::parse(&bytes).unwrap();
+        assert_eq!(parsed.version(), 1);
+        let keys = parsed.unlock(&source).unwrap();
+        assert!(same_kek(&keys.kek, &v1_kek));
+        assert!(
+            !same_kek(&keys.unlock, &v1_kek),
+            "the unlock key is not the v1 KEK"
+        );
+
+        let (v2, kek) = parsed.with_new_kek(&keys.unlock);
+        let reparsed = Header::parse(&v2.to_bytes()).unwrap();
+        assert_eq!(reparsed.version(), FORMAT_VERSION);
+        assert_eq!(&v2.to_bytes()[10..PREFIX_LEN], &bytes[10..PREFIX_LEN]);
+        assert!(same_kek(&reparsed.unlock(&source).unwrap().kek, &kek));
+        assert!(reparsed.check(v1_kek).is_err());
     }
 
     #[test]
@@ -204,14 +352,18 @@ mod tests {
     fn fail_other_version_magic_or_length() {
         let (h, _) = header();
         let mut bytes = h.to_bytes();
-        bytes[9] = 2;
+        bytes[9] = 3;
         assert!(matches!(
             Header::parse(&bytes),
             Err(Error::UnsupportedVersion {
-                found: 2,
-                supported: 1
+                found: 3,
+                supported: 2
             })
         ));
+        // A format-2 header relabelled as format 1 has the wrong length.
+        let mut bytes = h.to_bytes();
+        bytes[9] = 1;
+        assert!(matches!(Header::parse(&bytes), Err(Error::Corrupt { .. })));
         let mut bytes = h.to_bytes();
         bytes[0] = b'X';
         assert!(matches!(Header::parse(&bytes), Err(Error::Corrupt { .. })));
@@ -223,14 +375,14 @@ mod tests {
 
     #[test]
     fn every_header_byte_is_covered() {
-        let (h, _) = header();
-        let good = h.to_bytes();
-        for i in 0..good.len() {
-            let mut bad = good.clone();
-            bad[i] ^= 0x01;
-            let outcome = Header::parse(&bad)
-                .and_then(|p| p.unlock(&KeySource::passphrase("pw")).map(|_| ()));
-            assert!(outcome.is_err(), "flipping header byte {i} went unnoticed");
+        let source = KeySource::passphrase("pw");
+        for good in [header().0.to_bytes(), v1_header(&source).0.to_bytes()] {
+            for i in 0..good.len() {
+                let mut bad = good.clone();
+                bad[i] ^= 0x01;
+                let outcome = Header::parse(&bad).and_then(|p| p.unlock(&source).map(|_| ()));
+                assert!(outcome.is_err(), "flipping header byte {i} went unnoticed");
+            }
         }
     }
 }
