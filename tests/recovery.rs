@@ -320,3 +320,23 @@ fn key_id_of(t: &TestVault, id: llmvault::RecordId) -> u64 {
         .unwrap();
     u64::from_be_bytes(sealed[1..9].try_into().unwrap())
 }
+
+/// Revoking rewrites the rows that wrap the KEK; the old versions of
+/// their pages must not stay behind in the WAL (or the file) for a copy
+/// of the disk to pick up.
+#[test]
+fn revoking_leaves_no_copy_of_the_old_recovery_row_in_the_files() {
+    let t = new_vault();
+    t.put(record("c", Some("s"), "x")).unwrap();
+    t.recovery_shares(2, 3).unwrap();
+    let old_row = meta_row(&t.path, "recovery");
+    let wal = t.path.with_extension("vault-wal");
+    let in_files = |row: &[u8]| {
+        [&t.path, &wal]
+            .iter()
+            .any(|p| std::fs::read(p).is_ok_and(|bytes| contains(&bytes, row)))
+    };
+    assert!(in_files(&old_row), "the row is on disk before");
+    t.revoke_recovery().unwrap();
+    assert!(!in_files(&old_row), "a copy of the revoked row is on disk");
+}
