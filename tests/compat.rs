@@ -182,3 +182,43 @@ fn the_v1_sample_opens_with_its_recovery_shares() {
         3
     );
 }
+
+/// A format-1 vault keeps working under this build: records written now
+/// get format-2 (key-committing) envelopes beside the old ones, and both
+/// read after a reopen; the header keeps version 1 until a key change
+/// writes a new one.
+#[test]
+fn the_v1_sample_takes_format_2_records_beside_its_own() {
+    let (_dir, path) = sample_copy();
+    let clock = Arc::new(ManualClock::new(t0() + Duration::from_secs(3600)));
+    let key = KeySource::passphrase(PASSPHRASE);
+    let vault = Vault::open(&path, &key, options(&clock)).unwrap();
+    let new_id = vault.put(turn("c-a", Some("alice"), 100)).unwrap();
+    drop(vault);
+
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let (sealed, header): (Vec<u8>, Vec<u8>) = conn
+        .query_row(
+            "SELECT r.sealed, m.value FROM records r, meta m \
+             WHERE r.id = ?1 AND m.name = 'header'",
+            [new_id.as_u64() as i64],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(sealed[0], 2, "new records are sealed as format 2");
+    assert_eq!(&header[8..10], &1u16.to_be_bytes(), "header still format 1");
+    drop(conn);
+
+    let vault = Vault::open(&path, &key, options(&clock)).unwrap();
+    let alice = vault.subject_records(&SubjectId::new("alice")).unwrap();
+    assert_eq!(alice.len(), 4);
+    assert_eq!(alice[3].prompt()[1].content(), "question 100");
+    assert_eq!(alice[0].prompt()[1].content(), "question 0");
+    assert_eq!(vault.verify().unwrap().records, 10);
+    vault.audit().verify().unwrap();
+
+    vault.change_key(KeySource::passphrase("new")).unwrap();
+    drop(vault);
+    let vault = Vault::open(&path, KeySource::passphrase("new"), options(&clock)).unwrap();
+    assert_eq!(vault.verify().unwrap().records, 10);
+}

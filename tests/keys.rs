@@ -169,7 +169,7 @@ fn an_unknown_format_version_is_named() {
             err,
             Error::UnsupportedVersion {
                 found: 7,
-                supported: 1
+                supported: llmvault::FORMAT_VERSION
             }
         ),
         "{err:?}"

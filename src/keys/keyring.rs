@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, RwLock};
 
+use super::COMMITMENT_LEN;
 use crate::aead::AeadKey;
 use crate::secret::SecretKey;
 
@@ -14,6 +15,8 @@ use crate::secret::SecretKey;
 pub(crate) struct DataKey {
     pub(crate) id: u64,
     pub(crate) cipher: AeadKey,
+    /// What envelopes sealed by this key carry (`commitment.rs`).
+    pub(crate) commitment: [u8; COMMITMENT_LEN],
 }
 
 impl DataKey {
@@ -21,6 +24,7 @@ impl DataKey {
         Self {
             id,
             cipher: AeadKey::new(key),
+            commitment: super::commitment::commit(key),
         }
     }
 }

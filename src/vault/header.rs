@@ -15,8 +15,12 @@ use crate::error::{Error, Result};
 use crate::kdf::{KIND_COMPOSITE, KIND_PASSPHRASE, KIND_RAW, KdfParams, KeySource, derive_master};
 use crate::keys::{KEY_CHECK_LEN, Kek};
 
-/// The format version this build writes and reads.
-pub const FORMAT_VERSION: u16 = 1;
+/// The format version this build writes. Version 2 added key-committing
+/// envelopes (FORMAT.md §10); this build reads versions 1 and 2.
+pub const FORMAT_VERSION: u16 = 2;
+
+/// The oldest format version this build still opens.
+const OLDEST_READABLE_VERSION: u16 = 1;
 
 const MAGIC: &[u8; 8] = b"LLMVAULT";
 const KEY_CHECK_LABEL: &[u8] = b"llmvault/v1/key-check";
@@ -28,6 +32,9 @@ const HEADER_LEN: usize = BODY_LEN + KEY_CHECK_LEN;
 /// parameters are within bounds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Header {
+    /// As stored: a format-1 header keeps its version (it is bound into
+    /// the key check), until `change_key` writes a new header.
+    version: u16,
     pub(crate) kind: u8,
     pub(crate) kdf: KdfParams,
     salt: [u8; SALT_LEN],
@@ -41,6 +48,7 @@ impl Header {
         let mut salt = [0u8; SALT_LEN];
         crate::random::fill_from_os(&mut salt);
         let mut header = Self {
+            version: FORMAT_VERSION,
             kind: source.kind_byte(),
             kdf,
             salt,
@@ -60,7 +68,7 @@ impl Header {
             });
         }
         let version = u16::from_be_bytes([bytes[8], bytes[9]]);
-        if version != FORMAT_VERSION {
+        if !(OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(Error::UnsupportedVersion {
                 found: version,
                 supported: FORMAT_VERSION,
@@ -86,6 +94,7 @@ impl Header {
         let mut key_check = [0u8; KEY_CHECK_LEN];
         key_check.copy_from_slice(&bytes[BODY_LEN..]);
         Ok(Self {
+            version,
             kind,
             kdf,
             salt,
@@ -137,7 +146,7 @@ impl Header {
     fn body(&self) -> [u8; BODY_LEN] {
         let mut b = [0u8; BODY_LEN];
         b[..8].copy_from_slice(MAGIC);
-        b[8..10].copy_from_slice(&FORMAT_VERSION.to_be_bytes());
+        b[8..10].copy_from_slice(&self.version.to_be_bytes());
         b[10] = self.kind;
         b[11..15].copy_from_slice(&self.kdf.memory_kib().to_be_bytes());
         b[15..19].copy_from_slice(&self.kdf.iterations().to_be_bytes());
@@ -204,13 +213,18 @@ mod tests {
     fn fail_other_version_magic_or_length() {
         let (h, _) = header();
         let mut bytes = h.to_bytes();
-        bytes[9] = 2;
+        bytes[9] = 3;
         assert!(matches!(
             Header::parse(&bytes),
             Err(Error::UnsupportedVersion {
-                found: 2,
-                supported: 1
+                found: 3,
+                supported: 2
             })
+        ));
+        bytes[9] = 0;
+        assert!(matches!(
+            Header::parse(&bytes),
+            Err(Error::UnsupportedVersion { found: 0, .. })
         ));
         let mut bytes = h.to_bytes();
         bytes[0] = b'X';
