@@ -4,7 +4,7 @@
 use std::time::SystemTime;
 
 use super::Vault;
-use crate::audit::{Actor, AuditAction, AuditOutcome, Event};
+use crate::audit::{Actor, AuditAction, AuditOutcome, Event, QueryFilter};
 use crate::codec::to_millis;
 use crate::error::Result;
 use crate::record::{ConversationId, Record, SubjectId};
@@ -152,8 +152,7 @@ impl Vault {
         each: &mut dyn FnMut(Record) -> Result<()>,
     ) -> Result<u64> {
         self.adopt_ingested()?;
-        let mut event = Event::new(action);
-        let mut ids = Vec::new();
+        let mut event = Event::new(action).query(self.filter_of(query));
         let now_ms = self.now_ms();
         let result = self.store.each_record(&mut |row| {
             if row.expires_at_ms <= now_ms {
@@ -165,7 +164,7 @@ impl Vault {
                     self.unmask(std::slice::from_mut(&mut record))?;
                 }
                 if action == AuditAction::Query {
-                    ids.push(record.id());
+                    event.records.push(record.id());
                 }
                 event.count += 1;
                 each(record)?;
@@ -173,11 +172,30 @@ impl Vault {
             Ok(())
         });
         let count = event.count;
-        let event = event.records(ids);
         let logged = self.log_alone(actor, event, &result);
         result?;
         logged?;
         Ok(count)
+    }
+
+    /// The filter as the audit entry records it: tags, never ids.
+    fn filter_of(&self, query: &Query) -> QueryFilter {
+        QueryFilter {
+            since_ms: query.since.map(to_millis),
+            until_ms: query.until.map(to_millis),
+            tag: query.tag.clone(),
+            model: query.model.clone(),
+            subject: query
+                .subject
+                .as_ref()
+                .map(|s| self.tags.subject(s.as_str())),
+            conversation: query
+                .conversation
+                .as_ref()
+                .map(|c| self.tags.conversation(c.as_str())),
+            consented_only: query.consented_only,
+            keep_masked: query.keep_masked,
+        }
     }
 
     /// Retires every data key in use: the next records get fresh keys. The
