@@ -116,6 +116,16 @@ impl Vault {
         self.log_read_in(self.begin_light(), actor, event, result)
     }
 
+    /// As [`Vault::log_alone`], with the outcome given.
+    pub(super) fn log_outcome(
+        &self,
+        actor: &Actor,
+        event: Event,
+        outcome: AuditOutcome,
+    ) -> Result<()> {
+        self.log_outcome_in(self.begin_light(), actor, event, outcome)
+    }
+
     /// Appends a read's entry in `txn` (a light transaction, perhaps the
     /// one the read ran in) and commits it.
     fn log_read_in<T>(
@@ -129,6 +139,18 @@ impl Vault {
             Ok(_) => AuditOutcome::Ok,
             Err(e) => AuditOutcome::Failed(e.to_string()),
         };
+        self.log_outcome_in(txn, actor, event, outcome)
+    }
+
+    /// Appends an entry in `txn` and commits it; on a full disk the entry
+    /// waits in memory instead (see the module docs).
+    fn log_outcome_in(
+        &self,
+        txn: Result<Box<dyn WriteTxn + '_>>,
+        actor: &Actor,
+        event: Event,
+        outcome: AuditOutcome,
+    ) -> Result<()> {
         let at_ms = self.now_ms();
         let logged = txn.and_then(|mut txn| {
             self.log_in(&mut *txn, actor, &event, &outcome)?;
@@ -503,7 +525,8 @@ impl AsActor<'_> {
         self.vault.query_as(&self.actor, query)
     }
 
-    /// As [`Vault::export`].
+    /// As [`Vault::export`]: both its entries are recorded under this
+    /// actor.
     ///
     /// # Errors
     /// As [`Vault::export`].
