@@ -6,12 +6,14 @@
 mod chain;
 mod findings;
 mod keys;
+mod newest;
 mod records;
 
 pub(crate) use chain::{ChainVerifier, entry_row, open_entry};
 pub use findings::AuditFindings;
 pub(crate) use findings::FullVerifier;
 pub(crate) use keys::AuditKeys;
+pub(crate) use newest::{NEWEST_ROW, Newest};
 pub(crate) use records::RecordIds;
 pub use records::{AUDIT_MAX_LISTED_RECORDS, RecordSummary};
 
