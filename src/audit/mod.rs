@@ -21,7 +21,8 @@ use std::time::SystemTime;
 
 use crate::record::RecordId;
 
-/// Who acts on a vault, and why: recorded in every audit entry.
+/// Who acts on a vault, and why: recorded in every audit entry (each cut
+/// to its first 4096 bytes, so that entries stay bounded).
 ///
 /// ```
 /// let actor = llmvault::Actor::new("alice").purpose("ticket T-9");

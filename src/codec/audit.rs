@@ -29,17 +29,18 @@ pub(crate) const MAX_TEXT_BYTES: usize = 4096;
 /// need it, lets them decode and verify again.
 const V1_LARGE_LIMIT: usize = 1 << 30;
 
+/// `S` is `&str` when writing (no copies), `String` when reading.
 #[derive(Serialize, Deserialize)]
-struct BodyV2 {
-    actor: String,
-    purpose: Option<String>,
+struct BodyV2<S> {
+    actor: S,
+    purpose: Option<S>,
     action: u8,
     records: WireRecords,
     target_tag: Option<[u8; 16]>,
     count: u64,
-    query: Option<WireQuery>,
+    query: Option<WireQuery<S>>,
     /// `None` when the call succeeded; else its error text.
-    error: Option<String>,
+    error: Option<S>,
 }
 
 /// Record ids: listed as runs of consecutive ids, or summarized.
@@ -56,11 +57,11 @@ enum WireRecords {
 }
 
 #[derive(Serialize, Deserialize)]
-struct WireQuery {
+struct WireQuery<S> {
     since_ms: Option<i64>,
     until_ms: Option<i64>,
-    tag: Option<String>,
-    model: Option<String>,
+    tag: Option<S>,
+    model: Option<S>,
     subject: Option<[u8; 16]>,
     conversation: Option<[u8; 16]>,
     consented_only: bool,
@@ -116,8 +117,8 @@ pub(crate) fn encode(actor: &Actor, event: &Event, outcome: &AuditOutcome) -> Ve
     let mut out = V2_PREFIX.to_vec();
     #[expect(
         clippy::expect_used,
-        reason = "serializing owned strings, integers and fixed arrays into a Vec has no failure \
-                  path (bincode applies its limit only when decoding)"
+        reason = "serializing strings, integers and fixed arrays into a Vec has no failure path \
+                  (bincode applies its limit only when decoding)"
     )]
     out.extend(bincode::serde::encode_to_vec(&body, config()).expect("audit body encodes"));
     out
@@ -133,7 +134,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<AuditEntry> {
 }
 
 fn decode_v2(bytes: &[u8]) -> Option<AuditEntry> {
-    let body: BodyV2 = whole(
+    let body: BodyV2<String> = whole(
         bincode::serde::decode_from_slice(bytes, config()).ok()?,
         bytes,
     )?;
@@ -245,12 +246,12 @@ fn expand(runs: &[(u64, u64)]) -> Option<Vec<RecordId>> {
 }
 
 /// `text` cut to at most [`MAX_TEXT_BYTES`], on a character boundary.
-fn bounded(text: &str) -> String {
+fn bounded(text: &str) -> &str {
     let mut end = text.len().min(MAX_TEXT_BYTES);
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    text[..end].to_owned()
+    &text[..end]
 }
 
 fn hex(tag: &[u8; 16]) -> String {
@@ -434,8 +435,8 @@ mod tests {
     #[test]
     fn listed_bodies_past_the_bound_or_with_bad_runs_are_refused() {
         let wire = |runs: Vec<(u64, u64)>| {
-            let body = BodyV2 {
-                actor: String::new(),
+            let body = BodyV2::<&str> {
+                actor: "",
                 purpose: None,
                 action: AuditAction::Get.to_wire(),
                 records: WireRecords::Listed(runs),
