@@ -159,7 +159,17 @@ fn the_v1_sample_opens_and_reads_the_same() {
     assert_eq!(vault.verify().unwrap().records, 9);
     let entries = vault.audit().entries(..).unwrap();
     assert_eq!(entries[0].action, AuditAction::Create);
+    // The sample's entries have version-1 bodies; this build's reads above
+    // appended version-2 ones after them, in the same chain.
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.action == AuditAction::Put && e.records.len() == 1)
+    );
     vault.audit().verify().unwrap();
+    let findings = vault.audit().verify_all().unwrap();
+    assert!(findings.is_clean(), "{findings:?}");
+    assert_eq!(findings.verified, findings.head.seq);
 
     let short = vault.conversation(&ConversationId::new("c-short")).unwrap();
     assert_eq!(short.len(), 1);
@@ -200,11 +210,12 @@ fn sample_shares() -> Vec<RecoveryShare> {
         .collect()
 }
 
-/// A format-1 vault is written as format 2 on its first change of KEK
+/// A format-1 vault is written in the current format (3, a random KEK
+/// wrapped in the header) on its first change of KEK
 /// (here: revoking its shares), opens with the same passphrase after, and
 /// its old shares, even with its old recovery row put back, open nothing.
 #[test]
-fn the_v1_sample_moves_to_format_2_when_its_shares_are_revoked() {
+fn the_v1_sample_moves_to_the_current_format_when_its_shares_are_revoked() {
     let (_dir, path) = sample_copy();
     let clock = Arc::new(ManualClock::new(t0() + Duration::from_secs(3600)));
     assert_eq!(header_version(&path), 1);
@@ -243,10 +254,10 @@ fn the_v1_sample_moves_to_format_2_when_its_shares_are_revoked() {
     assert!(matches!(err, Error::WrongKey), "{err:?}");
 }
 
-/// Opened with its shares, the format-1 sample reads, and moves to format
-/// 2 once the handle sets a key.
+/// Opened with its shares, the format-1 sample reads, and moves to the
+/// current format once the handle sets a key.
 #[test]
-fn the_v1_sample_opened_with_shares_moves_to_format_2_on_change_key() {
+fn the_v1_sample_opened_with_shares_moves_to_the_current_format_on_change_key() {
     let (_dir, path) = sample_copy();
     let clock = Arc::new(ManualClock::new(t0()));
     let vault =
@@ -269,4 +280,44 @@ fn the_v1_sample_opened_with_shares_moves_to_format_2_on_change_key() {
         vault.subject_records(&SubjectId::new("bob")).unwrap().len(),
         3
     );
+}
+
+/// A format-1 vault keeps working under this build: records written now
+/// get format-2 (key-committing) envelopes beside the old ones, and both
+/// read after a reopen; the header keeps version 1 until a key change
+/// writes a new one.
+#[test]
+fn the_v1_sample_takes_format_2_records_beside_its_own() {
+    let (_dir, path) = sample_copy();
+    let clock = Arc::new(ManualClock::new(t0() + Duration::from_secs(3600)));
+    let key = KeySource::passphrase(PASSPHRASE);
+    let vault = Vault::open(&path, &key, options(&clock)).unwrap();
+    let new_id = vault.put(turn("c-a", Some("alice"), 100)).unwrap();
+    drop(vault);
+
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let (sealed, header): (Vec<u8>, Vec<u8>) = conn
+        .query_row(
+            "SELECT r.sealed, m.value FROM records r, meta m \
+             WHERE r.id = ?1 AND m.name = 'header'",
+            [new_id.as_u64() as i64],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(sealed[0], 2, "new records are sealed as format 2");
+    assert_eq!(&header[8..10], &1u16.to_be_bytes(), "header still format 1");
+    drop(conn);
+
+    let vault = Vault::open(&path, &key, options(&clock)).unwrap();
+    let alice = vault.subject_records(&SubjectId::new("alice")).unwrap();
+    assert_eq!(alice.len(), 4);
+    assert_eq!(alice[3].prompt()[1].content(), "question 100");
+    assert_eq!(alice[0].prompt()[1].content(), "question 0");
+    assert_eq!(vault.verify().unwrap().records, 10);
+    vault.audit().verify().unwrap();
+
+    vault.change_key(KeySource::passphrase("new")).unwrap();
+    drop(vault);
+    let vault = Vault::open(&path, KeySource::passphrase("new"), options(&clock)).unwrap();
+    assert_eq!(vault.verify().unwrap().records, 10);
 }

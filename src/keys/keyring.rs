@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, RwLock};
 
-use super::KeyScope;
+use super::{COMMITMENT_LEN, KeyScope};
 use crate::aead::AeadKey;
 use crate::secret::SecretKey;
 
@@ -21,6 +21,8 @@ use crate::secret::SecretKey;
 pub(crate) struct DataKey {
     pub(crate) id: u64,
     pub(crate) cipher: AeadKey,
+    /// What envelopes sealed by this key carry (`commitment.rs`).
+    pub(crate) commitment: [u8; COMMITMENT_LEN],
 }
 
 impl DataKey {
@@ -28,6 +30,7 @@ impl DataKey {
         Self {
             id,
             cipher: AeadKey::new(key),
+            commitment: super::commitment::commit(key),
         }
     }
 }

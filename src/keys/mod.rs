@@ -3,11 +3,13 @@
 //! none) and a retention epoch — so that purging an epoch or erasing a
 //! subject is destroying keys.
 
+mod commitment;
 mod kek;
 mod keyring;
 mod recovery;
 mod tags;
 
+pub(crate) use commitment::COMMITMENT_LEN;
 pub(crate) use kek::{KEY_CHECK_LEN, Kek, WRAPPED_LEN};
 pub(crate) use keyring::{DataKey, Keyring};
 pub use recovery::RecoveryShare;

@@ -3,16 +3,16 @@
 //!
 //! ```text
 //! 0..8    magic "LLMVAULT"
-//! 8..10   format version, u16 BE (1 or 2)
+//! 8..10   format version, u16 BE (1, 2 or 3)
 //! 10      key source kind (1 passphrase, 2 passphrase + key file, 3 raw key)
 //! 11..23  Argon2id memory KiB, passes, lanes: three u32 BE
 //! 23..55  salt, 32 random bytes
-//! format 1:
+//! formats 1 and 2 (the KEK derived from the master key):
 //! 55..83   key check: nonce (12) ‖ AES-GCM tag (16) over an empty message
 //!          under the KEK, AAD = "llmvault/v1/key-check" ‖ bytes 0..55
-//! format 2:
-//! 55..115  the random KEK wrapped under the unlock key,
-//!          AAD = "llmvault/v2/kek" ‖ bytes 0..55
+//! format 3 (a random KEK):
+//! 55..115  the KEK wrapped under the unlock key,
+//!          AAD = "llmvault/v3/kek" ‖ bytes 0..55
 //! 115..143 key check as above, AAD = "llmvault/v1/key-check" ‖ bytes 0..115
 //! ```
 
@@ -20,30 +20,40 @@ use crate::error::{Error, Result};
 use crate::kdf::{KIND_COMPOSITE, KIND_PASSPHRASE, KIND_RAW, KdfParams, KeySource, derive_master};
 use crate::keys::{KEY_CHECK_LEN, Kek, WRAPPED_LEN};
 
-/// The format version this build writes. It reads this one and every
-/// earlier one (format 1 vaults move to 2 on their first change of KEK).
-pub const FORMAT_VERSION: u16 = 2;
-/// Format 1: the KEK derived from the master key.
-const V1: u16 = 1;
+/// The format version this build writes. Version 2 added key-committing
+/// envelopes (FORMAT.md §7), version 3 a random KEK stored wrapped in the
+/// header (§1, §3). This build reads versions 1 to 3; a format-1 or -2
+/// header is rewritten as format 3 on the vault's first change of KEK.
+pub const FORMAT_VERSION: u16 = 3;
+
+/// The oldest format version this build still opens.
+const OLDEST_READABLE_VERSION: u16 = 1;
+/// The newest format whose KEK is derived from the master key, with no
+/// wrapped KEK in the header.
+const LAST_DERIVED_KEK_VERSION: u16 = 2;
 
 const MAGIC: &[u8; 8] = b"LLMVAULT";
 const KEY_CHECK_LABEL: &[u8] = b"llmvault/v1/key-check";
-const WRAPPED_KEK_LABEL: &[u8] = b"llmvault/v2/kek";
+const WRAPPED_KEK_LABEL: &[u8] = b"llmvault/v3/kek";
 const SALT_LEN: usize = 32;
-/// Magic, version, kind, parameters and salt: the same in both formats.
+/// Magic, version, kind, parameters and salt: the same in every format.
 const PREFIX_LEN: usize = 8 + 2 + 1 + 12 + SALT_LEN;
-const V1_LEN: usize = PREFIX_LEN + KEY_CHECK_LEN;
-const V2_LEN: usize = PREFIX_LEN + WRAPPED_LEN + KEY_CHECK_LEN;
+/// Formats 1 and 2.
+const DERIVED_LEN: usize = PREFIX_LEN + KEY_CHECK_LEN;
+/// Format 3.
+const WRAPPED_KEK_LEN: usize = PREFIX_LEN + WRAPPED_LEN + KEY_CHECK_LEN;
 
 /// A parsed header. Existing means valid: the version is one we read and
 /// the KDF parameters are within bounds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Header {
+    /// As stored: it is bound into the key check, so a format-1 or -2
+    /// header keeps its version until a change of KEK rewrites it.
     version: u16,
     pub(crate) kind: u8,
     pub(crate) kdf: KdfParams,
     salt: [u8; SALT_LEN],
-    /// Format 2 only: the KEK wrapped under the unlock key.
+    /// Format 3 on: the KEK wrapped under the unlock key.
     wrapped_kek: Option<[u8; WRAPPED_LEN]>,
     key_check: [u8; KEY_CHECK_LEN],
 }
@@ -57,8 +67,8 @@ pub(crate) struct SourceKeys {
 }
 
 impl Header {
-    /// A format-2 header for `source` with a fresh salt and a fresh random
-    /// KEK; returns it with that KEK and the unlock key (the KDF runs here).
+    /// A header of the current format for `source` with a fresh salt and
+    /// a fresh random KEK; returns it with that KEK and the unlock key (the KDF runs here).
     pub(crate) fn new(source: &KeySource, kdf: KdfParams) -> Result<(Self, SourceKeys)> {
         let mut salt = [0u8; SALT_LEN];
         crate::random::fill_from_os(&mut salt);
@@ -78,8 +88,8 @@ impl Header {
 
     /// This header with a fresh random KEK wrapped under `unlock` (which
     /// must be this header's unlock key): same kind, parameters and salt,
-    /// so the key source that opened it still does. Always format 2: a
-    /// format-1 header moves to format 2 here.
+    /// so the key source that opened it still does. Always the current
+    /// format: a format-1 or -2 header moves to format 3 here.
     pub(crate) fn with_new_kek(&self, unlock: &Kek) -> (Self, Kek) {
         let kek = Kek::random();
         let mut header = Self {
@@ -102,15 +112,17 @@ impl Header {
             });
         }
         let version = u16::from_be_bytes([bytes[8], bytes[9]]);
-        let expected_len = match version {
-            V1 => V1_LEN,
-            FORMAT_VERSION => V2_LEN,
-            _ => {
-                return Err(Error::UnsupportedVersion {
-                    found: version,
-                    supported: FORMAT_VERSION,
-                });
-            }
+        if !(OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(&version) {
+            return Err(Error::UnsupportedVersion {
+                found: version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        let wraps_kek = version > LAST_DERIVED_KEK_VERSION;
+        let expected_len = if wraps_kek {
+            WRAPPED_KEK_LEN
+        } else {
+            DERIVED_LEN
         };
         if bytes.len() != expected_len {
             return Err(Error::Corrupt {
@@ -129,7 +141,7 @@ impl Header {
         let kdf = KdfParams::new(word(11), word(15), word(19))?;
         let mut salt = [0u8; SALT_LEN];
         salt.copy_from_slice(&bytes[23..PREFIX_LEN]);
-        let wrapped_kek = (version != V1).then(|| {
+        let wrapped_kek = wraps_kek.then(|| {
             let mut wrapped = [0u8; WRAPPED_LEN];
             wrapped.copy_from_slice(&bytes[PREFIX_LEN..PREFIX_LEN + WRAPPED_LEN]);
             wrapped
@@ -166,8 +178,8 @@ impl Header {
     }
 
     /// Derives the master key from `source` and from it the unlock key
-    /// and the KEK (format 1: derived; format 2: unwrapped), and checks
-    /// the KEK against the key-check value.
+    /// and the KEK (formats 1 and 2: derived; format 3: unwrapped), and
+    /// checks the KEK against the key-check value.
     ///
     /// # Errors
     /// [`Error::WrongKey`] if the source is of another kind or does not
@@ -213,8 +225,8 @@ impl Header {
         b
     }
 
-    /// Every byte before the key check: the prefix, and in format 2 the
-    /// wrapped KEK.
+    /// Every byte before the key check: the prefix, and from format 3 on
+    /// the wrapped KEK.
     fn checked_bytes(&self) -> Vec<u8> {
         let mut out = self.prefix().to_vec();
         if let Some(wrapped) = &self.wrapped_kek {
@@ -244,15 +256,15 @@ mod tests {
         Header::new(&KeySource::passphrase("pw"), KdfParams::minimum()).unwrap()
     }
 
-    /// A format-1 header as format 1 wrote it: the KEK derived from the
+    /// A header as formats 1 and 2 wrote it: the KEK derived from the
     /// master key, no wrapped KEK.
-    fn v1_header(source: &KeySource) -> (Header, Kek) {
+    fn derived_header(source: &KeySource, version: u16) -> (Header, Kek) {
         let salt = [7u8; SALT_LEN];
         let kdf = KdfParams::minimum();
         let master = derive_master(source, &kdf, &salt).unwrap();
         let kek = Kek::derive(&master, &salt);
         let mut header = Header {
-            version: V1,
+            version,
             kind: source.kind_byte(),
             kdf,
             salt,
@@ -271,8 +283,8 @@ mod tests {
     fn round_trip_and_unlock() {
         let (h, keys) = header();
         let bytes = h.to_bytes();
-        assert_eq!(bytes.len(), V2_LEN);
-        assert_eq!(&bytes[8..10], &[0, 2]);
+        assert_eq!(bytes.len(), WRAPPED_KEK_LEN);
+        assert_eq!(&bytes[8..10], &[0, 3]);
         let parsed = Header::parse(&bytes).unwrap();
         assert_eq!(parsed, h);
         let opened = parsed.unlock(&KeySource::passphrase("pw")).unwrap();
@@ -303,26 +315,28 @@ mod tests {
     }
 
     #[test]
-    fn a_format_1_header_opens_and_moves_to_format_2() {
+    fn a_derived_kek_header_opens_and_moves_to_format_3() {
         let source = KeySource::passphrase("pw");
-        let (v1, v1_kek) = v1_header(&source);
-        let bytes = v1.to_bytes();
-        assert_eq!(bytes.len(), V1_LEN);
-        let parsed = Header::parse(&bytes).unwrap();
-        assert_eq!(parsed.version(), 1);
-        let keys = parsed.unlock(&source).unwrap();
-        assert!(same_kek(&keys.kek, &v1_kek));
-        assert!(
-            !same_kek(&keys.unlock, &v1_kek),
-            "the unlock key is not the v1 KEK"
-        );
+        for version in [1, 2] {
+            let (old, old_kek) = derived_header(&source, version);
+            let bytes = old.to_bytes();
+            assert_eq!(bytes.len(), DERIVED_LEN);
+            let parsed = Header::parse(&bytes).unwrap();
+            assert_eq!(parsed.version(), version);
+            let keys = parsed.unlock(&source).unwrap();
+            assert!(same_kek(&keys.kek, &old_kek));
+            assert!(
+                !same_kek(&keys.unlock, &old_kek),
+                "the unlock key is not the derived KEK"
+            );
 
-        let (v2, kek) = parsed.with_new_kek(&keys.unlock);
-        let reparsed = Header::parse(&v2.to_bytes()).unwrap();
-        assert_eq!(reparsed.version(), FORMAT_VERSION);
-        assert_eq!(&v2.to_bytes()[10..PREFIX_LEN], &bytes[10..PREFIX_LEN]);
-        assert!(same_kek(&reparsed.unlock(&source).unwrap().kek, &kek));
-        assert!(reparsed.check(v1_kek).is_err());
+            let (next, kek) = parsed.with_new_kek(&keys.unlock);
+            let reparsed = Header::parse(&next.to_bytes()).unwrap();
+            assert_eq!(reparsed.version(), FORMAT_VERSION);
+            assert_eq!(&next.to_bytes()[10..PREFIX_LEN], &bytes[10..PREFIX_LEN]);
+            assert!(same_kek(&reparsed.unlock(&source).unwrap().kek, &kek));
+            assert!(reparsed.check(old_kek).is_err());
+        }
     }
 
     #[test]
@@ -352,18 +366,25 @@ mod tests {
     fn fail_other_version_magic_or_length() {
         let (h, _) = header();
         let mut bytes = h.to_bytes();
-        bytes[9] = 3;
+        bytes[9] = 4;
         assert!(matches!(
             Header::parse(&bytes),
             Err(Error::UnsupportedVersion {
-                found: 3,
-                supported: 2
+                found: 4,
+                supported: 3
             })
         ));
-        // A format-2 header relabelled as format 1 has the wrong length.
-        let mut bytes = h.to_bytes();
-        bytes[9] = 1;
-        assert!(matches!(Header::parse(&bytes), Err(Error::Corrupt { .. })));
+        bytes[9] = 0;
+        assert!(matches!(
+            Header::parse(&bytes),
+            Err(Error::UnsupportedVersion { found: 0, .. })
+        ));
+        // A format-3 header relabelled as format 1 or 2 has the wrong length.
+        for version in [1, 2] {
+            let mut bytes = h.to_bytes();
+            bytes[9] = version;
+            assert!(matches!(Header::parse(&bytes), Err(Error::Corrupt { .. })));
+        }
         let mut bytes = h.to_bytes();
         bytes[0] = b'X';
         assert!(matches!(Header::parse(&bytes), Err(Error::Corrupt { .. })));
@@ -376,7 +397,11 @@ mod tests {
     #[test]
     fn every_header_byte_is_covered() {
         let source = KeySource::passphrase("pw");
-        for good in [header().0.to_bytes(), v1_header(&source).0.to_bytes()] {
+        for good in [
+            header().0.to_bytes(),
+            derived_header(&source, 1).0.to_bytes(),
+            derived_header(&source, 2).0.to_bytes(),
+        ] {
             for i in 0..good.len() {
                 let mut bad = good.clone();
                 bad[i] ^= 0x01;

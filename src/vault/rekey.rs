@@ -17,8 +17,10 @@ use crate::store::{VaultMeta, WriteTxn};
 
 /// Where the next KEK comes from.
 pub(super) enum NextKek {
-    /// A new key source: a new header (fresh salt) and unlock key.
-    Source(Header, SourceKeys),
+    /// A new key source: a new header (fresh salt) and unlock key. Boxed:
+    /// the keys' AES schedules are large in the pure-Rust build, and a
+    /// move of the box copies no key material.
+    Source(Box<(Header, SourceKeys)>),
     /// The same key source: a fresh random KEK under the handle's unlock
     /// key.
     Rotate,
@@ -92,7 +94,7 @@ impl Vault {
         let (header, keys) = Header::new(new_key, kdf)?;
         self.replace_kek(
             actor,
-            NextKek::Source(header, keys),
+            NextKek::Source(Box::new((header, keys))),
             Recovery::Keep,
             Event::new(AuditAction::ChangeKey),
         )
@@ -123,7 +125,10 @@ impl Vault {
             return Err(Error::KeyChanged);
         }
         let (header, new_kek, new_unlock) = match next {
-            NextKek::Source(header, keys) => (header, keys.kek, Some(keys.unlock)),
+            NextKek::Source(next) => {
+                let (header, keys) = *next;
+                (header, keys.kek, Some(keys.unlock))
+            }
             NextKek::Rotate => {
                 let unlock = unlocked.unlock.as_ref().ok_or(Error::KeySourceNeeded)?;
                 let (header, kek) = Header::parse(&unlocked.header)?.with_new_kek(unlock);
