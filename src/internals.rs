@@ -101,6 +101,12 @@ pub fn parse_header(bytes: &[u8]) -> Parsed {
     parsed(crate::vault::parse_header_for_fuzz(bytes))
 }
 
+/// Why a header does not parse: the typed error `Vault::open` would
+/// return for it, or `None` if it parses.
+pub fn header_refusal(bytes: &[u8]) -> Option<crate::Error> {
+    crate::vault::parse_header_for_fuzz(bytes).err()
+}
+
 /// Unwraps bytes as a wrapped key under a fixed KEK (FORMAT.md §4).
 pub fn unwrap_key(bytes: &[u8]) -> Parsed {
     let kek = Kek::derive(
