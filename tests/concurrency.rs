@@ -86,7 +86,10 @@ fn readers_writers_and_a_purger_share_one_vault() {
                         // Batches are all or nothing, and w0's records
                         // come back in the order w0 stored them.
                         let n = recs.len();
-                        assert!(n % PER_ROUND == 0 || n % PER_ROUND == 10, "{n} records");
+                        assert!(
+                            n.is_multiple_of(PER_ROUND) || n % PER_ROUND == 10,
+                            "{n} records"
+                        );
                         assert!(n >= last, "a reader saw {n} after {last}");
                         last = n;
                         for (k, r) in recs.iter().enumerate() {
@@ -188,7 +191,7 @@ fn readers_writers_and_a_purger_share_one_vault() {
     let purge_counts: usize = entries
         .iter()
         .filter(|e| e.action == AuditAction::Purge)
-        .map(|e| e.count as usize)
+        .map(|e| usize::try_from(e.count).unwrap())
         .sum();
     assert_eq!(purge_counts, SHORT, "purge entries count what was purged");
     let mut conversations: Vec<Vec<RecordId>> = entries

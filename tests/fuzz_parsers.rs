@@ -61,8 +61,10 @@ fn at(haystack: &[u8], needle: &[u8]) -> usize {
         .unwrap()
 }
 
+type Parser = fn(&[u8]) -> Parsed;
+
 /// The values of byte `i` of `sample` that `parse` accepts.
-fn accepted_values(sample: &[u8], i: usize, parse: fn(&[u8]) -> Parsed) -> Vec<u8> {
+fn accepted_values(sample: &[u8], i: usize, parse: Parser) -> Vec<u8> {
     (0..=255u8)
         .filter(|&v| {
             let mut b = sample.to_vec();
@@ -76,7 +78,7 @@ fn accepted_values(sample: &[u8], i: usize, parse: fn(&[u8]) -> Parsed) -> Vec<u
 fn every_cut_and_every_extension_is_refused() {
     let [header, envelope, body] = valid_samples();
     let [entry, mapping] = valid_entry_samples();
-    let parsers: [(&str, Vec<u8>, fn(&[u8]) -> Parsed); 5] = [
+    let parsers: [(&str, Vec<u8>, Parser); 5] = [
         ("header", header, parse_header),
         ("envelope", envelope, open_envelope),
         ("record body", body, decode_record),
