@@ -14,6 +14,7 @@ use llmvault::{
 
 use super::common::start;
 use super::judge::Outcome;
+
 pub const KEY: [u8; 32] = [0x11; 32];
 pub const CONVERSATIONS: usize = 12;
 pub const SUBJECTS: usize = 5;

@@ -10,6 +10,7 @@ use std::time::SystemTime;
 use llmvault::{ConversationId, Error, KeySource, Query, Record, RecordId, SubjectId, Vault};
 
 use super::fixture::{CONVERSATIONS, Fixture, KEY, Rec, SUBJECTS, State, now, options_at};
+
 /// What a call returned, comparable with what it should return.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -29,6 +30,8 @@ pub enum Outcome {
     Expired(RecordId, SystemTime),
     NotFound(RecordId),
     Failed(String),
+    /// A call that contradicts itself (never an error: wrong data).
+    Inconsistent(String),
 }
 
 impl Outcome {
@@ -159,7 +162,7 @@ pub fn read_all(path: &Path, fx: &Fixture, sqlite_damage: bool, tally: &mut Tall
             Outcome::of(r, |report| match audit_entries {
                 // The chain it verified is the log it showed.
                 Some(n) if report.entries != n as u64 => {
-                    Outcome::Failed(format!("verified {} of {n}", report.entries))
+                    Outcome::Inconsistent(format!("verified {} of {n}", report.entries))
                 }
                 _ => Outcome::AuditVerified,
             })
@@ -229,7 +232,7 @@ pub fn read_all(path: &Path, fx: &Fixture, sqlite_damage: bool, tally: &mut Tall
             if n == seen.len() as u64 {
                 Outcome::Records(seen)
             } else {
-                Outcome::Failed(format!("export counted {n}, streamed {}", seen.len()))
+                Outcome::Inconsistent(format!("export counted {n}, streamed {}", seen.len()))
             }
         })
     }));
