@@ -44,11 +44,23 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+/// A crash point for tests (see `src/failpoint.rs`): expands to nothing
+/// unless the crate is built with the `failpoints` feature.
+macro_rules! failpoint {
+    ($point:literal) => {
+        #[cfg(feature = "failpoints")]
+        $crate::failpoint::hit($point);
+    };
+}
+
 mod aead;
 mod audit;
 pub mod clock;
 mod codec;
 mod error;
+#[cfg(feature = "failpoints")]
+#[doc(hidden)]
+pub mod failpoint;
 mod ingest;
 #[doc(hidden)]
 pub mod internals;

@@ -357,13 +357,15 @@ fn change_key_leaves_exactly_one_working_key() {
             (a, b) => panic!("round {round} (last ack {last}): first {a:?}, other {b:?}"),
         };
         // Every change flips the key and commits with its entry: the
-        // number of entries says which key is current.
+        // number of entries says which key is current. The child keeps
+        // changing keys while its acknowledgements wait in the pipe, so
+        // more changes than were read may have committed, never fewer.
         let changes = checked_audit(&vault)
             .iter()
             .filter(|e| e.action == AuditAction::ChangeKey && e.outcome == AuditOutcome::Ok)
             .count();
         assert!(
-            changes - changes_before == acked || changes - changes_before == acked + 1,
+            changes - changes_before >= acked,
             "round {round}: {acked} changes acknowledged, {} logged",
             changes - changes_before
         );

@@ -193,6 +193,7 @@ impl WriteTxn for SqliteWrite<'_> {
                 ])
             })
             .map_err(storage_error)?;
+        failpoint!("record-inserted");
         Ok(())
     }
 
@@ -247,6 +248,7 @@ impl WriteTxn for SqliteWrite<'_> {
             .prepare_cached("DELETE FROM records WHERE subject = ?1")
             .and_then(|mut s| s.execute([&tag[..]]))
             .map_err(storage_error)?;
+        failpoint!("erase-records-deleted");
         let keys: Vec<i64> = self
             .conn
             .prepare_cached("DELETE FROM keys WHERE subject = ?1 RETURNING id")
@@ -304,6 +306,7 @@ impl WriteTxn for SqliteWrite<'_> {
             .prepare_cached("INSERT INTO audit (seq, at, sealed, mac) VALUES (?1, ?2, ?3, ?4)")
             .and_then(|mut s| s.execute(params![seq, row.at_ms, row.sealed, &row.mac[..]]))
             .map_err(storage_error)?;
+        failpoint!("audit-appended");
         Ok(())
     }
 
@@ -525,7 +528,9 @@ impl WriteTxn for SqliteWrite<'_> {
                 "the write transaction was rolled back by the database".into(),
             ));
         }
+        failpoint!("commit-before");
         run(&self.conn, "COMMIT").map_err(storage_error)?;
+        failpoint!("commit-after");
         self.done = true;
         after();
         Ok(())
