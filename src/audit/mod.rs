@@ -104,12 +104,19 @@ pub enum AuditAction {
     RotateKeys,
     /// Records written by a write-only ingestor, taken into the vault.
     Ingest,
-    /// The vault's ingest key was created.
+    /// The vault's ingest key was handed out (`count` = 1 if this call
+    /// created it, 0 if it was the current one).
     IngestKeyIssued,
     /// Personal data in a prompt replaced by placeholders (`count` = new ones).
     Pseudonymize,
     /// Placeholders in a model's output replaced by the real values.
     Restore,
+    /// The ingest key was replaced by a new one; the old one stopped
+    /// working.
+    IngestKeyRotated,
+    /// Staged records that take-in refused and set aside (`records` names
+    /// up to 256 of the staged ids, `count` = how many).
+    IngestSetAside,
 }
 
 impl AuditAction {
@@ -139,6 +146,8 @@ impl AuditAction {
             Self::IngestKeyIssued => 21,
             Self::Pseudonymize => 22,
             Self::Restore => 23,
+            Self::IngestKeyRotated => 24,
+            Self::IngestSetAside => 25,
         }
     }
 
@@ -167,6 +176,8 @@ impl AuditAction {
             21 => Self::IngestKeyIssued,
             22 => Self::Pseudonymize,
             23 => Self::Restore,
+            24 => Self::IngestKeyRotated,
+            25 => Self::IngestSetAside,
             _ => return None,
         })
     }
