@@ -89,12 +89,18 @@ impl Vault {
     /// genuine mark, since every id the vault stored came from the counter
     /// it takes into account.
     pub(super) fn high_water(&self, txn: &mut dyn WriteTxn) -> Result<u64> {
+        self.read_high_water(txn).map(|(mark, _)| mark)
+    }
+
+    /// As [`Vault::high_water`], and whether the row held it (else the
+    /// caller writes it, so that ids staged from now on pass again).
+    pub(super) fn read_high_water(&self, txn: &mut dyn WriteTxn) -> Result<(u64, bool)> {
         let stored = txn
             .meta_value(META_HIGH_WATER)?
             .and_then(|row| self.high_water_key.read(&row));
         match stored {
-            Some(mark) => Ok(mark),
-            None => txn.record_id_floor(),
+            Some(mark) => Ok((mark, true)),
+            None => Ok((txn.record_id_floor()?, false)),
         }
     }
 

@@ -63,7 +63,7 @@ impl Vault {
         txn: &mut dyn WriteTxn,
         sealers: &mut HashMap<KeyScope, Sealer>,
     ) -> Result<u64> {
-        let mut mark = self.high_water(txn)?;
+        let (mut mark, stored) = self.read_high_water(txn)?;
         if !txn.has_ingested()? {
             return Ok(mark);
         }
@@ -116,9 +116,11 @@ impl Vault {
                 Err(e) => return Err(e),
             }
         }
+        if !adopted.is_empty() || !stored {
+            self.set_high_water(txn, mark)?;
+        }
         let actor = Actor::new("ingest");
         if !adopted.is_empty() {
-            self.set_high_water(txn, mark)?;
             let count = adopted.len() as u64;
             let event = Event::new(AuditAction::Ingest)
                 .records(adopted)
