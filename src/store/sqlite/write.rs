@@ -353,26 +353,29 @@ impl WriteTxn for SqliteWrite<'_> {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
+    // Both from the statement cache: every `put` reads and writes the
+    // high-water mark.
     fn set_meta_value(&mut self, name: &str, value: Option<&[u8]>) -> Result<()> {
         let done = match value {
-            Some(v) => self.conn.execute(
-                "INSERT INTO meta (name, value) VALUES (?1, ?2) \
-                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                params![name, v],
-            ),
+            Some(v) => self
+                .conn
+                .prepare_cached(
+                    "INSERT INTO meta (name, value) VALUES (?1, ?2) \
+                     ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                )
+                .and_then(|mut s| s.execute(params![name, v])),
             None => self
                 .conn
-                .execute("DELETE FROM meta WHERE name = ?1", [name]),
+                .prepare_cached("DELETE FROM meta WHERE name = ?1")
+                .and_then(|mut s| s.execute([name])),
         };
         done.map(|_| ()).map_err(storage_error)
     }
 
     fn meta_value(&mut self, name: &str) -> Result<Option<Vec<u8>>> {
         self.conn
-            .query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| {
-                r.get(0)
-            })
-            .optional()
+            .prepare_cached("SELECT value FROM meta WHERE name = ?1")
+            .and_then(|mut s| s.query_row([name], |r| r.get(0)).optional())
             .map_err(storage_error)
     }
 
