@@ -141,6 +141,28 @@ pub enum Error {
     /// A file the caller named (such as a key file) could not be read.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+
+    /// The clock reads earlier than a time the vault has already recorded
+    /// (the newest audit entry, or a key-less purge's note): a purge by it
+    /// was refused and nothing was deleted. Correct the clock (of the host,
+    /// or the `Clock` in the options) and purge again.
+    #[error(
+        "clock is behind the vault: it reads {} ms since the Unix epoch, but the vault \
+         recorded {} ms; purge refused, nothing deleted",
+        unix_ms(now),
+        unix_ms(newest)
+    )]
+    ClockBehind {
+        /// What the clock read.
+        now: SystemTime,
+        /// The newest time the vault had recorded.
+        newest: SystemTime,
+    },
+}
+
+fn unix_ms(t: &SystemTime) -> u128 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis())
 }
 
 /// Shorthand for results of vault calls.

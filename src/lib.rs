@@ -65,7 +65,10 @@ mod store;
 mod vault;
 
 pub use aead::AEAD_BACKEND;
-pub use audit::{Actor, AuditAction, AuditEntry, AuditHead, AuditOutcome, AuditReport};
+pub use audit::{
+    AUDIT_MAX_LISTED_RECORDS, Actor, AuditAction, AuditEntry, AuditFindings, AuditHead,
+    AuditOutcome, AuditQuery, AuditReport, RecordSummary,
+};
 pub use error::{Error, Result};
 pub use ingest::{IngestKey, Ingestor};
 pub use kdf::{KdfParams, KeySource};

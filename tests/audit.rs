@@ -8,8 +8,8 @@ mod common;
 
 use common::*;
 use llmvault::{
-    Actor, AuditAction, AuditHead, AuditOutcome, ConversationId, Error, KeySource, RecordId,
-    SubjectId, Vault,
+    AUDIT_MAX_LISTED_RECORDS, Actor, AuditAction, AuditHead, AuditOutcome, ConversationId, Error,
+    KeySource, Query, RecordId, SubjectId, Vault,
 };
 
 fn actions(t: &TestVault) -> Vec<AuditAction> {
@@ -260,5 +260,120 @@ fn batched_read_entries_are_all_written_eventually() {
         .filter(|e| e.action == AuditAction::Get)
         .count();
     assert_eq!(gets, 5);
+    t.audit().verify().unwrap();
+}
+
+#[test]
+fn verify_all_names_every_bad_entry_and_checks_past_them() {
+    let mut t = logged_vault();
+    t.sql()
+        .execute_batch(
+            "UPDATE audit SET sealed = CAST(zeroblob(length(sealed)) AS BLOB) WHERE seq = 4; \
+             UPDATE audit SET mac = randomblob(32) WHERE seq = 7; \
+             DELETE FROM audit WHERE seq = 9;",
+        )
+        .unwrap();
+    t.reopen();
+    let id = t.put(record("c", None, "after the damage")).unwrap();
+    assert!(matches!(
+        t.audit().verify(),
+        Err(Error::AuditTampered { seq: 4 })
+    ));
+    let findings = t.audit().verify_all().unwrap();
+    assert_eq!(findings.bad, vec![4..=4, 7..=7], "{findings:?}");
+    assert_eq!(findings.missing, vec![9..=9]);
+    assert_eq!(findings.first_fault(), Some(4));
+    assert!(!findings.is_clean());
+    // 11 entries written before, an Open and a Put after; 3 damaged.
+    assert_eq!((findings.head.seq, findings.verified), (13, 10));
+    let newest = t.audit().entries(13..).unwrap();
+    assert_eq!(newest[0].records, vec![id], "entries after the damage read");
+
+    // A later change past the damage is still found.
+    t.close();
+    t.sql()
+        .execute("UPDATE audit SET at = at + 1 WHERE seq = 12", [])
+        .unwrap();
+    t.reopen();
+    let findings = t.audit().verify_all().unwrap();
+    assert_eq!(findings.bad, vec![4..=4, 7..=7, 12..=12]);
+}
+
+#[test]
+fn a_row_with_a_malformed_mac_is_named_not_a_storage_error() {
+    let mut t = logged_vault();
+    t.sql()
+        .execute("UPDATE audit SET mac = x'00' WHERE seq = 5", [])
+        .unwrap();
+    t.reopen();
+    assert!(matches!(
+        t.audit().verify(),
+        Err(Error::AuditTampered { seq: 5 })
+    ));
+    let findings = t.audit().verify_all().unwrap();
+    assert_eq!((findings.bad, findings.missing), (vec![5..=5], vec![]));
+}
+
+#[test]
+fn verify_all_against_a_kept_head_names_a_cut_off_tail() {
+    let mut t = logged_vault();
+    t.reopen();
+    let head = t.audit().head().unwrap();
+    assert!(t.audit().verify_all_against(&head).unwrap().is_clean());
+    t.close();
+    t.sql()
+        .execute("DELETE FROM audit WHERE seq >= ?1", [head.seq as i64 - 2])
+        .unwrap();
+    t.reopen();
+    let findings = t.audit().verify_all_against(&head).unwrap();
+    assert_eq!(findings.missing, vec![head.seq - 1..=head.seq]);
+    assert!(findings.bad.is_empty());
+    assert_eq!(findings.first_fault(), Some(head.seq - 1));
+}
+
+#[test]
+fn a_call_naming_more_records_than_an_entry_lists_is_summarized() {
+    let t = new_vault();
+    let n = AUDIT_MAX_LISTED_RECORDS + 1;
+    let ids = t
+        .put_batch((0..n).map(|i| record("c", None, &i.to_string())).collect())
+        .unwrap();
+    let found = t
+        .query(&Query::all().conversation(ConversationId::new("c")))
+        .unwrap();
+    assert_eq!(found.len(), n);
+    let sealed_len = |seq: u64| -> i64 {
+        t.sql()
+            .query_row(
+                "SELECT length(sealed) FROM audit WHERE seq = ?1",
+                [seq as i64],
+                |r| r.get::<_, i64>(0),
+            )
+            .unwrap()
+    };
+    let entries = t.audit().entries(2..).unwrap();
+    let (batch, query) = (&entries[0], &entries[1]);
+    assert_eq!(
+        (batch.action, query.action),
+        (AuditAction::PutBatch, AuditAction::Query)
+    );
+    for e in [batch, query] {
+        assert!(e.records.is_empty());
+        assert!(
+            sealed_len(e.seq) < 1024,
+            "entry {} is {} bytes",
+            e.seq,
+            sealed_len(e.seq)
+        );
+        let summary = e.record_summary.unwrap();
+        assert_eq!(summary.count, n as u64);
+        assert_eq!((summary.lowest, summary.highest), (ids[0], ids[n - 1]));
+        assert!(summary.matches(&ids));
+    }
+    let returned: Vec<RecordId> = found.iter().map(|r| r.id()).collect();
+    assert!(query.record_summary.unwrap().matches(&returned));
+    let filter = query.query.as_ref().unwrap();
+    assert!(filter.conversation_tag.is_some() && filter.subject_tag.is_none());
+    assert!(t.audit().verify_all().unwrap().is_clean());
     t.audit().verify().unwrap();
 }

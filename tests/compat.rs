@@ -166,7 +166,17 @@ fn the_v1_sample_opens_and_reads_the_same() {
     assert_eq!((report.records, report.set_aside), (8, 1));
     let entries = vault.audit().entries(..).unwrap();
     assert_eq!(entries[0].action, AuditAction::Create);
+    // The sample's entries have version-1 bodies; this build's reads above
+    // appended version-2 ones after them, in the same chain.
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.action == AuditAction::Put && e.records.len() == 1)
+    );
     vault.audit().verify().unwrap();
+    let findings = vault.audit().verify_all().unwrap();
+    assert!(findings.is_clean(), "{findings:?}");
+    assert_eq!(findings.verified, findings.head.seq);
 
     let short = vault.conversation(&ConversationId::new("c-short")).unwrap();
     assert_eq!(short.len(), 1);

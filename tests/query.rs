@@ -7,7 +7,10 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use llmvault::{AuditAction, ConversationId, Query, SubjectId};
+use llmvault::{
+    Actor, AuditAction, AuditEntry, AuditOutcome, AuditQuery, ConversationId, Error, Query,
+    SubjectId, Vault,
+};
 
 #[test]
 fn queries_filter_by_time_tag_model_subject_and_consent() {
@@ -64,8 +67,111 @@ fn queries_filter_by_time_tag_model_subject_and_consent() {
         })
         .unwrap();
     assert_eq!((n, streamed), (2, vec![a, b]));
+    let mut entries = t.audit().entries(..).unwrap();
+    let finished = entries.pop().unwrap();
+    let started = entries.pop().unwrap();
+    assert_eq!((started.action, started.count), (AuditAction::Export, 0));
+    assert_eq!(started.query, Some(AuditQuery::default()));
+    assert_eq!(
+        (finished.action, finished.count, finished.records),
+        (AuditAction::ExportFinished, 2, vec![a, b])
+    );
+    assert_eq!(finished.outcome, AuditOutcome::Ok);
+}
+
+/// A vault with three records of one subject, and its export filter.
+fn exportable() -> (TestVault, Query) {
+    let t = new_vault();
+    for i in 0..3 {
+        t.put(record("c", Some("alice"), &i.to_string())).unwrap();
+    }
+    (t, Query::all().subject(SubjectId::new("alice")).tag("x"))
+}
+
+#[test]
+fn the_export_entry_is_committed_before_the_first_record_is_handed_out() {
+    let (t, _) = exportable();
+    // Another handle on the same file sees only what was committed.
+    let other = Vault::open(&t.path, key(), &t.opts).unwrap();
+    let query = Query::all().subject(SubjectId::new("alice"));
+    let mut seen_at_first: Option<Vec<AuditEntry>> = None;
+    let n = t
+        .as_actor(Actor::new("bob").purpose("DSAR 17"))
+        .export(&query, &mut |_| {
+            if seen_at_first.is_none() {
+                seen_at_first = Some(other.audit().entries(..).unwrap());
+            }
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(n, 3);
+    let committed = seen_at_first.expect("the callback ran");
+    let entry = committed.last().unwrap();
+    assert_eq!(entry.action, AuditAction::Export, "{committed:#?}");
+    assert_eq!(
+        (entry.actor.as_str(), entry.purpose.as_deref(), entry.count),
+        ("bob", Some("DSAR 17"), 0)
+    );
+    let filter = entry.query.as_ref().unwrap();
+    assert!(filter.subject_tag.is_some() && filter.tag.is_none());
     let last = t.audit().entries(..).unwrap().pop().unwrap();
-    assert_eq!((last.action, last.count), (AuditAction::Export, 2));
+    assert_eq!(
+        (last.action, last.actor.as_str(), last.count),
+        (AuditAction::ExportFinished, "bob", 3)
+    );
+}
+
+#[test]
+fn a_panicking_export_callback_still_leaves_its_entries() {
+    let (t, _) = exportable();
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        t.export(&Query::all(), &mut |_| panic!("consumer crashed"))
+    }));
+    assert!(caught.is_err(), "the panic reaches the caller");
+    let mut entries = t.audit().entries(..).unwrap();
+    let finished = entries.pop().unwrap();
+    let started = entries.pop().unwrap();
+    assert_eq!((started.action, started.count), (AuditAction::Export, 0));
+    assert_eq!(
+        (finished.action, finished.count),
+        (AuditAction::ExportFinished, 1)
+    );
+    assert!(
+        matches!(&finished.outcome, AuditOutcome::Failed(m) if m.contains("panicked")),
+        "{:?}",
+        finished.outcome
+    );
+    t.audit().verify().unwrap();
+    // The vault still works after the panic.
+    assert_eq!(t.export(&Query::all(), &mut |_| Ok(())).unwrap(), 3);
+}
+
+#[test]
+fn an_export_its_callback_stops_is_recorded_with_the_count_so_far() {
+    let (t, query) = exportable();
+    let mut seen = 0;
+    let err = t
+        .export(&Query::all(), &mut |_| {
+            seen += 1;
+            if seen == 2 {
+                return Err(Error::InvalidInput {
+                    what: "sink",
+                    reason: "full".into(),
+                });
+            }
+            Ok(())
+        })
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidInput { .. }));
+    let last = t.audit().entries(..).unwrap().pop().unwrap();
+    assert_eq!((last.action, last.count), (AuditAction::ExportFinished, 2));
+    assert!(matches!(&last.outcome, AuditOutcome::Failed(m) if m.contains("full")));
+    // A filter that matches nothing still leaves both entries.
+    assert_eq!(t.export(&query, &mut |_| Ok(())).unwrap(), 0);
+    let mut entries = t.audit().entries(..).unwrap();
+    assert_eq!(entries.pop().unwrap().action, AuditAction::ExportFinished);
+    let started = entries.pop().unwrap();
+    assert_eq!(started.query.unwrap().tag.as_deref(), Some("x"));
 }
 
 #[test]
@@ -87,4 +193,26 @@ fn rotate_keys_gives_new_records_fresh_keys_and_old_ones_still_read() {
     assert_ne!(key_of(old), key_of(new));
     assert!(t.get(old).is_ok() && t.get(new).is_ok());
     assert_eq!(t.stats().unwrap().keys, 2);
+}
+
+#[test]
+fn an_export_whose_entry_cannot_be_written_hands_out_nothing() {
+    let (t, _) = exportable();
+    // The audit table vanishes under the open vault: no entry can be written.
+    t.sql()
+        .execute_batch("ALTER TABLE audit RENAME TO audit_away")
+        .unwrap();
+    let mut handed_out = 0;
+    let err = t
+        .export(&Query::all(), &mut |_| {
+            handed_out += 1;
+            Ok(())
+        })
+        .unwrap_err();
+    assert!(matches!(err, Error::Storage(_)), "{err:?}");
+    assert_eq!(handed_out, 0, "no record before its entry");
+    t.sql()
+        .execute_batch("ALTER TABLE audit_away RENAME TO audit")
+        .unwrap();
+    assert_eq!(t.export(&Query::all(), &mut |_| Ok(())).unwrap(), 3);
 }

@@ -124,6 +124,10 @@ pub fn audit(g: &Global, a: &Audit, out: &mut Out) -> Result<(), Fail> {
     }
 }
 
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn audit_entry(e: &AuditEntry, out: &mut Out) -> Result<(), Fail> {
     let action = format!("{:?}", e.action);
     let (outcome, error) = match &e.outcome {
@@ -132,9 +136,14 @@ fn audit_entry(e: &AuditEntry, out: &mut Out) -> Result<(), Fail> {
     };
     if out.json {
         let records: Vec<u64> = e.records.iter().map(|r| r.as_u64()).collect();
+        let summary = e.record_summary.map(|s| {
+            json!({ "count": s.count, "lowest": s.lowest.as_u64(),
+                "highest": s.highest.as_u64(), "digest": hex(&s.digest) })
+        });
         return out.json_line(&json!({
             "seq": e.seq, "at": JsonTime::from_system(e.at), "actor": e.actor,
             "purpose": e.purpose, "action": action, "records": records,
+            "record_summary": summary,
             "target_tag": e.target_tag, "count": e.count, "outcome": outcome, "error": error,
         }));
     }
@@ -149,6 +158,15 @@ fn audit_entry(e: &AuditEntry, out: &mut Out) -> Result<(), Fail> {
     if !e.records.is_empty() {
         let ids: Vec<String> = e.records.iter().map(ToString::to_string).collect();
         line.push_str(&format!("\trecords={}", ids.join(",")));
+    }
+    if let Some(s) = &e.record_summary {
+        line.push_str(&format!(
+            "\trecords={} ids in {}..={} (sha256 {})",
+            s.count,
+            s.lowest,
+            s.highest,
+            hex(&s.digest)
+        ));
     }
     if let Some(tag) = &e.target_tag {
         line.push_str(&format!("\ttarget={tag}"));

@@ -138,7 +138,13 @@ fn aad(seq: u64, at_ms: i64) -> Vec<u8> {
     aad
 }
 
-fn chain_mac(keys: &AuditKeys, prev: &[u8; 32], seq: u64, at_ms: i64, sealed: &[u8]) -> [u8; 32] {
+pub(super) fn chain_mac(
+    keys: &AuditKeys,
+    prev: &[u8; 32],
+    seq: u64,
+    at_ms: i64,
+    sealed: &[u8],
+) -> [u8; 32] {
     let mut mac = keys.mac();
     mac.update(CHAIN_LABEL);
     mac.update(prev);

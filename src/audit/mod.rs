@@ -4,16 +4,25 @@
 //! changed, inserted or reordered entry is found and named by `verify`.
 
 mod chain;
+mod findings;
 mod keys;
+mod newest;
+mod records;
 
 pub(crate) use chain::{ChainVerifier, entry_row, open_entry};
+pub use findings::AuditFindings;
+pub(crate) use findings::FullVerifier;
 pub(crate) use keys::AuditKeys;
+pub(crate) use newest::{NEWEST_ROW, Newest};
+pub(crate) use records::RecordIds;
+pub use records::{AUDIT_MAX_LISTED_RECORDS, RecordSummary};
 
 use std::time::SystemTime;
 
 use crate::record::RecordId;
 
-/// Who acts on a vault, and why: recorded in every audit entry.
+/// Who acts on a vault, and why: recorded in every audit entry (each cut
+/// to its first 4096 bytes, so that entries stay bounded).
 ///
 /// ```
 /// let actor = llmvault::Actor::new("alice").purpose("ticket T-9");
@@ -83,7 +92,9 @@ pub enum AuditAction {
     Purge,
     /// A subject erased.
     Erase,
-    /// Records exported.
+    /// An export started (`query` says which records it asked for),
+    /// written before the first record is handed out; an
+    /// [`ExportFinished`](AuditAction::ExportFinished) entry follows.
     Export,
     /// The vault's key changed.
     ChangeKey,
@@ -111,11 +122,17 @@ pub enum AuditAction {
     Pseudonymize,
     /// Placeholders in a model's output replaced by the real values.
     Restore,
+    /// An export ended: `count` records reached the callback, `records`
+    /// names them, and the outcome says how it ended. Its [`Export`]
+    /// entry was written before the first record was handed out.
+    ///
+    /// [`Export`]: AuditAction::Export
+    ExportFinished,
     /// The ingest key was replaced by a new one; the old one stopped
     /// working.
     IngestKeyRotated,
     /// Staged records that take-in refused and set aside (`records` names
-    /// up to 256 of the staged ids, `count` = how many).
+    /// their staged ids, `count` = how many).
     IngestSetAside,
 }
 
@@ -146,8 +163,9 @@ impl AuditAction {
             Self::IngestKeyIssued => 21,
             Self::Pseudonymize => 22,
             Self::Restore => 23,
-            Self::IngestKeyRotated => 24,
-            Self::IngestSetAside => 25,
+            Self::ExportFinished => 24,
+            Self::IngestKeyRotated => 25,
+            Self::IngestSetAside => 26,
         }
     }
 
@@ -176,8 +194,9 @@ impl AuditAction {
             21 => Self::IngestKeyIssued,
             22 => Self::Pseudonymize,
             23 => Self::Restore,
-            24 => Self::IngestKeyRotated,
-            25 => Self::IngestSetAside,
+            24 => Self::ExportFinished,
+            25 => Self::IngestKeyRotated,
+            26 => Self::IngestSetAside,
             _ => return None,
         })
     }
@@ -207,8 +226,16 @@ pub struct AuditEntry {
     pub purpose: Option<String>,
     /// What was done.
     pub action: AuditAction,
-    /// Records concerned (stored, read, …), where the call names them.
+    /// Records concerned (stored, read, …), where the call names them and
+    /// they are at most [`AUDIT_MAX_LISTED_RECORDS`]; else empty, and
+    /// `record_summary` stands for them.
     pub records: Vec<RecordId>,
+    /// Count, range and digest of the records concerned, when the call
+    /// named more than [`AUDIT_MAX_LISTED_RECORDS`].
+    pub record_summary: Option<RecordSummary>,
+    /// The filter of a `query` or `export` (entries written before audit
+    /// body version 2 do not carry it).
+    pub query: Option<AuditQuery>,
     /// The keyed tag of the subject or conversation concerned, in hex: the
     /// raw id is never written, even sealed.
     pub target_tag: Option<String>,
@@ -263,14 +290,53 @@ pub struct AuditReport {
     pub head: AuditHead,
 }
 
+/// The filter of a `query` or `export`, as its audit entry records it.
+/// Subject and conversation appear as their keyed tags in hex (as
+/// [`AuditEntry::target_tag`]), never as ids; the tag and model strings
+/// are kept up to 4096 bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct AuditQuery {
+    /// Records created at or after this time only.
+    pub since: Option<SystemTime>,
+    /// Records created before this time only.
+    pub until: Option<SystemTime>,
+    /// Records carrying this tag only.
+    pub tag: Option<String>,
+    /// Records of this model only.
+    pub model: Option<String>,
+    /// This subject's records only: its keyed tag, in hex.
+    pub subject_tag: Option<String>,
+    /// This conversation's records only: its keyed tag, in hex.
+    pub conversation_tag: Option<String>,
+    /// Records whose subject agreed to training use only.
+    pub training_consented_only: bool,
+    /// Masked records were handed out with their placeholders.
+    pub keep_masked: bool,
+}
+
 /// What a call contributes to its audit entry (everything but who, when
 /// and how it ended).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Event {
     pub(crate) action: Option<AuditAction>,
-    pub(crate) records: Vec<RecordId>,
+    pub(crate) records: RecordIds,
     pub(crate) target_tag: Option<[u8; 16]>,
     pub(crate) count: u64,
+    pub(crate) query: Option<QueryFilter>,
+}
+
+/// A query's filter as an entry stores it (times in Unix ms, raw tags).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct QueryFilter {
+    pub(crate) since_ms: Option<i64>,
+    pub(crate) until_ms: Option<i64>,
+    pub(crate) tag: Option<String>,
+    pub(crate) model: Option<String>,
+    pub(crate) subject: Option<[u8; 16]>,
+    pub(crate) conversation: Option<[u8; 16]>,
+    pub(crate) consented_only: bool,
+    pub(crate) keep_masked: bool,
 }
 
 impl Event {
@@ -282,7 +348,12 @@ impl Event {
     }
 
     pub(crate) fn records(mut self, ids: impl IntoIterator<Item = RecordId>) -> Self {
-        self.records.extend(ids);
+        ids.into_iter().for_each(|id| self.records.push(id));
+        self
+    }
+
+    pub(crate) fn query(mut self, filter: QueryFilter) -> Self {
+        self.query = Some(filter);
         self
     }
 

@@ -191,6 +191,13 @@ pub(crate) trait WriteTxn {
     fn audit_tail(&mut self) -> Result<(u64, [u8; 32])>;
     /// Appends an audit entry.
     fn append_audit(&mut self, row: &AuditRow) -> Result<()>;
+    /// Calls `each` for the audit entries with `seq > after`, in order,
+    /// as this transaction sees them.
+    fn audit_rows_after(
+        &mut self,
+        after: u64,
+        each: &mut dyn FnMut(AuditRow) -> Result<()>,
+    ) -> Result<()>;
     /// Reads and resets the count of failed opens.
     fn take_failed_opens(&mut self) -> Result<u64>;
     /// Sets (or, with `None`, removes) an optional vault-wide value.
@@ -229,6 +236,8 @@ pub(crate) trait WriteTxn {
     fn note_maintenance(&mut self, note: &MaintenanceNote) -> Result<()>;
     /// Reads and clears the maintenance notes, oldest first.
     fn take_maintenance_notes(&mut self) -> Result<Vec<MaintenanceNote>>;
+    /// The latest time of a maintenance note not yet folded in.
+    fn newest_maintenance_note(&mut self) -> Result<Option<i64>>;
     /// Makes everything durable.
     fn commit(self: Box<Self>) -> Result<()>;
     /// Commits, then runs `after` while still holding the write lock (so

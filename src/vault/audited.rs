@@ -10,8 +10,8 @@ use std::ops::RangeBounds;
 
 use super::{EraseReport, PurgeReport, Vault, VerifyReport};
 use crate::audit::{
-    Actor, AuditAction, AuditEntry, AuditHead, AuditOutcome, AuditReport, ChainVerifier, Event,
-    entry_row, open_entry,
+    Actor, AuditAction, AuditEntry, AuditFindings, AuditHead, AuditOutcome, AuditReport,
+    ChainVerifier, Event, FullVerifier, entry_row, open_entry,
 };
 use crate::error::{Error, Result};
 use crate::kdf::KeySource;
@@ -116,6 +116,16 @@ impl Vault {
         self.log_read_in(self.begin_light(), actor, event, result)
     }
 
+    /// As [`Vault::log_alone`], with the outcome given.
+    pub(super) fn log_outcome(
+        &self,
+        actor: &Actor,
+        event: Event,
+        outcome: AuditOutcome,
+    ) -> Result<()> {
+        self.log_outcome_in(self.begin_light(), actor, event, outcome)
+    }
+
     /// Appends a read's entry in `txn` (a light transaction, perhaps the
     /// one the read ran in) and commits it.
     fn log_read_in<T>(
@@ -129,6 +139,18 @@ impl Vault {
             Ok(_) => AuditOutcome::Ok,
             Err(e) => AuditOutcome::Failed(e.to_string()),
         };
+        self.log_outcome_in(txn, actor, event, outcome)
+    }
+
+    /// Appends an entry in `txn` and commits it; on a full disk the entry
+    /// waits in memory instead (see the module docs).
+    fn log_outcome_in(
+        &self,
+        txn: Result<Box<dyn WriteTxn + '_>>,
+        actor: &Actor,
+        event: Event,
+        outcome: AuditOutcome,
+    ) -> Result<()> {
         let at_ms = self.now_ms();
         let logged = txn.and_then(|mut txn| {
             self.log_in(&mut *txn, actor, &event, &outcome)?;
@@ -323,6 +345,40 @@ impl Audit<'_> {
         self.walk(Some(*head))
     }
 
+    /// Checks the whole chain as [`Audit::verify`] does, but carries on
+    /// past every bad or missing entry and names them all (see
+    /// [`AuditFindings`] for how the walk picks the chain up again). For a
+    /// log that fails `verify`: one damaged entry does not hide what was
+    /// done, or changed, after it.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let opts = llmvault::VaultOptions::default().kdf(llmvault::KdfParams::minimum());
+    /// # let vault = llmvault::Vault::create(dir.path().join("v"), llmvault::KeySource::passphrase("pw"), opts)?;
+    /// let findings = vault.audit().verify_all()?;
+    /// assert!(findings.is_clean());
+    /// assert_eq!(findings.verified, findings.head.seq);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// Only [`Error::Storage`] (or `Busy`, `DiskFull` while writing the
+    /// read entries a handle still holds): damage is reported in the
+    /// findings, never as an error.
+    pub fn verify_all(&self) -> Result<AuditFindings> {
+        self.walk_all(None)
+    }
+
+    /// As [`Audit::verify_all`], and also names the entries a kept `head`
+    /// says should be there: a missing tail, or a different entry at the
+    /// head's position.
+    ///
+    /// # Errors
+    /// As [`Audit::verify_all`].
+    pub fn verify_all_against(&self, head: &AuditHead) -> Result<AuditFindings> {
+        self.walk_all(Some(*head))
+    }
+
     /// The newest entry's position and MAC, after checking the chain.
     ///
     /// # Errors
@@ -366,6 +422,16 @@ impl Audit<'_> {
         } else {
             self.vault.flush_audit()
         }
+    }
+
+    fn walk_all(&self, head: Option<AuditHead>) -> Result<AuditFindings> {
+        self.flush()?;
+        let mut verifier = FullVerifier::new(&self.vault.audit_keys, head);
+        self.vault.store.audit_rows(1, u64::MAX, &mut |row| {
+            verifier.push(&row);
+            Ok(())
+        })?;
+        Ok(verifier.finish())
     }
 
     fn walk(&self, head: Option<AuditHead>) -> Result<AuditReport> {
@@ -459,7 +525,8 @@ impl AsActor<'_> {
         self.vault.query_as(&self.actor, query)
     }
 
-    /// As [`Vault::export`].
+    /// As [`Vault::export`]: both its entries are recorded under this
+    /// actor.
     ///
     /// # Errors
     /// As [`Vault::export`].

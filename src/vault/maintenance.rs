@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::{PurgeReport, Vault};
+use crate::audit::Newest;
 use crate::clock::{Clock, SystemClock};
 use crate::codec::{from_millis, to_millis};
 use crate::error::Result;
@@ -79,12 +80,23 @@ impl Maintenance {
     /// Deletes expired records and destroys keys whose epoch has ended,
     /// exactly as [`Vault::purge_expired`], and notes it for the audit log.
     ///
+    /// # Clock
+    /// Refused if the clock reads earlier than the latest time this job
+    /// can see: earlier maintenance notes not yet folded in, the newest
+    /// audit entry, and the time the last keyed purge checked against.
+    /// None of them is authenticated without the key, and a clock set
+    /// forward purges early: see `docs/DESIGN.md`, "Key-less maintenance".
+    ///
     /// # Errors
-    /// [`Error::Busy`](crate::Error::Busy) or
-    /// [`Error::Storage`](crate::Error::Storage); then nothing was deleted.
+    /// [`Error::ClockBehind`](crate::Error::ClockBehind) if the clock is
+    /// behind; [`Error::Busy`](crate::Error::Busy) or
+    /// [`Error::Storage`](crate::Error::Storage). Then nothing was deleted.
     pub fn purge_expired(&self) -> Result<PurgeReport> {
-        let now_ms = to_millis(self.clock.now());
         let mut txn = self.store.write()?;
+        let now_ms = to_millis(self.clock.now());
+        // Without the key nothing here can be authenticated: this catches
+        // a clock set back by mistake, not one set back on purpose.
+        Newest::check(now_ms, Newest::clear(&mut *txn)?)?;
         let records = txn.delete_expired(now_ms)?;
         let keys = txn.delete_keys_ended(now_ms)?;
         txn.note_maintenance(&MaintenanceNote {

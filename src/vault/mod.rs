@@ -2,6 +2,7 @@
 //! Storing lives in `write.rs`, reading in `read.rs`.
 
 mod audited;
+mod export;
 mod header;
 mod high_water;
 mod ingest;

@@ -1,10 +1,10 @@
-//! Reading many records at once: by filter, in a stream (for exports), and
-//! retiring keys on demand.
+//! Reading many records at once by filter, and retiring keys on demand.
+//! Streaming them out is `export.rs`.
 
 use std::time::SystemTime;
 
 use super::Vault;
-use crate::audit::{Actor, AuditAction, AuditOutcome, Event};
+use crate::audit::{Actor, AuditAction, AuditOutcome, Event, QueryFilter};
 use crate::codec::to_millis;
 use crate::error::Result;
 use crate::record::{ConversationId, Record, SubjectId};
@@ -116,46 +116,33 @@ impl Vault {
     }
 
     pub(super) fn query_as(&self, actor: &Actor, query: &Query) -> Result<Vec<Record>> {
+        self.adopt_ingested()?;
         let mut out = Vec::new();
-        self.scan(actor, AuditAction::Query, query, &mut |r| {
+        let mut event = Event::new(AuditAction::Query).query(self.filter_of(query));
+        let result = self.scan(query, &mut event, true, &mut |r| {
             out.push(r);
             Ok(())
-        })?;
+        });
+        // Nothing leaves before the entry is written: the records are
+        // returned only after it.
+        let logged = self.log_alone(actor, event, &result);
+        result?;
+        logged?;
         out.sort_by_key(|r| (r.created_at(), r.id()));
         Ok(out)
     }
 
-    /// Streams the live records matching `query` to `each`, in id order,
-    /// one at a time: memory stays flat whatever the vault's size. Audited
-    /// as one `Export` entry with the count.
-    ///
-    /// # Errors
-    /// As [`Vault::query`], or the first error `each` returns.
-    pub fn export(&self, query: &Query, each: &mut dyn FnMut(Record) -> Result<()>) -> Result<u64> {
-        self.export_as(&self.actor, query, each)
-    }
-
-    pub(super) fn export_as(
+    /// Calls `each` for every live record matching `query`, in id order,
+    /// counting them in `event` (and naming them there if `name_ids`).
+    pub(super) fn scan(
         &self,
-        actor: &Actor,
         query: &Query,
+        event: &mut Event,
+        name_ids: bool,
         each: &mut dyn FnMut(Record) -> Result<()>,
-    ) -> Result<u64> {
-        self.scan(actor, AuditAction::Export, query, each)
-    }
-
-    fn scan(
-        &self,
-        actor: &Actor,
-        action: AuditAction,
-        query: &Query,
-        each: &mut dyn FnMut(Record) -> Result<()>,
-    ) -> Result<u64> {
-        self.adopt_ingested()?;
-        let mut event = Event::new(action);
-        let mut ids = Vec::new();
+    ) -> Result<()> {
         let now_ms = self.now_ms();
-        let result = self.store.each_record(&mut |row| {
+        self.store.each_record(&mut |row| {
             if row.expires_at_ms <= now_ms {
                 return Ok(());
             }
@@ -164,20 +151,34 @@ impl Vault {
                 if !query.keep_masked {
                     self.unmask(std::slice::from_mut(&mut record))?;
                 }
-                if action == AuditAction::Query {
-                    ids.push(record.id());
+                if name_ids {
+                    event.records.push(record.id());
                 }
                 event.count += 1;
                 each(record)?;
             }
             Ok(())
-        });
-        let count = event.count;
-        let event = event.records(ids);
-        let logged = self.log_alone(actor, event, &result);
-        result?;
-        logged?;
-        Ok(count)
+        })
+    }
+
+    /// The filter as the audit entry records it: tags, never ids.
+    pub(super) fn filter_of(&self, query: &Query) -> QueryFilter {
+        QueryFilter {
+            since_ms: query.since.map(to_millis),
+            until_ms: query.until.map(to_millis),
+            tag: query.tag.clone(),
+            model: query.model.clone(),
+            subject: query
+                .subject
+                .as_ref()
+                .map(|s| self.tags.subject(s.as_str())),
+            conversation: query
+                .conversation
+                .as_ref()
+                .map(|c| self.tags.conversation(c.as_str())),
+            consented_only: query.consented_only,
+            keep_masked: query.keep_masked,
+        }
     }
 
     /// Retires every data key in use: the next records get fresh keys. The

@@ -21,11 +21,6 @@ use crate::record::{NewRecord, Record, RecordId};
 use crate::seal::{self, IngestBinding};
 use crate::store::{IngestRow, WriteTxn};
 
-/// Set-aside ids an audit entry names at most; its count has them all.
-/// Anyone who can write the file can stage rows, and an entry must stay
-/// small enough to decode.
-const SET_ASIDE_NAMED: usize = 256;
-
 impl Vault {
     /// Takes staged records in by a write of their own, if any wait (a
     /// cheap check when none do). For calls that do not write anyway.
@@ -128,13 +123,11 @@ impl Vault {
             self.log_in(txn, &actor, &event, &AuditOutcome::Ok)?;
         }
         if !refused.is_empty() {
+            // However many a forger staged, the entry stays bounded: past
+            // a limit it names a summary instead of each id.
             let count = refused.len() as u64;
-            let named = refused
-                .into_iter()
-                .take(SET_ASIDE_NAMED)
-                .map(RecordId::from_u64);
             let event = Event::new(AuditAction::IngestSetAside)
-                .records(named)
+                .records(refused.into_iter().map(RecordId::from_u64))
                 .count(count);
             self.log_in(txn, &actor, &event, &AuditOutcome::Ok)?;
         }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{EraseReport, PurgeReport, Vault};
-use crate::audit::{Actor, AuditAction, AuditOutcome, Event};
+use crate::audit::{Actor, AuditAction, AuditOutcome, Event, NEWEST_ROW, Newest};
 use crate::codec::{self, to_millis};
 use crate::error::{Error, Result};
 use crate::keys::{DataKey, KeyScope, data_key_aad};
@@ -117,8 +117,17 @@ impl Vault {
     /// old snapshot can delay it to a later write). See `docs/DESIGN.md`
     /// for what a copy-on-write filesystem or an SSD may still hold.
     ///
+    /// # Clock
+    /// Expiry is judged by the vault's clock, so a clock running behind
+    /// would keep expired records. A purge whose clock reads earlier than
+    /// the newest time in the audit log (entries that authenticate, not
+    /// counting folded-in maintenance notes) is refused. It reads the
+    /// entries written since the last keyed purge to find that time.
+    ///
     /// # Errors
-    /// [`Error::Busy`] or [`Error::Storage`]; then nothing was deleted.
+    /// [`Error::ClockBehind`] if the clock reads earlier than the newest
+    /// audit time; [`Error::Busy`] or [`Error::Storage`]. Then nothing was
+    /// deleted.
     pub fn purge_expired(&self) -> Result<PurgeReport> {
         self.purge_expired_as(&self.actor)
     }
@@ -130,13 +139,22 @@ impl Vault {
     }
 
     fn purge(&self, actor: &Actor) -> Result<PurgeReport> {
-        let now_ms = self.now_ms();
         let mut txn = self.begin()?;
+        // Read under the write lock: every entry committed before has a
+        // time no later than this, by the same clock.
+        let now_ms = self.now_ms();
+        let newest = Newest::keyed(&self.audit_keys, &mut *txn)?;
+        Newest::check(now_ms, newest.at_ms())?;
+        // Staged records in first, in this transaction, so that the purge
+        // reaches them as records.
         let mut sealers = HashMap::new();
         self.take_in(&mut *txn, &mut sealers)?;
         self.count_key_uses(&mut *txn, &sealers)?;
         let records = txn.delete_expired(now_ms)?;
         let keys = txn.delete_keys_ended(now_ms)?;
+        if let Some(row) = newest.row(&self.audit_keys) {
+            txn.set_meta_value(NEWEST_ROW, Some(&row))?;
+        }
         let event = Event::new(AuditAction::Purge).count(records as u64);
         self.log_in(&mut *txn, actor, &event, &AuditOutcome::Ok)?;
         self.commit(txn)?;

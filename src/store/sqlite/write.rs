@@ -333,6 +333,25 @@ impl WriteTxn for SqliteWrite<'_> {
         Ok(())
     }
 
+    fn audit_rows_after(
+        &mut self,
+        after: u64,
+        each: &mut dyn FnMut(AuditRow) -> Result<()>,
+    ) -> Result<()> {
+        let after = sql_id(after.min(i64::MAX as u64))?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT seq, at, sealed, mac FROM audit WHERE seq > ?1 ORDER BY seq")
+            .map_err(storage_error)?;
+        let mut rows = stmt.query([after]).map_err(storage_error)?;
+        while let Some(row) = rows.next().map_err(storage_error)? {
+            super::audit_row(row)
+                .map_err(storage_error)?
+                .and_then(&mut *each)?;
+        }
+        Ok(())
+    }
+
     fn take_failed_opens(&mut self) -> Result<u64> {
         let n: i64 = self
             .conn
@@ -540,6 +559,16 @@ impl WriteTxn for SqliteWrite<'_> {
             .collect();
         notes.sort_by_key(|n| n.at_ms);
         Ok(notes)
+    }
+
+    fn newest_maintenance_note(&mut self) -> Result<Option<i64>> {
+        self.conn
+            .query_row(
+                "SELECT max(at) FROM maintenance WHERE typeof(at) = 'integer'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(storage_error)
     }
 
     fn commit(self: Box<Self>) -> Result<()> {
