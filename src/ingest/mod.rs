@@ -58,6 +58,20 @@ const LEGACY_PREFIX: &str = "llmvault-ingest-1-";
 ///
 /// Not `Clone`, `Display` or `Serialize`; `Debug` is redacted; the text
 /// form is handed out in zeroizing memory.
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// # let opts = llmvault::VaultOptions::default().kdf(llmvault::KdfParams::minimum());
+/// # let path = dir.path().join("v");
+/// use llmvault::{ConversationId, IngestKey, Ingestor, KeySource, NewRecord, Vault};
+/// let vault = Vault::create(&path, KeySource::passphrase("pw"), &opts)?;
+/// let text = vault.ingest_key()?.to_text(); // for the logging service's configuration
+///
+/// let ingestor = Ingestor::open(&path, &IngestKey::from_text(&text)?)?;
+/// let id = ingestor.put(NewRecord::new(ConversationId::new("c")))?;
+/// assert_eq!(vault.get(id)?.id(), id); // the vault's next call takes it in
+/// # Ok::<(), llmvault::Error>(())
+/// ```
 pub struct IngestKey {
     public: [u8; 32],
     mac: SecretKey,

@@ -100,10 +100,13 @@ mod tests {
         expires_at_ms: 1_767_225_600_000,
     };
 
-    /// Cross-checked with Python's `hmac`:
-    /// `hmac.new(b"\x11" * 32, b"llmvault/v2/ingest-record" + (7).to_bytes(8, "big")
-    /// + (3).to_bytes(8, "big") + (1767225600000).to_bytes(8, "big") + b"envelope",
-    /// "sha256").hexdigest()`, and the check over `b"llmvault/v2/ingest-check" + b"\x22" * 32`.
+    /// Cross-checked with Python's `hmac`, key `b"\x11" * 32`, SHA-256:
+    ///
+    /// ```text
+    /// proof: b"llmvault/v2/ingest-record" + (7).to_bytes(8, "big") + (3).to_bytes(8, "big")
+    ///        + (1767225600000).to_bytes(8, "big") + b"envelope"
+    /// check: b"llmvault/v2/ingest-check" + b"\x22" * 32
+    /// ```
     #[test]
     fn proof_and_check_known_answers() {
         let mac = IngestMac::new(&SecretKey::from_bytes([0x11; 32]));
