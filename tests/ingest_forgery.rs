@@ -453,3 +453,31 @@ fn writes_between_staging_and_take_in_refuse_nothing_genuine() {
     assert_eq!(got, expected);
     assert_eq!(t.verify().unwrap().set_aside, 0);
 }
+
+/// Damaged ingest rows block nothing either: what is staged is set aside,
+/// `ingest_key` names the damage, and `rotate_ingest_key` replaces them.
+#[test]
+fn damaged_ingest_material_is_reported_and_replaced_by_rotation() {
+    let mut t = new_vault();
+    let key = t.ingest_key().unwrap();
+    let ingestor = Ingestor::open_with_options(&t.path, &key, &t.opts).unwrap();
+    let staged = ingestor.put(record("c", None, "staged")).unwrap();
+    t.close();
+    let sql = t.sql();
+    let mut row = meta(&sql, "ingest_mac").unwrap();
+    row[20] ^= 1; // inside the wrapped MAC secret
+    set_meta(&sql, "ingest_mac", &row);
+    t.reopen();
+    assert!(matches!(t.get(staged), Err(Error::NotFound { .. })));
+    assert!(matches!(
+        t.ingest_key(),
+        Err(Error::KeyTampered { key_id: 0 })
+    ));
+    let new = t.rotate_ingest_key().unwrap();
+    let id = Ingestor::open_with_options(&t.path, &new, &t.opts)
+        .unwrap()
+        .put(record("c", None, "after"))
+        .unwrap();
+    assert_eq!(t.get(id).unwrap().prompt()[0].content(), "prompt: after");
+    assert_eq!(t.verify().unwrap().set_aside, 1);
+}
