@@ -43,8 +43,9 @@ impl Vault {
     ///
     /// # Errors
     /// [`Error::KeyTampered`] (key id 0) if the stored ingest material
-    /// fails authentication; [`Error::KeyChanged`] if another handle
-    /// changed the vault's key; [`Error::Busy`] or [`Error::Storage`].
+    /// fails authentication ([`Vault::rotate_ingest_key`] replaces it);
+    /// [`Error::KeyChanged`] if another handle changed the vault's key;
+    /// [`Error::Busy`] or [`Error::Storage`].
     pub fn ingest_key(&self) -> Result<IngestKey> {
         let result = (|| {
             let mut txn = self.begin()?;
@@ -70,8 +71,12 @@ impl Vault {
     /// write and [`Error::WrongKey`] on open. The ingest data keys wrapped
     /// to the old public key are deleted.
     ///
+    /// Damaged ingest material does not stop it: what is staged is then
+    /// set aside, and a new key replaces the material.
+    ///
     /// # Errors
-    /// As [`Vault::ingest_key`].
+    /// [`Error::KeyChanged`] if another handle changed the vault's key;
+    /// [`Error::Busy`] or [`Error::Storage`].
     pub fn rotate_ingest_key(&self) -> Result<IngestKey> {
         let result = (|| {
             let mut txn = self.begin()?;
