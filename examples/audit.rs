@@ -75,8 +75,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|t| RecoveryShare::from_text(t))
         .collect::<Result<_, _>>()?;
     let vault = Vault::open_with_shares_and_options(&path, &two, &opts)?;
+    // Shares give the KEK, not the passphrase: set a new one, then revoke
+    // (which replaces the KEK, so the shares and any copy of their
+    // material open nothing in this file).
+    vault.change_key(KeySource::passphrase("set after the break-glass open"))?;
     vault.revoke_recovery()?;
-    println!("opened with 2 shares, then revoked them all");
+    println!("opened with 2 shares, set a new passphrase, then revoked the shares");
 
     println!("audit trail:");
     for e in vault.audit().entries(..)? {

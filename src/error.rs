@@ -98,11 +98,14 @@ pub enum Error {
     },
 
     /// The vault was written by a format version this build cannot read.
-    #[error("unsupported vault format version {found} (this build reads version {supported})")]
+    #[error(
+        "unsupported vault format version {found} (this build reads versions 1 to {supported})"
+    )]
     UnsupportedVersion {
         /// The version found on disk.
         found: u16,
-        /// The version this build reads and writes.
+        /// The newest version this build reads (and the one it writes);
+        /// it reads every version from 1 up to this one.
         supported: u16,
     },
 
@@ -122,6 +125,17 @@ pub enum Error {
     /// nothing was written. Open the vault again with the new key.
     #[error("the vault's key was changed by another handle; open it again")]
     KeyChanged,
+
+    /// The call replaces the vault's KEK (issuing or revoking recovery
+    /// shares), which must stay reachable from the vault's key, and this
+    /// handle does not hold that key: it was opened with recovery shares.
+    /// Nothing was written. Set a key with `Vault::change_key` first (the
+    /// handle then holds it), or open the vault with its key.
+    #[error(
+        "this handle was opened with recovery shares and cannot replace the vault's KEK; \
+         set a key with change_key first"
+    )]
+    KeySourceNeeded,
 
     /// The database is locked by another writer for longer than the busy
     /// timeout. Retrying later is safe: nothing was written.

@@ -101,6 +101,12 @@ pub fn parse_header(bytes: &[u8]) -> Parsed {
     parsed(crate::vault::parse_header_for_fuzz(bytes))
 }
 
+/// Why a header does not parse: the typed error `Vault::open` would
+/// return for it, or `None` if it parses.
+pub fn header_refusal(bytes: &[u8]) -> Option<crate::Error> {
+    crate::vault::parse_header_for_fuzz(bytes).err()
+}
+
 /// Unwraps bytes as a wrapped key under a fixed KEK (FORMAT.md §4).
 pub fn unwrap_key(bytes: &[u8]) -> Parsed {
     let kek = Kek::derive(
@@ -165,3 +171,139 @@ pub fn valid_samples() -> [Vec<u8>; 3] {
     let envelope = bench.seal(&body).unwrap_or_default();
     [crate::vault::sample_header_for_fuzz(), envelope, body]
 }
+
+/// Compile-time checks that the public secret types lack the traits that
+/// would copy or print them (docs/DESIGN.md, "Memory"): `KeySource`,
+/// `RecoveryShare` and `IngestKey` are not `Clone`, `Display` or
+/// `Serialize`; `Vault` and `Ingestor`, which hold unwrapped keys, are not
+/// `Clone`.
+///
+/// Two layers, because stable rustdoc does not check the error code of a
+/// `compile_fail` block (`compile_fail,E0277` is only checked on nightly),
+/// so such a block passes whatever stops it compiling, a typo included.
+///
+/// First, `lacks!` compiles only if the type does not have the trait: with
+/// the trait, the two blanket impls both apply and the call is ambiguous
+/// (the `static_assertions` technique). A misspelt path fails it too, so
+/// this block can only pass for the right reason.
+///
+/// ```
+/// macro_rules! lacks {
+///     ($t:ty: $($tr:path),+) => {$({
+///         trait AmbiguousIfImpl<A> { fn some_item() {} }
+///         impl<T: ?Sized> AmbiguousIfImpl<()> for T {}
+///         struct WithTrait;
+///         impl<T: ?Sized + $tr> AmbiguousIfImpl<WithTrait> for T {}
+///         let _ = <$t as AmbiguousIfImpl<_>>::some_item;
+///     })+};
+/// }
+/// lacks!(llmvault::KeySource: Clone, std::fmt::Display, serde::Serialize);
+/// lacks!(llmvault::RecoveryShare: Clone, std::fmt::Display, serde::Serialize);
+/// lacks!(llmvault::IngestKey: Clone, std::fmt::Display, serde::Serialize);
+/// lacks!(llmvault::Vault: Clone);
+/// lacks!(llmvault::Ingestor: Clone);
+/// ```
+///
+/// The control: the same macro on types that do have the trait must not
+/// compile (a message is content a caller may copy; a record id is
+/// printable by design).
+///
+/// ```compile_fail
+/// # macro_rules! lacks {
+/// #     ($t:ty: $($tr:path),+) => {$({
+/// #         trait AmbiguousIfImpl<A> { fn some_item() {} }
+/// #         impl<T: ?Sized> AmbiguousIfImpl<()> for T {}
+/// #         struct WithTrait;
+/// #         impl<T: ?Sized + $tr> AmbiguousIfImpl<WithTrait> for T {}
+/// #         let _ = <$t as AmbiguousIfImpl<_>>::some_item;
+/// #     })+};
+/// # }
+/// lacks!(llmvault::Message: Clone);
+/// ```
+/// ```compile_fail
+/// # macro_rules! lacks {
+/// #     ($t:ty: $($tr:path),+) => {$({
+/// #         trait AmbiguousIfImpl<A> { fn some_item() {} }
+/// #         impl<T: ?Sized> AmbiguousIfImpl<()> for T {}
+/// #         struct WithTrait;
+/// #         impl<T: ?Sized + $tr> AmbiguousIfImpl<WithTrait> for T {}
+/// #         let _ = <$t as AmbiguousIfImpl<_>>::some_item;
+/// #     })+};
+/// # }
+/// lacks!(llmvault::RecordId: std::fmt::Display);
+/// ```
+///
+/// Second, what a caller would write: each `compile_fail` block below
+/// differs from the compiling block after it only in the type passed to
+/// the bound, and that block runs the same helpers on types that have the
+/// traits and names each secret type by the same path.
+///
+/// ```
+/// fn clone<T: Clone>() {}
+/// fn display<T: std::fmt::Display>() {}
+/// fn serialize<T: serde::Serialize>() {}
+/// #[derive(serde::Serialize)]
+/// struct Plain;
+/// clone::<llmvault::Message>();
+/// clone::<llmvault::RecordId>();
+/// display::<llmvault::RecordId>();
+/// serialize::<Plain>();
+/// let _ = std::mem::size_of::<llmvault::KeySource>();
+/// let _ = std::mem::size_of::<llmvault::RecoveryShare>();
+/// let _ = std::mem::size_of::<llmvault::IngestKey>();
+/// let _ = std::mem::size_of::<llmvault::Vault>();
+/// let _ = std::mem::size_of::<llmvault::Ingestor>();
+/// ```
+///
+/// ```compile_fail
+/// fn clone<T: Clone>() {}
+/// clone::<llmvault::KeySource>();
+/// ```
+/// ```compile_fail
+/// fn display<T: std::fmt::Display>() {}
+/// display::<llmvault::KeySource>();
+/// ```
+/// ```compile_fail
+/// fn serialize<T: serde::Serialize>() {}
+/// serialize::<llmvault::KeySource>();
+/// ```
+/// ```compile_fail
+/// fn clone<T: Clone>() {}
+/// clone::<llmvault::RecoveryShare>();
+/// ```
+/// ```compile_fail
+/// fn display<T: std::fmt::Display>() {}
+/// display::<llmvault::RecoveryShare>();
+/// ```
+/// ```compile_fail
+/// fn serialize<T: serde::Serialize>() {}
+/// serialize::<llmvault::RecoveryShare>();
+/// ```
+/// ```compile_fail
+/// fn clone<T: Clone>() {}
+/// clone::<llmvault::IngestKey>();
+/// ```
+/// ```compile_fail
+/// fn display<T: std::fmt::Display>() {}
+/// display::<llmvault::IngestKey>();
+/// ```
+/// ```compile_fail
+/// fn serialize<T: serde::Serialize>() {}
+/// serialize::<llmvault::IngestKey>();
+/// ```
+/// ```compile_fail
+/// fn clone<T: Clone>() {}
+/// clone::<llmvault::Vault>();
+/// ```
+/// ```compile_fail
+/// fn clone<T: Clone>() {}
+/// clone::<llmvault::Ingestor>();
+/// ```
+///
+/// What this proves: the trait is absent, so code outside the crate
+/// cannot clone, print or serialize these values through it. It does not
+/// prove that the bytes are wiped on drop, that the crate makes no copy of
+/// its own, or that nothing is left in freed memory, registers or swap;
+/// nor does it cover the crate's private key types (see `tests/memory.rs`
+/// and the unit tests in `src/secret.rs`).
+pub struct SecretTypesLackCopyingTraits;

@@ -75,6 +75,32 @@ impl fmt::Debug for SecretKey {
 mod tests {
     use super::*;
 
+    /// Compiles only if `$t` lacks each trait (two blanket impls make the
+    /// call ambiguous when it has one); the same macro's control, on types
+    /// that have the trait, is a `compile_fail` doctest in `internals.rs`.
+    macro_rules! lacks {
+        ($t:ty: $($tr:path),+) => {$({
+            trait AmbiguousIfImpl<A> { fn some_item() {} }
+            impl<T: ?Sized> AmbiguousIfImpl<()> for T {}
+            struct WithTrait;
+            impl<T: ?Sized + $tr> AmbiguousIfImpl<WithTrait> for T {}
+            let _ = <$t as AmbiguousIfImpl<_>>::some_item;
+        })+};
+    }
+
+    #[test]
+    fn private_key_types_cannot_be_copied_or_printed() {
+        use std::fmt::Display;
+        lacks!(SecretKey: Clone, Copy, Display, serde::Serialize);
+        lacks!(crate::kdf::MasterKey: Clone, Copy, Display, serde::Serialize);
+        lacks!(crate::keys::Kek: Clone, Copy, Display, serde::Serialize);
+        lacks!(crate::keys::DataKey: Clone, Copy, Display, serde::Serialize);
+        lacks!(crate::keys::Keyring: Clone, Copy, Display, serde::Serialize);
+        lacks!(crate::keys::TagKey: Clone, Copy, Display, serde::Serialize);
+        lacks!(crate::audit::AuditKeys: Clone, Copy, Display, serde::Serialize);
+        lacks!(crate::ingest::IngestMac: Clone, Copy, Display, serde::Serialize);
+    }
+
     #[test]
     fn debug_shows_no_bytes() {
         let key = SecretKey::from_bytes([0xab; KEY_LEN]);

@@ -200,6 +200,103 @@ fn the_v1_sample_opens_with_its_recovery_shares() {
     );
 }
 
+fn header_version(path: &std::path::Path) -> u16 {
+    let header: Vec<u8> = rusqlite::Connection::open(path)
+        .unwrap()
+        .query_row("SELECT value FROM meta WHERE name = 'header'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    u16::from_be_bytes([header[8], header[9]])
+}
+
+fn sample_shares() -> Vec<RecoveryShare> {
+    SHARES
+        .iter()
+        .map(|s| RecoveryShare::from_text(s).unwrap())
+        .collect()
+}
+
+/// A format-1 vault is written in the current format (3, a random KEK
+/// wrapped in the header) on its first change of KEK
+/// (here: revoking its shares), opens with the same passphrase after, and
+/// its old shares, even with its old recovery row put back, open nothing.
+#[test]
+fn the_v1_sample_moves_to_the_current_format_when_its_shares_are_revoked() {
+    let (_dir, path) = sample_copy();
+    let clock = Arc::new(ManualClock::new(t0() + Duration::from_secs(3600)));
+    assert_eq!(header_version(&path), 1);
+    let old_recovery: Vec<u8> = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("SELECT value FROM meta WHERE name = 'recovery'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let vault = Vault::open(&path, KeySource::passphrase(PASSPHRASE), options(&clock)).unwrap();
+    vault.revoke_recovery().unwrap();
+    drop(vault);
+    assert_eq!(header_version(&path), llmvault::FORMAT_VERSION);
+
+    let vault = Vault::open(&path, KeySource::passphrase(PASSPHRASE), options(&clock)).unwrap();
+    assert_eq!(
+        vault
+            .subject_records(&SubjectId::new("alice"))
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(
+        vault.verify().unwrap().records,
+        8,
+        "the staged record is set aside"
+    );
+    vault.audit().verify().unwrap();
+    drop(vault);
+
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute(
+            "INSERT INTO meta (name, value) VALUES ('recovery', ?1)",
+            [old_recovery],
+        )
+        .unwrap();
+    let err =
+        Vault::open_with_shares_and_options(&path, &sample_shares(), options(&clock)).unwrap_err();
+    assert!(matches!(err, Error::WrongKey), "{err:?}");
+}
+
+/// Opened with its shares, the format-1 sample reads, and moves to the
+/// current format once the handle sets a key.
+#[test]
+fn the_v1_sample_opened_with_shares_moves_to_the_current_format_on_change_key() {
+    let (_dir, path) = sample_copy();
+    let clock = Arc::new(ManualClock::new(t0()));
+    let vault =
+        Vault::open_with_shares_and_options(&path, &sample_shares(), options(&clock)).unwrap();
+    assert!(matches!(
+        vault.revoke_recovery(),
+        Err(Error::KeySourceNeeded)
+    ));
+    assert_eq!(header_version(&path), 1, "nothing written");
+    vault.change_key(KeySource::passphrase("new")).unwrap();
+    assert_eq!(header_version(&path), llmvault::FORMAT_VERSION);
+    drop(vault);
+    // change_key keeps issued shares working.
+    let vault =
+        Vault::open_with_shares_and_options(&path, &sample_shares(), options(&clock)).unwrap();
+    assert_eq!(
+        vault.verify().unwrap().records,
+        8,
+        "the staged record is set aside"
+    );
+    drop(vault);
+    let vault = Vault::open(&path, KeySource::passphrase("new"), options(&clock)).unwrap();
+    assert_eq!(
+        vault.subject_records(&SubjectId::new("bob")).unwrap().len(),
+        3
+    );
+}
+
 /// A format-1 vault keeps working under this build: records written now
 /// get format-2 (key-committing) envelopes beside the old ones, and both
 /// read after a reopen; the header keeps version 1 until a key change

@@ -3,11 +3,17 @@
 //! varied moments, reopens the vault, and checks that everything
 //! acknowledged happened and that the call in flight happened fully or
 //! not at all. Covers `put`, `put_batch`, `erase_subject`, `purge_expired`
-//! and `change_key`. Runs without libtest's harness so that the same
-//! binary can be the child.
+//! and `change_key`. After every kill the audit chain must verify, and
+//! every acknowledged write (and every acknowledged read: a read returns
+//! only once its entry is committed) must have its entry; a change stored
+//! without its entry, or an entry without its change, fails the round.
+//! Runs without libtest's harness so that the same binary can be the child.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -15,9 +21,11 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use common::{audited_ids, checked_audit, written_ids};
 use llmvault::clock::ManualClock;
 use llmvault::{
-    ConversationId, Error, KeySource, Message, NewRecord, RecordId, SubjectId, Vault, VaultOptions,
+    Actor, AuditAction, AuditEntry, AuditOutcome, ConversationId, Error, KeySource, Message,
+    NewRecord, RecordId, SubjectId, Vault, VaultOptions,
 };
 
 const KILLS: usize = 24;
@@ -108,6 +116,7 @@ fn batch_child(path: &Path, round: &str) {
 fn batches_are_all_or_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let path = fresh_vault(dir.path(), "batch.vault");
+    let mut stored = 0;
     for round in 0..6 {
         let wanted = round * 3 + 1;
         let mut acked = 0;
@@ -116,11 +125,26 @@ fn batches_are_all_or_nothing() {
             acked < wanted
         });
         let vault = open(&path, KEY);
+        let batches: HashSet<Vec<RecordId>> = checked_audit(&vault)
+            .iter()
+            .filter(|e| e.action == AuditAction::PutBatch && e.outcome == AuditOutcome::Ok)
+            .map(|e| e.records.clone())
+            .collect();
+        let mut reads = Vec::new();
         for k in 0..acked + 3 {
-            let n = vault
+            let recs = vault
                 .conversation(&ConversationId::new(format!("b{round}-{k}")))
-                .unwrap()
-                .len();
+                .unwrap();
+            let n = recs.len();
+            let ids: Vec<RecordId> = recs.iter().map(|r| r.id()).collect();
+            if n > 0 {
+                stored += 1;
+                assert!(
+                    batches.contains(&ids),
+                    "round {round}: batch {k} stored without its PutBatch entry"
+                );
+            }
+            reads.push(ids);
             if k < acked {
                 assert_eq!(n, BATCH, "round {round}: acknowledged batch {k} incomplete");
             } else {
@@ -130,8 +154,26 @@ fn batches_are_all_or_nothing() {
                 );
             }
         }
+        assert_eq!(
+            batches.len(),
+            stored,
+            "round {round}: a PutBatch entry without its batch"
+        );
+        assert_reads_logged(&vault, AuditAction::Conversation, &reads);
         vault.verify().unwrap();
     }
+}
+
+/// The newest entries of `action` name exactly the ids of `reads`, in
+/// order: each read the caller got back was logged before it returned.
+fn assert_reads_logged(vault: &Vault, action: AuditAction, reads: &[Vec<RecordId>]) {
+    let logged: Vec<Vec<RecordId>> = checked_audit(vault)
+        .into_iter()
+        .filter(|e| e.action == action && e.outcome == AuditOutcome::Ok)
+        .map(|e| e.records)
+        .collect();
+    assert!(logged.len() >= reads.len(), "{action:?}: reads missing");
+    assert_eq!(&logged[logged.len() - reads.len()..], reads);
 }
 
 const SUBJECTS: usize = 40;
@@ -170,11 +212,21 @@ fn erasure_is_all_or_nothing() {
             acked < wanted
         });
         let vault = open(&path, KEY);
+        let erasures: Vec<AuditEntry> = checked_audit(&vault)
+            .into_iter()
+            .filter(|e| e.action == AuditAction::Erase)
+            .collect();
+        let mut erased = 0;
+        let mut reads = Vec::new();
         for s in 0..SUBJECTS {
-            let n = vault
+            let recs = vault
                 .subject_records(&SubjectId::new(format!("s{s}")))
-                .unwrap()
-                .len();
+                .unwrap();
+            let n = recs.len();
+            reads.push(recs.iter().map(|r| r.id()).collect());
+            if n == 0 {
+                erased += 1;
+            }
             if s < acked {
                 assert_eq!(n, 0, "round {round}: erased subject s{s} still has records");
             } else {
@@ -184,6 +236,21 @@ fn erasure_is_all_or_nothing() {
                 );
             }
         }
+        // One successful entry per erased subject, each with its count and
+        // its own subject tag.
+        assert_eq!(erasures.len(), erased, "round {round}: erasures vs entries");
+        let tags: HashSet<_> = erasures.iter().map(|e| e.target_tag.clone()).collect();
+        assert_eq!(
+            tags.len(),
+            erased,
+            "round {round}: one subject erased twice"
+        );
+        for e in &erasures {
+            assert_eq!(e.outcome, AuditOutcome::Ok);
+            assert_eq!(e.count, PER_SUBJECT as u64, "round {round}");
+            assert!(e.target_tag.is_some());
+        }
+        assert_reads_logged(&vault, AuditAction::SubjectRecords, &reads);
         vault.verify().unwrap();
     }
 }
@@ -226,10 +293,24 @@ fn purge_is_all_or_nothing() {
             acked += 1;
             acked < wanted
         });
-        let stored = open(&path, KEY).verify().unwrap().records as u64;
+        let vault = open(&path, KEY);
+        let stored = vault.verify().unwrap().records as u64;
         assert!(
             stored == HOURS - acked || stored == HOURS - acked - 1,
             "round {round}: {acked} purges acknowledged, {stored} records stored"
+        );
+        // Each purge removed exactly one record, and logged it in the same
+        // transaction: as many entries as records gone.
+        let purges: Vec<AuditEntry> = checked_audit(&vault)
+            .into_iter()
+            .filter(|e| e.action == AuditAction::Purge)
+            .collect();
+        assert_eq!(purges.len() as u64, HOURS - stored, "round {round}");
+        assert!(
+            purges
+                .iter()
+                .all(|e| e.count == 1 && e.outcome == AuditOutcome::Ok),
+            "round {round}: {purges:?}"
         );
     }
 }
@@ -258,6 +339,7 @@ fn change_key_leaves_exactly_one_working_key() {
                 .collect(),
         )
         .unwrap();
+    let mut changes_before = 0;
     for round in 0..6 {
         let wanted = round * 5 + 1;
         let mut last = String::new();
@@ -269,20 +351,41 @@ fn change_key_leaves_exactly_one_working_key() {
         });
         let first = Vault::open(&path, KeySource::raw_key(KEY), options());
         let other = Vault::open(&path, KeySource::raw_key(OTHER_KEY), options());
-        let vault = match (first, other) {
-            (Ok(v), Err(Error::WrongKey)) | (Err(Error::WrongKey), Ok(v)) => v,
+        let (vault, first_is_current) = match (first, other) {
+            (Ok(v), Err(Error::WrongKey)) => (v, true),
+            (Err(Error::WrongKey), Ok(v)) => (v, false),
             (a, b) => panic!("round {round} (last ack {last}): first {a:?}, other {b:?}"),
         };
+        // Every change flips the key and commits with its entry: the
+        // number of entries says which key is current.
+        let changes = checked_audit(&vault)
+            .iter()
+            .filter(|e| e.action == AuditAction::ChangeKey && e.outcome == AuditOutcome::Ok)
+            .count();
+        assert!(
+            changes - changes_before == acked || changes - changes_before == acked + 1,
+            "round {round}: {acked} changes acknowledged, {} logged",
+            changes - changes_before
+        );
+        assert_eq!(
+            changes % 2 == 0,
+            first_is_current,
+            "round {round}: {changes} ChangeKey entries"
+        );
+        changes_before = changes;
         for id in &ids {
             vault.get(*id).unwrap();
         }
+        let gets = audited_ids(&checked_audit(&vault), AuditAction::Get);
+        assert_eq!(&gets[gets.len() - ids.len()..], ids.as_slice());
         vault.verify().unwrap();
         // Put it back under the first key for the next round.
         drop(vault);
-        if Vault::open(&path, KeySource::raw_key(KEY), options()).is_err() {
+        if !first_is_current {
             open(&path, OTHER_KEY)
                 .change_key(KeySource::raw_key(KEY))
                 .unwrap();
+            changes_before += 1;
         }
     }
 }
@@ -294,13 +397,16 @@ fn record(i: u64) -> NewRecord {
         .response(Message::assistant("x".repeat((i % 7) as usize * 300)))
 }
 
-/// The child: store records forever, acknowledging each after `put`.
+/// The child: store records forever, reading each back, and acknowledge
+/// both once `get` has returned.
 fn child(path: &Path) {
-    let vault = Vault::open(path, KeySource::raw_key(KEY), VaultOptions::default()).unwrap();
+    let options = VaultOptions::default().actor(Actor::new("child"));
+    let vault = Vault::open(path, KeySource::raw_key(KEY), options).unwrap();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     for i in 0.. {
         let id = vault.put(record(i)).unwrap();
+        vault.get(id).unwrap();
         writeln!(out, "PUT {} {i}", id.as_u64()).unwrap();
         out.flush().unwrap();
     }
@@ -339,6 +445,26 @@ fn acknowledged_puts_survive_sigkill() {
         child.wait().unwrap();
 
         let vault = Vault::open(&path, KeySource::raw_key(KEY), VaultOptions::default()).unwrap();
+        let entries = checked_audit(&vault);
+        assert!(entries.iter().all(|e| e.outcome == AuditOutcome::Ok));
+        let written = written_ids(&entries);
+        let child_reads: HashSet<RecordId> = entries
+            .iter()
+            .filter(|e| e.action == AuditAction::Get && e.actor == "child")
+            .flat_map(|e| e.records.iter().copied())
+            .collect();
+        for (id, _) in &acknowledged {
+            assert!(written.contains(id), "round {round}: {id} has no Put entry");
+            assert!(
+                child_reads.contains(id),
+                "round {round}: acknowledged read of {id} has no Get entry"
+            );
+        }
+        // The put in flight, if it committed, committed with its entry.
+        assert_eq!(written.len(), vault.verify().unwrap().records);
+        for id in &written {
+            vault.get(*id).unwrap();
+        }
         for (id, i) in &acknowledged {
             let rec = vault
                 .get(*id)

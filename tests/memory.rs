@@ -1,4 +1,11 @@
 //! Secrets and decrypted content: wiped on drop, never printed.
+//!
+//! `ZeroizeOnDrop` below is a marker trait: it shows the type asks for
+//! wiping, not that memory was wiped. That the secret types are not
+//! `Clone`, `Display` or `Serialize` is checked at compile time, by the
+//! doctests of `llmvault::internals::SecretTypesLackCopyingTraits` (public
+//! types) and a unit test in `src/secret.rs` (the crate's own key types);
+//! see docs/TESTING.md for what such a check does and does not prove.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -45,6 +52,15 @@ fn debug_never_prints_secrets_or_content() {
     assert!(!s.contains(SECRET) && s.contains("REDACTED"), "{s}");
     let s = format!("{:?}", *t);
     assert!(!s.contains(SECRET));
+
+    let shares = t.recovery_shares(2, 3).unwrap();
+    for share in &shares {
+        let text = share.to_text();
+        let hex = text.rsplit('-').nth(1).unwrap();
+        assert!(hex.len() >= 32, "{}", hex.len());
+        let s = format!("{share:?}");
+        assert!(!s.contains(hex) && s.contains("REDACTED"), "{s}");
+    }
 }
 
 #[test]

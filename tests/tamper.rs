@@ -139,6 +139,76 @@ fn a_tampered_wrapped_key_is_reported_as_such() {
     assert!(matches!(t.verify(), Err(Error::KeyTampered { .. })));
 }
 
+/// The key id in a stored record's envelope (FORMAT.md §7: bytes 1..9).
+fn envelope_key_id(t: &TestVault, id: RecordId) -> u64 {
+    u64::from_be_bytes(sealed_of(t, id)[1..9].try_into().unwrap())
+}
+
+/// Issue 11 item 8: a key row whose clear scope is edited while a handle
+/// runs must not make the handle seal another scope's records under the
+/// key it unwrapped (and cached) for the first scope.
+#[test]
+fn a_key_row_moved_to_another_scope_while_cached_never_seals_that_scope() {
+    let t = new_vault();
+    let b_first = t.put(record("cb", Some("bob"), "bob's first")).unwrap();
+    let a = t.put(record("ca", Some("alice"), "alice's")).unwrap();
+    let alice_key = envelope_key_id(&t, a);
+    let bob_key = envelope_key_id(&t, b_first);
+    assert_ne!(alice_key, bob_key);
+    // Alice's key row now claims Bob's scope (his subject tag, same epoch),
+    // and Bob's own key is retired, so the row is what a put for Bob finds.
+    let conn = t.sql();
+    conn.execute(
+        "UPDATE keys SET subject = (SELECT subject FROM records WHERE id = ?1) WHERE id = ?2",
+        [b_first.as_u64() as i64, alice_key as i64],
+    )
+    .unwrap();
+    conn.execute(
+        "UPDATE keys SET retired = 1 WHERE id = ?1",
+        [bob_key as i64],
+    )
+    .unwrap();
+    let records_before: i64 = conn
+        .query_row("SELECT count(*) FROM records", [], |r| r.get(0))
+        .unwrap();
+
+    match t.put(record("cb", Some("bob"), "bob's second")) {
+        Err(Error::KeyTampered { key_id }) => assert_eq!(key_id, alice_key),
+        Ok(id) => panic!(
+            "bob's record {id} was sealed under key {}, alice's is {alice_key}",
+            envelope_key_id(&t, id)
+        ),
+        Err(other) => panic!("expected KeyTampered, got {other:?}"),
+    }
+    let records_after: i64 = conn
+        .query_row("SELECT count(*) FROM records", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(records_after, records_before, "nothing stored");
+
+    // Same for the epoch: the row moved to a later not_after.
+    let day: i64 = 86_400_000;
+    let c = t.put(record("cc", Some("carol"), "carol's")).unwrap();
+    let carol_key = envelope_key_id(&t, c);
+    conn.execute(
+        "UPDATE keys SET not_after = not_after + 10 * ?1 WHERE id = ?2",
+        [day, carol_key as i64],
+    )
+    .unwrap();
+    let later =
+        record("cc", Some("carol"), "later").ttl(std::time::Duration::from_secs(40 * 86_400));
+    match t.put(later) {
+        Err(Error::KeyTampered { key_id }) => assert_eq!(key_id, carol_key),
+        Ok(id) => panic!(
+            "a record of a later epoch was sealed under key {}, carol's is {carol_key}",
+            envelope_key_id(&t, id)
+        ),
+        Err(other) => panic!("expected KeyTampered, got {other:?}"),
+    }
+    // Records the keys did seal still read.
+    assert!(t.get(a).is_ok());
+    assert!(t.get(c).is_ok());
+}
+
 #[test]
 fn a_foreign_table_or_trigger_is_refused_on_open() {
     let mut t = new_vault();

@@ -97,6 +97,9 @@ fn hint(e: &Error) -> &'static str {
         Error::AlreadyExists => "choose another --vault path, or open the existing vault",
         Error::Corrupt { .. } => "check --vault points at a vault file; restore it from a backup",
         Error::KeyChanged => "the key was changed meanwhile; run the command again",
+        Error::KeySourceNeeded => {
+            "set a new passphrase with `llmvault --shares-file FILE passwd` first, or open with the passphrase"
+        }
         Error::Busy => "another process is writing; retry",
         _ => "",
     }

@@ -1,5 +1,10 @@
 //! The key-encryption key and everything it wraps: data keys, the tag key,
 //! and the key-check value that tells a wrong key from a tampered keyring.
+//!
+//! Formats 1 and 2 derived the KEK from the master key. Format 3 draws it
+//! at random and stores it wrapped under the **unlock key**, derived from
+//! the master key instead (FORMAT.md §3): then the KEK can be replaced (when
+//! recovery shares are revoked or re-issued) without the key source.
 
 use hkdf::Hkdf;
 use sha2::Sha256;
@@ -10,8 +15,12 @@ use crate::kdf::MasterKey;
 use crate::random;
 use crate::secret::{KEY_LEN, SecretKey};
 
-/// HKDF info for master → KEK (FORMAT.md §3).
+/// HKDF info for master → KEK in formats 1 and 2 (FORMAT.md §3).
 const KEK_LABEL: &[u8] = b"llmvault/v1/kek";
+/// HKDF info for master → unlock key in format 3 (FORMAT.md §3). Not the
+/// derived KEK's label: a derived KEK may sit wrapped in an old recovery
+/// row, and must never be the key that opens later KEKs.
+const UNLOCK_LABEL: &[u8] = b"llmvault/v3/unlock";
 
 /// Length of a wrapped key on disk: nonce, encrypted key, tag.
 pub(crate) const WRAPPED_LEN: usize = NONCE_LEN + KEY_LEN + TAG_LEN;
@@ -27,18 +36,34 @@ pub(crate) struct Kek {
 }
 
 impl Kek {
-    /// KEK = HKDF-SHA256(salt = vault salt, ikm = master, info = label).
+    /// The KEK of formats 1 and 2: HKDF-SHA256(salt = vault salt,
+    /// ikm = master, info = "llmvault/v1/kek").
+    pub(crate) fn derive(master: &MasterKey, salt: &[u8]) -> Self {
+        Self::from_master(master, salt, KEK_LABEL)
+    }
+
+    /// The format-3 unlock key, which wraps the random KEK:
+    /// HKDF-SHA256(salt = vault salt, ikm = master, info = "llmvault/v3/unlock").
+    pub(crate) fn derive_unlock(master: &MasterKey, salt: &[u8]) -> Self {
+        Self::from_master(master, salt, UNLOCK_LABEL)
+    }
+
+    /// A fresh random KEK (format 3), from the operating system.
+    pub(crate) fn random() -> Self {
+        Self::from_key(SecretKey::random())
+    }
+
     #[expect(
         clippy::expect_used,
-        reason = "HKDF-SHA256 refuses only outputs over 255 * 32 bytes; the KEK is 32. \
-                  Failing loudly beats going on with an all-zero KEK"
+        reason = "HKDF-SHA256 refuses only outputs over 255 * 32 bytes; the key is 32. \
+                  Failing loudly beats going on with an all-zero key"
     )]
-    pub(crate) fn derive(master: &MasterKey, salt: &[u8]) -> Self {
-        let mut kek = SecretKey::zeroed();
+    fn from_master(master: &MasterKey, salt: &[u8], label: &[u8]) -> Self {
+        let mut key = SecretKey::zeroed();
         Hkdf::<Sha256>::new(Some(salt), master.0.expose())
-            .expand(KEK_LABEL, kek.expose_mut())
+            .expand(label, key.expose_mut())
             .expect("a 32-byte HKDF-SHA256 output");
-        Self::from_key(kek)
+        Self::from_key(key)
     }
 
     /// A key-wrapping key from raw key bytes.
@@ -164,6 +189,31 @@ mod tests {
         assert_eq!(
             expected.unwrap_key(&wrapped, b"aad").unwrap().expose(),
             &[3; 32]
+        );
+    }
+
+    /// HKDF-SHA256(salt, master, "llmvault/v3/unlock"), cross-checked with
+    /// Python's `cryptography` HKDF (FORMAT.md §3).
+    #[test]
+    fn unlock_key_derivation_known_answer() {
+        const EXPECTED: [u8; 32] = [
+            0xda, 0xd7, 0x2e, 0x3e, 0x35, 0x41, 0x5e, 0xd1, 0xe9, 0xc1, 0xcb, 0x47, 0x20, 0xcd,
+            0xb3, 0x02, 0x6f, 0x48, 0xec, 0x8b, 0xb0, 0xb3, 0xf1, 0x87, 0xc6, 0x9a, 0x06, 0x26,
+            0x7b, 0x2f, 0x33, 0x47,
+        ];
+        let expected = Kek::from_key(SecretKey::from_bytes(EXPECTED));
+        let unlock = Kek::derive_unlock(
+            &MasterKey(SecretKey::from_bytes([1; 32])),
+            b"salt-salt-salt-!",
+        );
+        let wrapped = unlock.wrap(&SecretKey::from_bytes([3; 32]), b"aad");
+        assert_eq!(
+            expected.unwrap_key(&wrapped, b"aad").unwrap().expose(),
+            &[3; 32]
+        );
+        assert!(
+            kek(1).unwrap_key(&wrapped, b"aad").is_none(),
+            "not the derived KEK"
         );
     }
 

@@ -1,12 +1,18 @@
 //! Unwrapped data keys held in memory, by id. Unwrapping is cheap, but
 //! building an AES key schedule per record is not: the keyring keeps one
 //! ready cipher per key for as long as the key lives.
+//!
+//! Each key is kept with the scope it was unwrapped (or made) under, the
+//! scope its wrap's AAD authenticated. The scope columns of a key row are
+//! clear and can be edited while a handle runs; a key must never seal for
+//! a scope other than the one the AAD proved, so lookups for sealing
+//! compare the row's scope with the cached one.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, RwLock};
 
-use super::COMMITMENT_LEN;
+use super::{COMMITMENT_LEN, KeyScope};
 use crate::aead::AeadKey;
 use crate::secret::SecretKey;
 
@@ -37,26 +43,41 @@ impl fmt::Debug for DataKey {
     }
 }
 
-/// Cache of unwrapped data keys.
+/// Cache of unwrapped data keys, each with its authenticated scope.
 #[derive(Default)]
 pub(crate) struct Keyring {
-    keys: RwLock<HashMap<u64, Arc<DataKey>>>,
+    keys: RwLock<HashMap<u64, (KeyScope, Arc<DataKey>)>>,
 }
 
 impl Keyring {
+    /// The key with this id, whatever its scope: for opening envelopes,
+    /// whose own AAD names the key id and binds what they may hold.
     pub(crate) fn get(&self, id: u64) -> Option<Arc<DataKey>> {
         self.keys
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(&id)
-            .cloned()
+            .map(|(_, key)| Arc::clone(key))
     }
 
-    pub(crate) fn insert(&self, key: Arc<DataKey>) {
+    /// The key with this id only if it was authenticated for `scope`: for
+    /// a key row read from the store, whose clear scope may have been
+    /// edited since (then the row must be unwrapped, and fail, afresh).
+    pub(crate) fn get_scoped(&self, id: u64, scope: &KeyScope) -> Option<Arc<DataKey>> {
+        self.keys
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .filter(|(cached, _)| cached == scope)
+            .map(|(_, key)| Arc::clone(key))
+    }
+
+    /// Keeps `key`, authenticated for `scope`.
+    pub(crate) fn insert(&self, scope: KeyScope, key: Arc<DataKey>) {
         self.keys
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(key.id, key);
+            .insert(key.id, (scope, key));
     }
 
     /// Forgets destroyed keys so no copy outlives the stored one.

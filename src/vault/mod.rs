@@ -12,6 +12,7 @@ mod pii;
 mod query;
 mod read;
 mod recovery;
+mod rekey;
 mod reports;
 mod take_in;
 mod write;
@@ -77,6 +78,10 @@ pub struct Vault {
 struct Unlocked {
     kek: Kek,
     header: Vec<u8>,
+    /// The key the header's KEK is wrapped under (FORMAT.md §3), kept so
+    /// the KEK can be replaced without the key source. `None` in a handle
+    /// opened with recovery shares until it sets a key with `change_key`.
+    unlock: Option<Kek>,
 }
 
 impl Vault {
@@ -98,14 +103,19 @@ impl Vault {
         if path.as_ref().exists() {
             return Err(Error::AlreadyExists);
         }
-        let (header, kek) = Header::new(key.borrow(), options.kdf)?;
+        let (header, keys) = Header::new(key.borrow(), options.kdf)?;
         let tag_key = SecretKey::random();
         let meta = VaultMeta {
             header: header.to_bytes(),
-            tag_key: kek.wrap(&tag_key, TAG_KEY_AAD).to_vec(),
+            tag_key: keys.kek.wrap(&tag_key, TAG_KEY_AAD).to_vec(),
         };
         let store = SqliteBackend::create(path.as_ref(), &meta, options.page_cache_mib)?;
-        let vault = Self::assemble(Box::new(store), kek, meta.header, &tag_key, options);
+        let unlocked = Unlocked {
+            kek: keys.kek,
+            header: meta.header,
+            unlock: Some(keys.unlock),
+        };
+        let vault = Self::assemble(Box::new(store), unlocked, &tag_key, options);
         let logged = vault.begin().and_then(|mut txn| {
             let create = Event::new(AuditAction::Create);
             vault.log_in(&mut *txn, &vault.actor, &create, &AuditOutcome::Ok)?;
@@ -138,24 +148,36 @@ impl Vault {
         if header.runs_kdf() {
             header.kdf.within(&options.max_kdf)?;
         }
-        let kek = count_wrong_key(&store, header.unlock(key.borrow()))?;
-        Self::unlocked_open(store, meta, kek, options, AuditAction::Open)
+        let keys = count_wrong_key(&store, header.unlock(key.borrow()))?;
+        Self::unlocked_open(
+            store,
+            meta,
+            (keys.kek, Some(keys.unlock)),
+            options,
+            AuditAction::Open,
+        )
     }
 
-    /// The rest of an open once the KEK is verified: unwrap the tag key,
-    /// fold pending maintenance notes and failed opens into the audit
-    /// chain, and record the open itself.
+    /// The rest of an open once the KEK is verified (with the unlock key,
+    /// if the open had the key source): unwrap the tag key, fold pending
+    /// maintenance notes and failed opens into the audit chain, and record
+    /// the open itself.
     fn unlocked_open(
         store: SqliteBackend,
         meta: VaultMeta,
-        kek: Kek,
+        (kek, unlock): (Kek, Option<Kek>),
         options: &VaultOptions,
         action: AuditAction,
     ) -> Result<Self> {
         let tag_key = kek
             .unwrap_key(&meta.tag_key, TAG_KEY_AAD)
             .ok_or(Error::KeyTampered { key_id: 0 })?;
-        let vault = Self::assemble(Box::new(store), kek, meta.header, &tag_key, options);
+        let unlocked = Unlocked {
+            kek,
+            header: meta.header,
+            unlock,
+        };
+        let vault = Self::assemble(Box::new(store), unlocked, &tag_key, options);
         let mut txn = vault.begin()?;
         vault.queue_maintenance_notes(txn.take_maintenance_notes()?);
         let failed = txn.take_failed_opens()?;
@@ -176,14 +198,13 @@ impl Vault {
 
     fn assemble(
         store: Box<dyn Backend>,
-        kek: Kek,
-        header: Vec<u8>,
+        unlocked: Unlocked,
         tag_key: &SecretKey,
         options: &VaultOptions,
     ) -> Self {
         Self {
             store,
-            unlocked: RwLock::new(Unlocked { kek, header }),
+            unlocked: RwLock::new(unlocked),
             tags: TagKey::new(tag_key),
             keyring: Keyring::default(),
             policy: options.retention,
@@ -198,101 +219,6 @@ impl Vault {
             audit_read_batch: options.audit_read_batch.max(1),
             detector: options.detector.clone(),
         }
-    }
-
-    /// Replaces the key that opens the vault. Only the data keys and the
-    /// tag key are rewrapped (records are not re-encrypted), in one
-    /// transaction; the old key stops working. The new key gets a fresh
-    /// salt and Argon2id parameters never weaker than the vault's current
-    /// ones: each parameter is the larger of the header's and the handle's
-    /// [`VaultOptions::kdf`]. To set them outright (weaker too), use
-    /// [`Vault::change_key_with_kdf`].
-    ///
-    /// # Errors
-    /// [`Error::KeyTampered`] if a stored key fails authentication (nothing
-    /// is changed); [`Error::KeyChanged`] if another handle changed the key
-    /// first.
-    pub fn change_key(&self, new_key: impl Borrow<KeySource>) -> Result<()> {
-        self.change_key_as(&self.actor, new_key.borrow(), None)
-    }
-
-    /// [`Vault::change_key`] with the new key's Argon2id parameters set
-    /// explicitly, whatever the vault had before.
-    ///
-    /// # Errors
-    /// As [`Vault::change_key`].
-    pub fn change_key_with_kdf(
-        &self,
-        new_key: impl Borrow<KeySource>,
-        kdf: crate::kdf::KdfParams,
-    ) -> Result<()> {
-        self.change_key_as(&self.actor, new_key.borrow(), Some(kdf))
-    }
-
-    fn change_key_as(
-        &self,
-        actor: &Actor,
-        new_key: &KeySource,
-        kdf: Option<crate::kdf::KdfParams>,
-    ) -> Result<()> {
-        let result = self.rekey(actor, new_key, kdf);
-        self.log_failed_write(actor, AuditAction::ChangeKey, &result);
-        result
-    }
-
-    fn rekey(
-        &self,
-        actor: &Actor,
-        new_key: &KeySource,
-        kdf: Option<crate::kdf::KdfParams>,
-    ) -> Result<()> {
-        let kdf = match kdf {
-            Some(explicit) => explicit,
-            None => {
-                let unlocked = self.unlocked.read().unwrap_or_else(|e| e.into_inner());
-                Header::parse(&unlocked.header)?.kdf.at_least(&self.kdf)
-            }
-        };
-        let (header, new_kek) = Header::new(new_key, kdf)?;
-        let mut txn = self.begin()?;
-        let mut unlocked = self.unlocked.write().unwrap_or_else(|e| e.into_inner());
-        let meta = txn.meta()?;
-        if meta.header != unlocked.header {
-            return Err(Error::KeyChanged);
-        }
-        for row in txn.keys()? {
-            let key = unlocked
-                .kek
-                .unwrap_key(&row.wrapped, &data_key_aad(row.id, &row.scope))
-                .ok_or(Error::KeyTampered { key_id: row.id })?;
-            txn.rewrap_key(
-                row.id,
-                &new_kek.wrap(&key, &data_key_aad(row.id, &row.scope)),
-            )?;
-        }
-        let tag_key = unlocked
-            .kek
-            .unwrap_key(&meta.tag_key, TAG_KEY_AAD)
-            .ok_or(Error::KeyTampered { key_id: 0 })?;
-        let new_meta = VaultMeta {
-            header: header.to_bytes(),
-            tag_key: new_kek.wrap(&tag_key, TAG_KEY_AAD).to_vec(),
-        };
-        self.rewrap_recovery(&mut *txn, &unlocked.kek, &new_kek)?;
-        self.rewrap_ingest_secret(&mut *txn, &unlocked.kek, &new_kek)?;
-        txn.set_meta(&new_meta)?;
-        self.log_in(
-            &mut *txn,
-            actor,
-            &Event::new(AuditAction::ChangeKey),
-            &AuditOutcome::Ok,
-        )?;
-        self.commit(txn)?;
-        *unlocked = Unlocked {
-            kek: new_kek,
-            header: new_meta.header,
-        };
-        Ok(())
     }
 
     /// The data key that sealed `record`, from memory or unwrapped from
@@ -330,8 +256,11 @@ impl Vault {
         }
     }
 
+    /// The data key of a stored key row, from memory only if it was
+    /// authenticated for the scope the row names now (else unwrapped,
+    /// which fails for an edited scope: the wrap's AAD binds it).
     fn unwrap_row(&self, row: &KeyRow) -> Result<Arc<DataKey>> {
-        if let Some(key) = self.keyring.get(row.id) {
+        if let Some(key) = self.keyring.get_scoped(row.id, &row.scope) {
             return Ok(key);
         }
         let unlocked = self.unlocked.read().unwrap_or_else(|e| e.into_inner());
@@ -347,7 +276,7 @@ impl Vault {
             });
         };
         let key = Arc::new(DataKey::new(row.id, &secret));
-        self.keyring.insert(Arc::clone(&key));
+        self.keyring.insert(row.scope, Arc::clone(&key));
         Ok(key)
     }
 
@@ -385,7 +314,7 @@ fn open_store(path: &Path, options: &VaultOptions) -> Result<(SqliteBackend, Vau
 /// store, since it cannot be MACed without the key (it is folded into the
 /// audit chain at the next successful open). Counting is best effort: the
 /// caller needs to hear about the wrong key either way.
-fn count_wrong_key(store: &SqliteBackend, unlocked: Result<Kek>) -> Result<Kek> {
+fn count_wrong_key<T>(store: &SqliteBackend, unlocked: Result<T>) -> Result<T> {
     if matches!(unlocked, Err(Error::WrongKey)) {
         let _ = store.count_failed_open();
     }

@@ -1,14 +1,19 @@
 //! Recovery shares: a break-glass way in that does not need the
 //! passphrase. A random recovery secret R is split into n shares (any k
 //! recover it). The vault stores R wrapped by the KEK (so a key holder can
-//! rewrap it when the passphrase changes) and the KEK wrapped by a key
-//! derived from R (so the shares open the vault) — FORMAT.md §4.
+//! rewrap it when the KEK changes) and the KEK wrapped by a key derived
+//! from R (so the shares open the vault) — FORMAT.md §4.
+//!
+//! Issuing and revoking shares replace the KEK (`rekey.rs`): whoever kept
+//! k old shares and an old copy of the recovery row recovers the KEK that
+//! was current then, which then no longer opens anything in the file.
 
 use std::borrow::Borrow;
 use std::path::Path;
 
+use super::rekey::{NextKek, Recovery};
 use super::{Vault, VaultOptions};
-use crate::audit::{AuditAction, AuditOutcome, Event};
+use crate::audit::{AuditAction, Event};
 use crate::error::{Error, Result};
 use crate::keys::{
     Kek, RECOVERY_KEK_AAD, RECOVERY_SECRET_AAD, RecoveryShare, WRAPPED_LEN, combine_shares,
@@ -28,9 +33,26 @@ impl Vault {
     /// Hand each share to a different person; print them with
     /// [`RecoveryShare::to_text`].
     ///
+    /// # Security
+    /// The vault's KEK is replaced in the same transaction (every wrapped
+    /// key rewrapped, data keys in use retired, the WAL scrubbed), so
+    /// earlier shares, even with a copy of the recovery material they
+    /// belonged to, recover only a KEK that opens nothing in this file.
+    /// A copy of the whole file made before still opens with them.
+    ///
     /// # Errors
-    /// [`Error::InvalidInput`] unless `1 <= k <= n`.
+    /// [`Error::InvalidInput`] unless `1 <= k <= n`;
+    /// [`Error::KeySourceNeeded`] in a handle opened with shares that has
+    /// not set a key with [`Vault::change_key`]; [`Error::KeyChanged`] if
+    /// another handle replaced the KEK first; [`Error::KeyTampered`] if a
+    /// wrapped key fails authentication (then nothing changed).
     pub fn recovery_shares(&self, k: u8, n: u8) -> Result<Vec<RecoveryShare>> {
+        let result = self.issue_shares(k, n);
+        self.log_failed_write(&self.actor, AuditAction::RecoverySharesIssued, &result);
+        result
+    }
+
+    fn issue_shares(&self, k: u8, n: u8) -> Result<Vec<RecoveryShare>> {
         if k == 0 || k > n {
             return Err(Error::InvalidInput {
                 what: "recovery shares",
@@ -38,28 +60,42 @@ impl Vault {
             });
         }
         let secret = SecretKey::random();
-        let mut txn = self.begin()?;
-        {
-            let unlocked = self.unlocked.read().unwrap_or_else(|e| e.into_inner());
-            let material = seal_recovery(&unlocked.kek, &secret, k, n);
-            txn.set_meta_value(META_RECOVERY, Some(&material))?;
-        }
         let event = Event::new(AuditAction::RecoverySharesIssued).count(u64::from(n));
-        self.log_in(&mut *txn, &self.actor, &event, &AuditOutcome::Ok)?;
-        self.commit(txn)?;
+        self.replace_kek(
+            &self.actor,
+            NextKek::Rotate,
+            Recovery::Replace {
+                secret: &secret,
+                k,
+                n,
+            },
+            event,
+        )?;
         Ok(split_secret(&secret, k, n))
     }
 
     /// Makes every issued recovery share useless.
     ///
+    /// # Security
+    /// Deleting the recovery material is not enough: its copies (a backup,
+    /// the WAL, a stale block) wrap the KEK. So the KEK is replaced in the
+    /// same transaction, as for [`Vault::recovery_shares`]; a copy of the
+    /// whole file made before still opens with the old shares.
+    ///
     /// # Errors
-    /// [`Error::Busy`] or [`Error::Storage`].
+    /// [`Error::KeySourceNeeded`] in a handle opened with shares that has
+    /// not set a key with [`Vault::change_key`]; [`Error::KeyChanged`],
+    /// [`Error::KeyTampered`], [`Error::Busy`] or [`Error::Storage`] (then
+    /// nothing changed).
     pub fn revoke_recovery(&self) -> Result<()> {
-        let mut txn = self.begin()?;
-        txn.set_meta_value(META_RECOVERY, None)?;
-        let event = Event::new(AuditAction::RecoveryRevoked);
-        self.log_in(&mut *txn, &self.actor, &event, &AuditOutcome::Ok)?;
-        self.commit(txn)
+        let result = self.replace_kek(
+            &self.actor,
+            NextKek::Rotate,
+            Recovery::Remove,
+            Event::new(AuditAction::RecoveryRevoked),
+        );
+        self.log_failed_write(&self.actor, AuditAction::RecoveryRevoked, &result);
+        result
     }
 
     /// Opens a vault with any `k` of its recovery shares instead of its
@@ -89,28 +125,38 @@ impl Vault {
             .ok_or(Error::WrongKey)
             .and_then(|kek| header.check(kek));
         let kek = super::count_wrong_key(&store, kek)?;
-        Self::unlocked_open(store, meta, kek, options, AuditAction::RecoveryOpen)
+        // No unlock key: shares give the KEK, not the key source.
+        Self::unlocked_open(store, meta, (kek, None), options, AuditAction::RecoveryOpen)
     }
 
-    /// Inside `change_key`: rewraps the recovery material for the new KEK,
-    /// so issued shares keep working.
-    pub(super) fn rewrap_recovery(
+    /// Inside a change of KEK: writes the recovery material `recovery`
+    /// asks for, wrapping the new KEK.
+    pub(super) fn carry_recovery(
         &self,
         txn: &mut dyn WriteTxn,
         old: &Kek,
         new: &Kek,
+        recovery: Recovery<'_>,
     ) -> Result<()> {
-        let Some(material) = txn.meta_value(META_RECOVERY)? else {
-            return Ok(());
-        };
-        let (k, n) = parse_counts(&material).ok_or(Error::KeyTampered { key_id: 0 })?;
-        let secret = old
-            .unwrap_key(
-                &material[3..3 + WRAPPED_LEN],
-                &aad(RECOVERY_SECRET_AAD, k, n),
-            )
-            .ok_or(Error::KeyTampered { key_id: 0 })?;
-        txn.set_meta_value(META_RECOVERY, Some(&seal_recovery(new, &secret, k, n)))
+        match recovery {
+            Recovery::Remove => txn.set_meta_value(META_RECOVERY, None),
+            Recovery::Replace { secret, k, n } => {
+                txn.set_meta_value(META_RECOVERY, Some(&seal_recovery(new, secret, k, n)))
+            }
+            Recovery::Keep => {
+                let Some(material) = txn.meta_value(META_RECOVERY)? else {
+                    return Ok(());
+                };
+                let (k, n) = parse_counts(&material).ok_or(Error::KeyTampered { key_id: 0 })?;
+                let secret = old
+                    .unwrap_key(
+                        &material[3..3 + WRAPPED_LEN],
+                        &aad(RECOVERY_SECRET_AAD, k, n),
+                    )
+                    .ok_or(Error::KeyTampered { key_id: 0 })?;
+                txn.set_meta_value(META_RECOVERY, Some(&seal_recovery(new, &secret, k, n)))
+            }
+        }
     }
 }
 

@@ -292,8 +292,8 @@ impl Vault {
     /// one from a rolled-back transaction would shadow whatever key later
     /// takes its id.
     pub(super) fn cache_sealers(&self, sealers: HashMap<KeyScope, Sealer>) {
-        for sealer in sealers.into_values() {
-            self.keyring.insert(sealer.key);
+        for (scope, sealer) in sealers {
+            self.keyring.insert(scope, sealer.key);
         }
     }
 

@@ -7,7 +7,8 @@ use std::time::{Duration, SystemTime};
 
 use llmvault::clock::ManualClock;
 use llmvault::{
-    ConversationId, KdfParams, KeySource, Message, NewRecord, SubjectId, Vault, VaultOptions,
+    AuditAction, AuditEntry, AuditOutcome, ConversationId, KdfParams, KeySource, Message,
+    NewRecord, RecordId, SubjectId, Vault, VaultOptions,
 };
 
 pub const PASS: &str = "correct horse battery staple";
@@ -120,4 +121,39 @@ pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 pub fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Verifies the audit chain and returns every entry, oldest first, after
+/// checking that the entries the chain verified are the ones `entries`
+/// hands out (numbered 1, 2, 3, … with no gap).
+pub fn checked_audit(vault: &Vault) -> Vec<AuditEntry> {
+    let report = vault.audit().verify().unwrap();
+    let entries = vault.audit().entries(..).unwrap();
+    assert_eq!(entries.len() as u64, report.entries, "verified vs listed");
+    for (i, e) in entries.iter().enumerate() {
+        assert_eq!(e.seq, i as u64 + 1, "entries out of sequence");
+    }
+    assert_eq!(report.head.seq, report.entries);
+    entries
+}
+
+/// The record ids named by successful entries of `action`, in log order
+/// (an id named twice appears twice).
+pub fn audited_ids(entries: &[AuditEntry], action: AuditAction) -> Vec<RecordId> {
+    entries
+        .iter()
+        .filter(|e| e.action == action && e.outcome == AuditOutcome::Ok)
+        .flat_map(|e| e.records.iter().copied())
+        .collect()
+}
+
+/// The ids every successful `Put`, `PutBatch` and `Ingest` entry names;
+/// panics if any id is named by two write entries.
+pub fn written_ids(entries: &[AuditEntry]) -> std::collections::HashSet<RecordId> {
+    let mut all = audited_ids(entries, AuditAction::Put);
+    all.extend(audited_ids(entries, AuditAction::PutBatch));
+    all.extend(audited_ids(entries, AuditAction::Ingest));
+    let set: std::collections::HashSet<_> = all.iter().copied().collect();
+    assert_eq!(set.len(), all.len(), "a record id has two write entries");
+    set
 }

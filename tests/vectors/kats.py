@@ -42,7 +42,7 @@ def argon2id_master() -> None:
 
 
 def kek() -> None:
-    """FORMAT.md §3: HKDF-SHA256(salt = vault salt, ikm = master, info)."""
+    """FORMAT.md §3: the KEK of formats 1 and 2, HKDF-SHA256(salt = vault salt, ikm = master, info)."""
     out = HKDF(
         algorithm=hashes.SHA256(), length=32, salt=b"salt-salt-salt-!", info=b"llmvault/v1/kek"
     ).derive(bytes([1]) * 32)
@@ -51,6 +51,19 @@ def kek() -> None:
         "src/keys/kek.rs kek_derivation_known_answer",
         out.hex(),
         "742a7ea0f8844268082eac65ddaf8d02175d612698b0e3df6c916b11edab1538",
+    )
+
+
+def unlock_key() -> None:
+    """FORMAT.md §3: the format-3 unlock key, as the KEK above with its own label."""
+    out = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=b"salt-salt-salt-!", info=b"llmvault/v3/unlock"
+    ).derive(bytes([1]) * 32)
+    check(
+        "unlock key",
+        "src/keys/kek.rs unlock_key_derivation_known_answer",
+        out.hex(),
+        "dad72e3e35415ed1e9c1cb4720cdb3026f48ec8bb0b3f187c69a06267b2f3347",
     )
 
 
@@ -123,6 +136,7 @@ def envelopes() -> None:
 def main() -> None:
     argon2id_master()
     kek()
+    unlock_key()
     tags()
     envelopes()
     if FAILED:

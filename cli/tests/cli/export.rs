@@ -144,7 +144,15 @@ fn erase_a_subject() {
     let report = f.json(&["erase", "alice"]);
     assert_eq!(report[0]["records"], 1);
     assert!(f.json(&["subject", "alice"]).is_empty());
-    assert_ne!(f.run(&["get", &gone.to_string()]).status.code(), Some(0));
+    // Erased means gone: `NotFound` (exit 1), not a destroyed key or a
+    // damaged record (exits 1 and 4 with other messages).
+    let out = f.run(&["get", &gone.to_string()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("record {gone} not found")),
+        "{}",
+        stderr(&out)
+    );
     f.ok(&["get", &kept.to_string()]);
     assert!(f.ok(&["erase", "nobody"]).contains("0 record(s)"));
 }

@@ -129,6 +129,25 @@ fn passwd_rotate_and_stats() {
     };
     assert!(new(&["get", &id.to_string()]).status.success());
 
+    // passwd retired the key in use: nothing is left for rotate to retire
+    // until a put makes a new one.
+    let rotated = new(&["--json", "rotate"]);
+    assert!(rotated.status.success());
+    let rotated = parse_lines(&String::from_utf8(rotated.stdout).unwrap());
+    assert_eq!(rotated[0]["retired"], 0);
+    assert!(
+        new(&[
+            "put",
+            "--conversation",
+            "c",
+            "--subject",
+            "s",
+            "--prompt",
+            "between"
+        ])
+        .status
+        .success()
+    );
     let rotated = new(&["--json", "rotate"]);
     assert!(rotated.status.success());
     let rotated = parse_lines(&String::from_utf8(rotated.stdout).unwrap());
@@ -151,11 +170,11 @@ fn passwd_rotate_and_stats() {
     // Stats need no key.
     let out = f.bare().args(["--json", "stats"]).output().unwrap();
     let stats = parse_lines(&String::from_utf8(out.stdout).unwrap());
-    assert_eq!(stats[0]["records"], 2);
-    assert_eq!(stats[0]["keys"], 2);
+    assert_eq!(stats[0]["records"], 3);
+    assert_eq!(stats[0]["keys"], 3);
     assert!(stats[0]["audit_entries"].as_u64().unwrap() > 5);
     let human = String::from_utf8(f.bare().arg("stats").output().unwrap().stdout).unwrap();
-    assert!(human.contains("records:       2"), "{human}");
+    assert!(human.contains("records:       3"), "{human}");
 }
 
 #[test]
@@ -188,6 +207,17 @@ fn recovery_shares_open_the_vault_until_revoked() {
     };
     assert!(with(&two).status.success(), "{}", stderr(&with(&two)));
     assert_eq!(with(&one).status.code(), Some(3));
+    // Shares give no passphrase to keep the vault reachable by after a
+    // change of KEK: revoking from them is refused, with the way out.
+    let refused = f
+        .bare()
+        .arg("--shares-file")
+        .arg(&two)
+        .args(["recovery", "revoke"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(stderr(&refused).contains("passwd"), "{}", stderr(&refused));
     assert!(
         f.ok(&["recovery", "split", "1", "1"])
             .starts_with("llmvault-share-1-")
