@@ -481,3 +481,45 @@ fn damaged_ingest_material_is_reported_and_replaced_by_rotation() {
     assert_eq!(t.get(id).unwrap().prompt()[0].content(), "prompt: after");
     assert_eq!(t.verify().unwrap().set_aside, 1);
 }
+
+/// A damaged data key of the vault's own, in the scope a staged record
+/// would be sealed under, does not block the calls that take records in:
+/// the record is set aside, and `verify` names the key.
+#[test]
+fn a_damaged_data_key_does_not_block_take_in() {
+    let mut t = new_vault();
+    let own = t.put(record("c", None, "sealed under the key")).unwrap();
+    let alice = t.put(record("c-a", Some("alice"), "alice's")).unwrap();
+    let key = t.ingest_key().unwrap();
+    let ingestor = Ingestor::open_with_options(&t.path, &key, &t.opts).unwrap();
+    let staged = ingestor.put(record("c", None, "same scope")).unwrap();
+    t.close();
+    let key_id: i64 = t
+        .sql()
+        .query_row(
+            "SELECT id FROM keys WHERE subject IS NULL AND retired = 0",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    t.sql()
+        .execute(
+            "UPDATE keys SET wrapped = randomblob(60) WHERE id = ?1",
+            [key_id],
+        )
+        .unwrap();
+    t.reopen();
+    assert!(matches!(t.get(staged), Err(Error::NotFound { .. })));
+    assert!(matches!(t.get(own), Err(Error::KeyTampered { .. })));
+    assert_eq!(
+        t.get(alice).unwrap().prompt()[0].content(),
+        "prompt: alice's"
+    );
+    assert_eq!(
+        t.erase_subject(&SubjectId::new("alice")).unwrap().records,
+        1
+    );
+    t.purge_expired().unwrap();
+    assert_eq!(last_set_aside(&t), vec![staged]);
+    assert!(matches!(t.verify(), Err(Error::KeyTampered { key_id: k }) if k as i64 == key_id));
+}

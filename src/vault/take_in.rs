@@ -50,9 +50,9 @@ impl Vault {
     ///
     /// # Errors
     /// Only what the transaction itself meets: [`Error::Busy`],
-    /// [`Error::Storage`], [`Error::KeyChanged`], or a data key of the
-    /// vault's own that fails to unwrap. Nothing about a staged row is an
-    /// error.
+    /// [`Error::Storage`], [`Error::KeyChanged`]. Nothing about a staged
+    /// row is an error, nor is a damaged data key it would be sealed
+    /// under (the row is set aside; `verify` names the key).
     pub(super) fn take_in(
         &self,
         txn: &mut dyn WriteTxn,
@@ -91,12 +91,24 @@ impl Vault {
                 refused.push(row.id);
                 continue;
             };
+            let conversation = pending.conversation;
+            let id = RecordId::from_u64(row.id);
+            match self.seal_into(txn, sealers, id, pending) {
+                Ok(()) => {}
+                // The vault's own key for the record's scope is damaged
+                // (`verify` names it; nothing was written): the record
+                // cannot be sealed, and must not block the call.
+                Err(Error::KeyTampered { .. }) => {
+                    txn.set_aside_staged(row.id, set_aside_until)?;
+                    refused.push(row.id);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
             if is_masked {
-                let until = masked.entry(pending.conversation).or_insert(i64::MIN);
+                let until = masked.entry(conversation).or_insert(i64::MIN);
                 *until = (*until).max(row.expires_at_ms);
             }
-            let id = RecordId::from_u64(row.id);
-            self.seal_into(txn, sealers, id, pending)?;
             txn.delete_ingested(row.id)?;
             mark = row.id;
             adopted.push(id);
