@@ -23,10 +23,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let key = KeySource::passphrase("correct horse battery staple");
     let vault = Vault::create(&path, &key, &opts)?;
 
-    // A production service gets only the public ingest key: it can append,
-    // never read.
+    // A production service gets only the ingest key: it can append, never
+    // read. The key is a secret (it makes records the vault accepts), so
+    // it goes to the service's configuration, not to a log.
     let ingest_key = vault.ingest_key()?;
-    println!("ingest key for the service: {ingest_key}");
+    println!(
+        "ingest key for the service: {} characters",
+        ingest_key.to_text().len()
+    );
     let service = Ingestor::open_with_options(&path, &ingest_key, &opts)?;
     let logged = service.put(
         NewRecord::new(ConversationId::new("conv-1"))

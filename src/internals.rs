@@ -173,9 +173,10 @@ pub fn valid_samples() -> [Vec<u8>; 3] {
 }
 
 /// Compile-time checks that the public secret types lack the traits that
-/// would copy or print them (docs/DESIGN.md, "Memory"): `KeySource` and
-/// `RecoveryShare` are not `Clone`, `Display` or `Serialize`; `Vault` and
-/// `Ingestor`, which hold unwrapped keys, are not `Clone`.
+/// would copy or print them (docs/DESIGN.md, "Memory"): `KeySource`,
+/// `RecoveryShare` and `IngestKey` are not `Clone`, `Display` or
+/// `Serialize`; `Vault` and `Ingestor`, which hold unwrapped keys, are not
+/// `Clone`.
 ///
 /// Two layers, because stable rustdoc does not check the error code of a
 /// `compile_fail` block (`compile_fail,E0277` is only checked on nightly),
@@ -198,13 +199,14 @@ pub fn valid_samples() -> [Vec<u8>; 3] {
 /// }
 /// lacks!(llmvault::KeySource: Clone, std::fmt::Display, serde::Serialize);
 /// lacks!(llmvault::RecoveryShare: Clone, std::fmt::Display, serde::Serialize);
+/// lacks!(llmvault::IngestKey: Clone, std::fmt::Display, serde::Serialize);
 /// lacks!(llmvault::Vault: Clone);
 /// lacks!(llmvault::Ingestor: Clone);
 /// ```
 ///
 /// The control: the same macro on types that do have the trait must not
-/// compile (a message is content a caller may copy; the ingest key is a
-/// public key, printable by design).
+/// compile (a message is content a caller may copy; a record id is
+/// printable by design).
 ///
 /// ```compile_fail
 /// # macro_rules! lacks {
@@ -228,7 +230,7 @@ pub fn valid_samples() -> [Vec<u8>; 3] {
 /// #         let _ = <$t as AmbiguousIfImpl<_>>::some_item;
 /// #     })+};
 /// # }
-/// lacks!(llmvault::IngestKey: std::fmt::Display);
+/// lacks!(llmvault::RecordId: std::fmt::Display);
 /// ```
 ///
 /// Second, what a caller would write: each `compile_fail` block below
@@ -243,11 +245,12 @@ pub fn valid_samples() -> [Vec<u8>; 3] {
 /// #[derive(serde::Serialize)]
 /// struct Plain;
 /// clone::<llmvault::Message>();
-/// clone::<llmvault::IngestKey>();
-/// display::<llmvault::IngestKey>();
+/// clone::<llmvault::RecordId>();
+/// display::<llmvault::RecordId>();
 /// serialize::<Plain>();
 /// let _ = std::mem::size_of::<llmvault::KeySource>();
 /// let _ = std::mem::size_of::<llmvault::RecoveryShare>();
+/// let _ = std::mem::size_of::<llmvault::IngestKey>();
 /// let _ = std::mem::size_of::<llmvault::Vault>();
 /// let _ = std::mem::size_of::<llmvault::Ingestor>();
 /// ```
@@ -275,6 +278,18 @@ pub fn valid_samples() -> [Vec<u8>; 3] {
 /// ```compile_fail
 /// fn serialize<T: serde::Serialize>() {}
 /// serialize::<llmvault::RecoveryShare>();
+/// ```
+/// ```compile_fail
+/// fn clone<T: Clone>() {}
+/// clone::<llmvault::IngestKey>();
+/// ```
+/// ```compile_fail
+/// fn display<T: std::fmt::Display>() {}
+/// display::<llmvault::IngestKey>();
+/// ```
+/// ```compile_fail
+/// fn serialize<T: serde::Serialize>() {}
+/// serialize::<llmvault::IngestKey>();
 /// ```
 /// ```compile_fail
 /// fn clone<T: Clone>() {}

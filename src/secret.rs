@@ -98,6 +98,7 @@ mod tests {
         lacks!(crate::keys::Keyring: Clone, Copy, Display, serde::Serialize);
         lacks!(crate::keys::TagKey: Clone, Copy, Display, serde::Serialize);
         lacks!(crate::audit::AuditKeys: Clone, Copy, Display, serde::Serialize);
+        lacks!(crate::ingest::IngestMac: Clone, Copy, Display, serde::Serialize);
     }
 
     #[test]

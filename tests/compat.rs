@@ -13,8 +13,8 @@ use std::time::{Duration, SystemTime};
 
 use llmvault::clock::ManualClock;
 use llmvault::{
-    AuditAction, ConversationId, Error, Ingestor, KdfParams, KeySource, Message, NewRecord,
-    RecoveryShare, SubjectId, Vault, VaultOptions,
+    AuditAction, ConversationId, Error, IngestKey, Ingestor, KdfParams, KeySource, Message,
+    NewRecord, RecoveryShare, SubjectId, Vault, VaultOptions,
 };
 
 const SAMPLE: &str = "tests/data/v1.vault";
@@ -153,10 +153,17 @@ fn the_v1_sample_opens_and_reads_the_same() {
             .unwrap(),
         "carol@example.com"
     );
-    // The record the ingestor staged is taken in on open.
-    let dave = vault.subject_records(&SubjectId::new("dave")).unwrap();
-    assert_eq!(dave[0].prompt()[1].content(), "question 7");
-    assert_eq!(vault.verify().unwrap().records, 9);
+    // The record a format-1 ingestor staged carries no proof of who wrote
+    // it (anyone who can write the file could have): set aside, not
+    // adopted, and counted by verify.
+    assert!(
+        vault
+            .subject_records(&SubjectId::new("dave"))
+            .unwrap()
+            .is_empty()
+    );
+    let report = vault.verify().unwrap();
+    assert_eq!((report.records, report.set_aside), (8, 1));
     let entries = vault.audit().entries(..).unwrap();
     assert_eq!(entries[0].action, AuditAction::Create);
     // The sample's entries have version-1 bodies; this build's reads above
@@ -238,7 +245,11 @@ fn the_v1_sample_moves_to_the_current_format_when_its_shares_are_revoked() {
             .len(),
         3
     );
-    assert_eq!(vault.verify().unwrap().records, 9);
+    assert_eq!(
+        vault.verify().unwrap().records,
+        8,
+        "the staged record is set aside"
+    );
     vault.audit().verify().unwrap();
     drop(vault);
 
@@ -273,7 +284,11 @@ fn the_v1_sample_opened_with_shares_moves_to_the_current_format_on_change_key() 
     // change_key keeps issued shares working.
     let vault =
         Vault::open_with_shares_and_options(&path, &sample_shares(), options(&clock)).unwrap();
-    assert_eq!(vault.verify().unwrap().records, 9);
+    assert_eq!(
+        vault.verify().unwrap().records,
+        8,
+        "the staged record is set aside"
+    );
     drop(vault);
     let vault = Vault::open(&path, KeySource::passphrase("new"), options(&clock)).unwrap();
     assert_eq!(
@@ -313,11 +328,52 @@ fn the_v1_sample_takes_format_2_records_beside_its_own() {
     assert_eq!(alice.len(), 4);
     assert_eq!(alice[3].prompt()[1].content(), "question 100");
     assert_eq!(alice[0].prompt()[1].content(), "question 0");
-    assert_eq!(vault.verify().unwrap().records, 10);
+    assert_eq!(vault.verify().unwrap().records, 9);
     vault.audit().verify().unwrap();
 
     vault.change_key(KeySource::passphrase("new")).unwrap();
     drop(vault);
     let vault = Vault::open(&path, KeySource::passphrase("new"), options(&clock)).unwrap();
-    assert_eq!(vault.verify().unwrap().records, 10);
+    assert_eq!(vault.verify().unwrap().records, 9);
+}
+
+/// The sample's format-1 ingest key was its public key alone: it is
+/// refused, and the first `ingest_key` of this build issues a new key,
+/// with which an ingestor's records are taken in (ids above every id the
+/// sample used, its staged one included).
+#[test]
+fn the_v1_sample_gets_a_new_ingest_key() {
+    let (_dir, path) = sample_copy();
+    let clock = Arc::new(ManualClock::new(t0() + Duration::from_secs(3600)));
+    let public: Vec<u8> = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row(
+            "SELECT value FROM meta WHERE name = 'ingest_public'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let hex: String = public.iter().map(|b| format!("{b:02x}")).collect();
+    assert!(
+        format!("llmvault-ingest-1-{hex}")
+            .parse::<IngestKey>()
+            .is_err()
+    );
+
+    let key = KeySource::passphrase(PASSPHRASE);
+    let vault = Vault::open(&path, &key, options(&clock)).unwrap();
+    let ingest = vault.ingest_key().unwrap();
+    assert!(ingest.to_text().starts_with("llmvault-ingest-2-"));
+    assert!(!ingest.to_text().contains(&hex), "a new X25519 pair too");
+    drop(vault);
+    let id = Ingestor::open_with_options(&path, &ingest, options(&clock))
+        .unwrap()
+        .put(turn("c-ingest", Some("erin"), 8))
+        .unwrap();
+    assert!(id.as_u64() > 9, "{id:?}");
+    let vault = Vault::open(&path, &key, options(&clock)).unwrap();
+    assert_eq!(vault.get(id).unwrap().prompt()[1].content(), "question 8");
+    let report = vault.verify().unwrap();
+    assert_eq!((report.records, report.set_aside), (9, 1));
+    vault.audit().verify().unwrap();
 }

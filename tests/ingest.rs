@@ -1,6 +1,6 @@
-//! Write-only ingest: an ingestor holding only the public ingest key
-//! appends records that the vault reads like its own; retention, erasure
-//! and audit apply to them.
+//! Write-only ingest: an ingestor holding only the ingest key appends
+//! records that the vault reads like its own; retention, erasure and audit
+//! apply to them. (Forged and poison staged records: `ingest_forgery.rs`.)
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -17,9 +17,13 @@ use llmvault::{
 fn ingested_records_read_like_any_other_and_are_audited() {
     let t = new_vault();
     let key = t.ingest_key().unwrap();
-    assert_eq!(t.ingest_key().unwrap(), key, "the same key on every call");
-    let text = key.to_string();
-    assert_eq!(text.parse::<IngestKey>().unwrap(), key);
+    let text = key.to_text();
+    assert_eq!(
+        *t.ingest_key().unwrap().to_text(),
+        *text,
+        "the same key on every call"
+    );
+    assert_eq!(*text.parse::<IngestKey>().unwrap().to_text(), *text);
 
     let ingestor = Ingestor::open_with_options(&t.path, &text.parse().unwrap(), &t.opts).unwrap();
     let a = ingestor
@@ -50,14 +54,17 @@ fn ingested_records_read_like_any_other_and_are_audited() {
         .expect("taking records in is audited");
     assert_eq!(ingest.actor, "ingest");
     assert_eq!(ingest.records, vec![a, more[0], more[1]]);
-    assert_eq!(t.verify().unwrap().records, 4);
+    let report = t.verify().unwrap();
+    assert_eq!((report.records, report.set_aside), (4, 0));
 }
 
 #[test]
-fn the_ingest_key_is_public_and_an_ingestor_needs_the_right_one() {
-    let t = new_vault();
+fn the_ingest_key_is_a_secret_and_an_ingestor_needs_the_right_one() {
+    let mut t = new_vault();
     let key = t.ingest_key().unwrap();
-    // The printable key is exactly the public key stored in clear.
+    let text = key.to_text();
+    // The printable key is the public key stored in clear, then a MAC
+    // secret that the file holds only wrapped.
     let public: Vec<u8> = t
         .sql()
         .query_row(
@@ -67,13 +74,41 @@ fn the_ingest_key_is_public_and_an_ingestor_needs_the_right_one() {
         )
         .unwrap();
     let hex: String = public.iter().map(|b| format!("{b:02x}")).collect();
-    assert_eq!(key.to_string(), format!("llmvault-ingest-1-{hex}"));
+    let secret_hex = text
+        .strip_prefix(&format!("llmvault-ingest-2-{hex}"))
+        .expect("prefix and public key");
+    assert_eq!(secret_hex.len(), 64);
+    let secret: Vec<u8> = (0..32)
+        .map(|i| u8::from_str_radix(&secret_hex[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    t.close();
+    for (name, bytes) in files_in(t.dir.path()) {
+        assert!(!contains(&bytes, &secret), "the MAC secret is in {name}");
+    }
+    t.reopen();
+    assert_eq!(format!("{key:?}"), "IngestKey { .. }");
+
     let other = new_vault().ingest_key().unwrap();
     assert!(matches!(
         Ingestor::open(&t.path, &other),
         Err(Error::WrongKey)
     ));
-    assert!("llmvault-ingest-1-zz".parse::<IngestKey>().is_err());
+    // The right public key with another MAC secret: refused at open.
+    let forged: IngestKey = format!("llmvault-ingest-2-{hex}{}", "ab".repeat(32))
+        .parse()
+        .unwrap();
+    assert!(matches!(
+        Ingestor::open(&t.path, &forged),
+        Err(Error::WrongKey)
+    ));
+    // The format-1 key was the public key alone: it proves nothing.
+    let legacy = format!("llmvault-ingest-1-{hex}").parse::<IngestKey>();
+    assert!(
+        matches!(&legacy, Err(Error::InvalidInput { reason, .. }) if reason.contains("format-1")),
+        "{legacy:?}"
+    );
+    assert!("llmvault-ingest-2-zz".parse::<IngestKey>().is_err());
+    assert!(Ingestor::open(&t.path, &key).is_ok());
 }
 
 #[test]
@@ -105,7 +140,7 @@ fn retention_and_erasure_apply_to_ingested_records() {
 }
 
 #[test]
-fn ingest_survives_a_change_of_key_and_staged_tampering_is_named() {
+fn ingest_survives_a_change_of_key_and_staged_tampering_is_set_aside() {
     let mut t = new_vault();
     let key = t.ingest_key().unwrap();
     t.change_key(KeySource::passphrase("rotated")).unwrap();
@@ -118,9 +153,12 @@ fn ingest_survives_a_change_of_key_and_staged_tampering_is_named() {
         v.get(id).unwrap().prompt()[0].content(),
         "prompt: after rotation"
     );
+    // The ingest key survives the change of passphrase.
+    assert_eq!(*v.ingest_key().unwrap().to_text(), *key.to_text());
     drop(v);
 
-    // A staged record altered on disk is named by verify and never read.
+    // A staged record altered on disk is set aside: counted by verify,
+    // never read, and no error for anyone.
     let ingestor = Ingestor::open_with_options(&t.path, &key, &t.opts).unwrap();
     let bad = ingestor.put(record("c", None, "will be altered")).unwrap();
     drop(ingestor);
@@ -131,7 +169,8 @@ fn ingest_survives_a_change_of_key_and_staged_tampering_is_named() {
         )
         .unwrap();
     let v = Vault::open(&t.path, KeySource::passphrase("rotated"), &t.opts).unwrap();
-    assert!(matches!(v.verify(), Err(Error::Tampered { id }) if id == bad));
+    let report = v.verify().unwrap();
+    assert_eq!((report.records, report.set_aside), (1, 1));
     assert!(matches!(v.get(bad), Err(Error::NotFound { .. })));
     assert!(v.get(id).is_ok());
 }

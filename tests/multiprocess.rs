@@ -76,7 +76,7 @@ fn writer(path: &Path, who: &str) {
     }
 }
 
-/// Appends like `writer`, holding only the public ingest key.
+/// Appends like `writer`, holding only the ingest key.
 fn ingestor(path: &Path, key: &str) {
     let key: IngestKey = key.parse().unwrap();
     let ingestor = Ingestor::open(path, &key).unwrap();
@@ -100,7 +100,7 @@ fn two_processes_write_one_vault() {
     let path = dir.path().join("shared.vault");
     let vault = Vault::create(&path, KeySource::raw_key(KEY), VaultOptions::default()).unwrap();
     let exe = std::env::current_exe().unwrap();
-    let ingest_key = vault.ingest_key().unwrap().to_string();
+    let ingest_key = vault.ingest_key().unwrap().to_text().to_string();
     let mut children: Vec<_> = [
         ("--writer", "a"),
         ("--writer", "b"),

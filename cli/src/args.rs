@@ -66,9 +66,13 @@ pub enum Command {
     Init(Kdf),
     /// Store one record: JSON on stdin, or built from flags.
     Put(Box<Put>),
-    /// Print the vault's ingest key: it lets `put --ingest-key` append
-    /// without the passphrase, and read nothing.
-    IngestKey,
+    /// Print the vault's ingest key, a secret: it lets `put
+    /// --ingest-key-file` append without the passphrase, and read nothing.
+    IngestKey {
+        /// Replace it with a new one first: the old key stops working.
+        #[arg(long)]
+        rotate: bool,
+    },
     /// Show one record.
     Get {
         /// The record's id.
@@ -166,10 +170,11 @@ pub struct Put {
     /// (from `pii mask`); readers with the key see the real values.
     #[arg(long, requires = "conversation")]
     pub masked: bool,
-    /// Append write-only with this ingest key (from `ingest-key`): no
-    /// passphrase is asked for, and nothing can be read back with it.
-    #[arg(long, env = "LLMVAULT_INGEST_KEY", value_name = "KEY")]
-    pub ingest_key: Option<String>,
+    /// Append write-only with the ingest key in this file (from
+    /// `ingest-key`; else from LLMVAULT_INGEST_KEY): no passphrase is
+    /// asked for, and nothing can be read back with it.
+    #[arg(long, value_name = "FILE")]
+    pub ingest_key_file: Option<PathBuf>,
     /// How long to keep it (`90d`, `12h`); else the vault default (30 days).
     #[arg(long, value_name = "DURATION")]
     pub ttl: Option<String>,

@@ -48,7 +48,7 @@ fn run(g: &Global, command: Command, out: &mut Out) -> Result<(), Fail> {
     match command {
         Command::Init(kdf) => admin::init(g, &kdf, out),
         Command::Put(put) => records::put(g, &put, out),
-        Command::IngestKey => records::ingest_key(g, out),
+        Command::IngestKey { rotate } => records::print_ingest_key(g, rotate, out),
         Command::Get { id } => records::get(g, id, out),
         Command::Conversation { id } => records::conversation(g, &id, out),
         Command::Subject { id } => records::subject(g, &id, out),

@@ -31,13 +31,8 @@ pub fn put(g: &Global, p: &Put, out: &mut Out) -> Result<(), Fail> {
         json.to_new_record(clock.now(), ttl)?
             .ok_or_else(|| Fail::usage("expires_at has already passed: nothing was stored"))
     };
-    let id = match &p.ingest_key {
+    let id = match ingest_key(p)? {
         Some(key) => {
-            let key: IngestKey = key.parse().map_err(|e: llmvault::Error| {
-                Fail::usage(format!(
-                    "--ingest-key: {e}; print it with `llmvault ingest-key`"
-                ))
-            })?;
             let path = crate::existing_vault(g)?;
             let ingestor =
                 Ingestor::open_with_options(&path, &key, &options).map_err(ingest_failed)?;
@@ -49,6 +44,38 @@ pub fn put(g: &Global, p: &Put, out: &mut Out) -> Result<(), Fail> {
         }
     };
     out.report(&id.to_string(), &serde_json::json!({ "id": id.as_u64() }))
+}
+
+/// The environment variable holding the ingest key, if no file is given.
+pub const INGEST_KEY_ENV: &str = "LLMVAULT_INGEST_KEY";
+
+/// The ingest key `put` was given: from `--ingest-key-file` (its first
+/// line), else from the environment; never an argument, which `ps` shows.
+fn ingest_key(p: &Put) -> Result<Option<IngestKey>, Fail> {
+    let (text, from) = if let Some(path) = &p.ingest_key_file {
+        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+            Fail::usage(format!(
+                "cannot read ingest key file {}: {e}",
+                path.display()
+            ))
+        })?);
+        (text, format!("ingest key file {}", path.display()))
+    } else if let Some(value) = std::env::var_os(INGEST_KEY_ENV) {
+        let text = Zeroizing::new(
+            value
+                .into_string()
+                .map_err(|_| Fail::usage(format!("{INGEST_KEY_ENV} is not valid UTF-8")))?,
+        );
+        (text, INGEST_KEY_ENV.to_owned())
+    } else {
+        return Ok(None);
+    };
+    let first_line = text.lines().next().unwrap_or_default();
+    IngestKey::from_text(first_line).map(Some).map_err(|e| {
+        Fail::usage(format!(
+            "{from}: {e}; print the current key with `llmvault ingest-key`"
+        ))
+    })
 }
 
 /// An ingest key that is not this vault's is not a passphrase problem.
@@ -64,10 +91,15 @@ fn ingest_failed(e: Error) -> Fail {
     }
 }
 
-pub fn ingest_key(g: &Global, out: &mut Out) -> Result<(), Fail> {
+pub fn print_ingest_key(g: &Global, rotate: bool, out: &mut Out) -> Result<(), Fail> {
     let vault = crate::open(g)?;
-    let key = vault.ingest_key()?.to_string();
-    out.report(&key, &serde_json::json!({ "ingest_key": key }))
+    let key = if rotate {
+        vault.rotate_ingest_key()?
+    } else {
+        vault.ingest_key()?
+    };
+    let text = key.to_text();
+    out.report(&text, &serde_json::json!({ "ingest_key": text.as_str() }))
 }
 
 pub fn get(g: &Global, id: u64, out: &mut Out) -> Result<(), Fail> {

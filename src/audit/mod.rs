@@ -115,7 +115,8 @@ pub enum AuditAction {
     RotateKeys,
     /// Records written by a write-only ingestor, taken into the vault.
     Ingest,
-    /// The vault's ingest key was created.
+    /// The vault's ingest key was handed out (`count` = 1 if this call
+    /// created it, 0 if it was the current one).
     IngestKeyIssued,
     /// Personal data in a prompt replaced by placeholders (`count` = new ones).
     Pseudonymize,
@@ -127,6 +128,12 @@ pub enum AuditAction {
     ///
     /// [`Export`]: AuditAction::Export
     ExportFinished,
+    /// The ingest key was replaced by a new one; the old one stopped
+    /// working.
+    IngestKeyRotated,
+    /// Staged records that take-in refused and set aside (`records` names
+    /// their staged ids, `count` = how many).
+    IngestSetAside,
 }
 
 impl AuditAction {
@@ -157,6 +164,8 @@ impl AuditAction {
             Self::Pseudonymize => 22,
             Self::Restore => 23,
             Self::ExportFinished => 24,
+            Self::IngestKeyRotated => 25,
+            Self::IngestSetAside => 26,
         }
     }
 
@@ -186,6 +195,8 @@ impl AuditAction {
             22 => Self::Pseudonymize,
             23 => Self::Restore,
             24 => Self::ExportFinished,
+            25 => Self::IngestKeyRotated,
+            26 => Self::IngestSetAside,
             _ => return None,
         })
     }

@@ -29,7 +29,10 @@ pub(crate) struct KeyRow {
     pub(crate) wrapped: Vec<u8>,
 }
 
-/// A record staged by a write-only ingestor.
+/// A record staged by a write-only ingestor. Read back leniently: a row
+/// whose columns hold values of the wrong type reads with an empty
+/// `sealed` (which no proof covers), so one bad row never fails a read of
+/// the others.
 #[derive(Debug, Clone)]
 pub(crate) struct IngestRow {
     pub(crate) id: u64,
@@ -123,8 +126,11 @@ pub(crate) trait Backend: Send + Sync {
     ) -> Result<()>;
     /// A conversation's PII mapping, if it has one.
     fn pii_map(&self, conversation: &IdTag) -> Result<Option<PiiMapRow>>;
-    /// Whether any ingested record waits to be taken in.
+    /// Whether any ingested record waits to be taken in (set-aside rows
+    /// do not count).
     fn has_ingested(&self) -> Result<bool>;
+    /// How many staged records were set aside (FORMAT.md §12).
+    fn set_aside_count(&self) -> Result<u64>;
     /// Counts and sizes, as of `now_ms`.
     fn stats(&self, now_ms: i64) -> Result<StoreStats>;
     /// Counts one failed open (unauthenticated: it cannot be MACed).
@@ -145,8 +151,14 @@ pub(crate) trait Backend: Send + Sync {
 /// A write transaction: all or nothing, committed by [`WriteTxn::commit`],
 /// rolled back if dropped.
 pub(crate) trait WriteTxn {
-    /// Reserves `n` consecutive record ids and returns the first.
-    fn allocate_record_ids(&mut self, n: u64) -> Result<u64>;
+    /// Reserves `n` consecutive record ids, none below `at_least`, and
+    /// returns the first.
+    fn allocate_record_ids(&mut self, n: u64, at_least: u64) -> Result<u64>;
+    /// The highest record id the file shows in use or handed out: the
+    /// largest of the stored records' ids, the staged ones' and the record
+    /// counter's last. Unauthenticated: a floor for when the authenticated
+    /// high-water mark is missing.
+    fn record_id_floor(&mut self) -> Result<u64>;
     /// Reserves a key id.
     fn allocate_key_id(&mut self) -> Result<u64>;
     /// The key currently sealing records of `scope`, if there is one.
@@ -200,8 +212,15 @@ pub(crate) trait WriteTxn {
     fn insert_ingest_key(&mut self, key: &IngestKeyRow) -> Result<()>;
     /// Stages an ingested record.
     fn insert_ingested(&mut self, row: &IngestRow) -> Result<()>;
-    /// Every staged record, by id.
-    fn ingested(&mut self) -> Result<Vec<IngestRow>>;
+    /// Every staged record waiting to be taken in, by id (set-aside rows
+    /// are left out).
+    fn staged(&mut self) -> Result<Vec<IngestRow>>;
+    /// Sets a staged record aside: later take-ins skip it, and its expiry
+    /// becomes at most `expires_cap_ms` so that a purge removes it.
+    fn set_aside_staged(&mut self, id: u64, expires_cap_ms: i64) -> Result<()>;
+    /// Deletes every ingest data key (after the ingest key changed, none
+    /// can be unwrapped any more).
+    fn delete_ingest_keys(&mut self) -> Result<()>;
     /// Whether the transaction is still open: a storage error in one of
     /// its statements can make the database roll it back.
     fn is_active(&self) -> bool;

@@ -1,189 +1,214 @@
-//! The vault's side of write-only ingest: issuing the ingest key, and
-//! taking staged records in under the vault's own keys and tags.
+//! The vault's side of write-only ingest: issuing and rotating the ingest
+//! key, and keeping its material wrapped under the KEK. Taking staged
+//! records in is `take_in.rs`.
 
 use std::collections::HashMap;
 
 use x25519_dalek::{PublicKey, StaticSecret};
 
 use super::Vault;
-use crate::audit::{Actor, AuditAction, AuditOutcome, Event};
-use crate::codec;
+use crate::audit::{AuditAction, AuditOutcome, Event};
 use crate::error::{Error, Result};
 use crate::ingest::{
-    INGEST_SECRET_AAD, IngestKey, META_INGEST_PUBLIC, META_INGEST_SECRET, ingest_key_aad,
-    new_secret, unwrap_with,
+    INGEST_MAC_ROW_LEN, INGEST_SECRET_AAD, IngestKey, IngestMac, META_INGEST_MAC,
+    META_INGEST_PUBLIC, META_INGEST_SECRET, ingest_mac_aad, new_secret,
 };
-use crate::keys::{DataKey, Kek};
-use crate::record::{NewRecord, Record, RecordId};
-use crate::seal::{self, IngestBinding};
+use crate::keys::{Kek, WRAPPED_LEN};
 use crate::secret::SecretKey;
-use crate::store::{IngestRow, WriteTxn};
+use crate::store::WriteTxn;
+
+/// The vault's current ingest material, unwrapped.
+pub(super) struct IngestMaterial {
+    /// Unwraps the data keys ingestors wrapped to `public`.
+    pub(super) secret: StaticSecret,
+    pub(super) public: [u8; 32],
+    /// Proves staged records (`IngestMac`).
+    pub(super) mac_key: SecretKey,
+}
 
 impl Vault {
-    /// The public key that lets an [`Ingestor`](crate::Ingestor) append
-    /// records to this vault and read nothing back. Created on first call
-    /// (the X25519 secret is stored wrapped by the KEK); the same key after.
+    /// The key that lets an [`Ingestor`](crate::Ingestor) append records to
+    /// this vault and read nothing back. Created on first call (a fresh
+    /// X25519 pair and MAC secret, both stored wrapped by the KEK); the
+    /// same key after, until [`Vault::rotate_ingest_key`]. Each call is
+    /// audited as `IngestKeyIssued` (count 1 when it created the key).
+    ///
+    /// A vault that only ever issued the older, public-only kind of key
+    /// (`llmvault-ingest-1-`) gets a new key: the old one proves nothing
+    /// and is refused.
+    ///
+    /// # Security
+    /// The key is a secret: whoever holds it can stage records this vault
+    /// will take in. It opens nothing.
     ///
     /// # Errors
+    /// [`Error::KeyTampered`] (key id 0) if the stored ingest material
+    /// fails authentication ([`Vault::rotate_ingest_key`] replaces it);
+    /// [`Error::KeyChanged`] if another handle changed the vault's key;
     /// [`Error::Busy`] or [`Error::Storage`].
     pub fn ingest_key(&self) -> Result<IngestKey> {
-        let mut txn = self.begin()?;
-        if let Some(public) = txn.meta_value(META_INGEST_PUBLIC)? {
-            // The public key is stored in clear: hand it out only if it is
-            // the one of the sealed secret, or an attacker who can write the
-            // file could make ingestors write to their key.
-            let secret = self
-                .ingest_secret(&mut *txn)?
-                .ok_or(Error::KeyTampered { key_id: 0 })?;
-            if PublicKey::from(&secret).as_bytes()[..] != public[..] {
-                return Err(Error::KeyTampered { key_id: 0 });
-            }
-            return Ok(IngestKey::from_public(PublicKey::from(&secret).to_bytes()));
-        }
-        let secret = new_secret();
-        let public = PublicKey::from(&secret);
-        {
-            let unlocked = self.unlocked.read().unwrap_or_else(|e| e.into_inner());
-            let wrapped = unlocked
-                .kek
-                .wrap(&SecretKey::copy_from(secret.as_bytes()), INGEST_SECRET_AAD);
-            txn.set_meta_value(META_INGEST_SECRET, Some(&wrapped))?;
-        }
-        txn.set_meta_value(META_INGEST_PUBLIC, Some(public.as_bytes()))?;
-        let event = Event::new(AuditAction::IngestKeyIssued);
-        self.log_in(&mut *txn, &self.actor, &event, &AuditOutcome::Ok)?;
-        self.commit(txn)?;
-        Ok(IngestKey::from_public(public.to_bytes()))
-    }
-
-    /// Takes in records staged by ingestors: opens each with the ingest
-    /// secret, re-seals it under the vault's keys and tags, same id, and
-    /// audits it. A staged record that does not open stays staged (and
-    /// `verify` names it). Cheap when nothing is staged.
-    pub(super) fn adopt_ingested(&self) -> Result<()> {
-        if !self.store.has_ingested()? {
-            return Ok(());
-        }
-        let mut txn = self.begin()?;
-        let staged = txn.ingested()?;
-        if staged.is_empty() {
-            return Ok(());
-        }
-        let Some(secret) = self.ingest_secret(&mut *txn)? else {
-            return Ok(());
-        };
-        let mut sealers = HashMap::new();
-        let mut keys: HashMap<u64, DataKey> = HashMap::new();
-        let mut adopted = Vec::new();
-        for row in staged {
-            let Ok(record) = open_staged(&mut *txn, &secret, &mut keys, &row) else {
-                continue;
+        let result = (|| {
+            let mut txn = self.begin()?;
+            let (key, created) = match self.ingest_material(&mut *txn)? {
+                Some(m) => (IngestKey::new(m.public, m.mac_key), false),
+                None => (self.issue_ingest_key(&mut *txn)?, true),
             };
-            let created = codec::to_millis(record.created_at());
-            let new = NewRecord::from(record);
-            let pending = self.pending(&new, created, row.expires_at_ms)?;
-            let id = RecordId::from_u64(row.id);
-            let conversation = pending.conversation;
-            self.seal_into(&mut *txn, &mut sealers, id, pending)?;
-            if new.masked {
-                self.extend_mapping(&mut *txn, &mut sealers, conversation, row.expires_at_ms)?;
-            }
-            txn.delete_ingested(row.id)?;
-            adopted.push(id);
-        }
-        if adopted.is_empty() {
-            // Nothing opened (verify names what does not): roll back quietly.
-            return Ok(());
-        }
-        self.count_key_uses(&mut *txn, &sealers)?;
-        let count = adopted.len() as u64;
-        let event = Event::new(AuditAction::Ingest)
-            .records(adopted)
-            .count(count);
-        self.log_in(&mut *txn, &Actor::new("ingest"), &event, &AuditOutcome::Ok)?;
-        self.commit(txn)?;
-        self.cache_sealers(sealers);
-        Ok(())
+            let event = Event::new(AuditAction::IngestKeyIssued).count(u64::from(created));
+            self.log_in(&mut *txn, &self.actor, &event, &AuditOutcome::Ok)?;
+            self.commit(txn)?;
+            Ok(key)
+        })();
+        self.log_failed_write(&self.actor, AuditAction::IngestKeyIssued, &result);
+        result
     }
 
-    /// For `verify`: the first staged record that does not open, if any.
-    pub(super) fn check_staged(&self) -> Result<usize> {
-        if !self.store.has_ingested()? {
-            return Ok(0);
-        }
-        let mut txn = self.begin_light()?;
-        let staged = txn.ingested()?;
-        let Some(secret) = self.ingest_secret(&mut *txn)? else {
-            return Ok(0);
-        };
-        let mut keys = HashMap::new();
-        for row in &staged {
-            open_staged(&mut *txn, &secret, &mut keys, row)?;
-        }
-        Ok(staged.len())
+    /// Replaces the ingest key with a new one (new X25519 pair, new MAC
+    /// secret) and returns it; audited as `IngestKeyRotated`. Records
+    /// staged until now are taken in first, in the same transaction;
+    /// records staged afterwards under the old key are refused at take-in
+    /// (set aside, counted by [`Vault::verify`], never adopted), and an
+    /// ingestor still holding it gets [`Error::KeyChanged`] on its next
+    /// write and [`Error::WrongKey`] on open. The ingest data keys wrapped
+    /// to the old public key are deleted.
+    ///
+    /// Damaged ingest material does not stop it: what is staged is then
+    /// set aside, and a new key replaces the material.
+    ///
+    /// # Errors
+    /// [`Error::KeyChanged`] if another handle changed the vault's key;
+    /// [`Error::Busy`] or [`Error::Storage`].
+    pub fn rotate_ingest_key(&self) -> Result<IngestKey> {
+        let result = (|| {
+            let mut txn = self.begin()?;
+            let mut sealers = HashMap::new();
+            self.take_in(&mut *txn, &mut sealers)?;
+            self.count_key_uses(&mut *txn, &sealers)?;
+            txn.delete_ingest_keys()?;
+            let key = self.issue_ingest_key(&mut *txn)?;
+            let event = Event::new(AuditAction::IngestKeyRotated);
+            self.log_in(&mut *txn, &self.actor, &event, &AuditOutcome::Ok)?;
+            self.commit(txn)?;
+            self.cache_sealers(sealers);
+            Ok(key)
+        })();
+        self.log_failed_write(&self.actor, AuditAction::IngestKeyRotated, &result);
+        result
     }
 
-    fn ingest_secret(&self, txn: &mut dyn WriteTxn) -> Result<Option<StaticSecret>> {
-        let Some(wrapped) = txn.meta_value(META_INGEST_SECRET)? else {
+    /// The current ingest material, or `None` if no key of this format was
+    /// issued (never, or only a format-1 public key).
+    ///
+    /// # Errors
+    /// [`Error::KeyTampered`] (key id 0) if a row fails authentication or
+    /// the rows do not belong together; [`Error::KeyChanged`] if that is
+    /// because another handle changed the KEK.
+    pub(super) fn ingest_material(&self, txn: &mut dyn WriteTxn) -> Result<Option<IngestMaterial>> {
+        let Some(mac_row) = txn.meta_value(META_INGEST_MAC)? else {
             return Ok(None);
         };
-        let unlocked = self.unlocked.read().unwrap_or_else(|e| e.into_inner());
-        let secret = unlocked
-            .kek
-            .unwrap_key(&wrapped, INGEST_SECRET_AAD)
-            .ok_or(Error::KeyTampered { key_id: 0 })?;
-        Ok(Some(StaticSecret::from(*secret.expose())))
+        let wrapped_secret = txn.meta_value(META_INGEST_SECRET)?;
+        let stored_public = txn.meta_value(META_INGEST_PUBLIC)?;
+        let tampered = Error::KeyTampered { key_id: 0 };
+        let (secret, mac_key) = {
+            let unlocked = self.unlocked.read().unwrap_or_else(|e| e.into_inner());
+            let secret = wrapped_secret
+                .and_then(|w| unlocked.kek.unwrap_key(&w, INGEST_SECRET_AAD))
+                .map(|s| StaticSecret::from(*s.expose()));
+            let public = secret.as_ref().map(|s| PublicKey::from(s).to_bytes());
+            let mac_key = public.and_then(|p| {
+                let wrapped = mac_row.get(..WRAPPED_LEN)?;
+                unlocked.kek.unwrap_key(wrapped, &ingest_mac_aad(&p))
+            });
+            match (secret, mac_key) {
+                (Some(s), Some(m)) => (s, m),
+                _ => {
+                    // Another handle may have rewrapped them under a new KEK.
+                    let moved = txn.meta()?.header != unlocked.header;
+                    return Err(if moved { Error::KeyChanged } else { tampered });
+                }
+            }
+        };
+        let public = PublicKey::from(&secret).to_bytes();
+        // The public key is stored in clear: hand out (and accept records
+        // for) the secret's own, never whatever the row says.
+        if stored_public.as_deref() != Some(&public[..])
+            || mac_row.len() != INGEST_MAC_ROW_LEN
+            || !IngestMac::new(&mac_key).verify_check(&public, &mac_row[WRAPPED_LEN..])
+        {
+            return Err(tampered);
+        }
+        Ok(Some(IngestMaterial {
+            secret,
+            public,
+            mac_key,
+        }))
     }
 
-    /// Inside `change_key`: rewraps the ingest secret for the new KEK.
+    /// Creates and stores a new ingest key, replacing any other.
+    fn issue_ingest_key(&self, txn: &mut dyn WriteTxn) -> Result<IngestKey> {
+        let mark = self.high_water(txn)?;
+        let secret = new_secret();
+        let public = PublicKey::from(&secret).to_bytes();
+        let mac_key = SecretKey::random();
+        let check = IngestMac::new(&mac_key).check(&public);
+        {
+            let unlocked = self.unlocked.read().unwrap_or_else(|e| e.into_inner());
+            // Wrapped under a stale KEK, the material would be unreadable.
+            if txn.meta()?.header != unlocked.header {
+                return Err(Error::KeyChanged);
+            }
+            let wrapped_secret = unlocked
+                .kek
+                .wrap(&SecretKey::copy_from(secret.as_bytes()), INGEST_SECRET_AAD);
+            let mut mac_row = unlocked
+                .kek
+                .wrap(&mac_key, &ingest_mac_aad(&public))
+                .to_vec();
+            mac_row.extend_from_slice(&check);
+            txn.set_meta_value(META_INGEST_SECRET, Some(&wrapped_secret))?;
+            txn.set_meta_value(META_INGEST_MAC, Some(&mac_row))?;
+        }
+        txn.set_meta_value(META_INGEST_PUBLIC, Some(&public))?;
+        // Written with the key: from here on a missing mark is tampering,
+        // and refuses what is staged (see `high_water`).
+        self.set_high_water(txn, mark)?;
+        Ok(IngestKey::new(public, mac_key))
+    }
+
+    /// Inside `change_key`: rewraps the ingest secret and MAC secret for
+    /// the new KEK.
     pub(super) fn rewrap_ingest_secret(
         &self,
         txn: &mut dyn WriteTxn,
         old: &Kek,
         new: &Kek,
     ) -> Result<()> {
+        let tampered = || Error::KeyTampered { key_id: 0 };
+        let mac_row = txn.meta_value(META_INGEST_MAC)?;
         let Some(wrapped) = txn.meta_value(META_INGEST_SECRET)? else {
-            return Ok(());
+            return match mac_row {
+                Some(_) => Err(tampered()),
+                None => Ok(()),
+            };
         };
         let secret = old
             .unwrap_key(&wrapped, INGEST_SECRET_AAD)
-            .ok_or(Error::KeyTampered { key_id: 0 })?;
+            .ok_or_else(tampered)?;
         txn.set_meta_value(
             META_INGEST_SECRET,
             Some(&new.wrap(&secret, INGEST_SECRET_AAD)),
-        )
+        )?;
+        let Some(mac_row) = mac_row else {
+            return Ok(());
+        };
+        let public = PublicKey::from(&StaticSecret::from(*secret.expose())).to_bytes();
+        let aad = ingest_mac_aad(&public);
+        let check = mac_row.get(WRAPPED_LEN..).ok_or_else(tampered)?;
+        let mac_key = old
+            .unwrap_key(&mac_row[..WRAPPED_LEN], &aad)
+            .ok_or_else(tampered)?;
+        let mut rewrapped = new.wrap(&mac_key, &aad).to_vec();
+        rewrapped.extend_from_slice(check);
+        txn.set_meta_value(META_INGEST_MAC, Some(&rewrapped))
     }
-}
-
-/// Opens one staged record.
-fn open_staged(
-    txn: &mut dyn WriteTxn,
-    secret: &StaticSecret,
-    keys: &mut HashMap<u64, DataKey>,
-    row: &IngestRow,
-) -> Result<Record> {
-    let id = RecordId::from_u64(row.id);
-    let key = match keys.entry(row.key_id) {
-        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-        std::collections::hash_map::Entry::Vacant(slot) => {
-            let key_row = txn
-                .ingest_key(row.key_id)?
-                .ok_or(Error::KeyDestroyed { id })?;
-            let aad = ingest_key_aad(key_row.id, key_row.not_after_ms);
-            let key = unwrap_with(secret, &key_row.wrapped, &aad)
-                .ok_or(Error::KeyTampered { key_id: key_row.id })?;
-            slot.insert(DataKey::new(row.key_id, &key))
-        }
-    };
-    let binding = IngestBinding {
-        id,
-        expires_at_ms: row.expires_at_ms,
-    };
-    let plain =
-        seal::open(key, &binding, row.sealed.clone()).map_err(|_| Error::Tampered { id })?;
-    let record = codec::record::decode(id, plain.bytes()).map_err(|_| Error::Tampered { id })?;
-    if codec::to_millis(record.expires_at()) != row.expires_at_ms {
-        return Err(Error::Tampered { id });
-    }
-    Ok(record)
 }

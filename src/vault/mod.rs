@@ -4,6 +4,7 @@
 mod audited;
 mod export;
 mod header;
+mod high_water;
 mod ingest;
 mod maintenance;
 mod options;
@@ -13,10 +14,12 @@ mod read;
 mod recovery;
 mod rekey;
 mod reports;
+mod take_in;
 mod write;
 
 pub use audited::{AsActor, Audit};
 pub use header::FORMAT_VERSION;
+pub(crate) use high_water::{META_HIGH_WATER, clear_value as high_water_clear_value};
 pub use maintenance::{Maintenance, VaultStats};
 pub use options::{
     DEFAULT_MAX_RECORDS_PER_KEY, DEFAULT_PAGE_CACHE_MIB, MAX_RECORDS_PER_KEY_LIMIT, VaultOptions,
@@ -58,6 +61,8 @@ pub struct Vault {
     max_records_per_key: u64,
     kdf: crate::kdf::KdfParams,
     audit_keys: AuditKeys,
+    /// MACs the record high-water mark (`high_water.rs`).
+    high_water_key: high_water::HighWaterKey,
     /// Who plain `Vault` calls are audited as.
     actor: Actor,
     /// Read entries that a full disk refused, for the next write.
@@ -207,6 +212,7 @@ impl Vault {
             max_records_per_key: options.max_records_per_key,
             kdf: options.kdf,
             audit_keys: AuditKeys::derive(tag_key),
+            high_water_key: high_water::HighWaterKey::derive(tag_key),
             actor: options.actor.clone(),
             waiting_audit: std::sync::Mutex::new(Vec::new()),
             flushed_audit: std::sync::atomic::AtomicUsize::new(0),

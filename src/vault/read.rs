@@ -148,9 +148,10 @@ impl Vault {
     }
 
     fn verify_all(&self) -> Result<VerifyReport> {
-        let mut report = VerifyReport::default();
-        // Staged records that could not be taken in: name the first bad one.
-        self.check_staged()?;
+        let mut report = VerifyReport {
+            set_aside: self.set_aside_count()?,
+            ..VerifyReport::default()
+        };
         for row in self.store.keys()? {
             self.unwrap_row(&row)?;
             report.keys += 1;

@@ -31,4 +31,12 @@ pub struct VerifyReport {
     pub expired: usize,
     /// Data keys that authenticated.
     pub keys: usize,
+    /// Staged records that take-in refused and set aside (FORMAT.md §12):
+    /// no valid proof (forged, or staged under an ingest key since
+    /// rotated, or by a format-1 ingestor), an id the vault used before,
+    /// an expiry beyond the vault's maximum TTL, or a record that does not
+    /// open or is not one `put` would store. They are never read, and a
+    /// purge deletes them. Not zero means someone staged what the vault
+    /// would not accept: see the `IngestSetAside` audit entries.
+    pub set_aside: usize,
 }

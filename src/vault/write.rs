@@ -77,8 +77,15 @@ impl Vault {
         drop(records);
 
         let mut txn = self.begin()?;
-        let first = txn.allocate_record_ids(pending.len() as u64)?;
         let mut sealers = HashMap::new();
+        // Staged records first, inside this transaction: then every id this
+        // call allocates is above them and above the high-water mark.
+        let mark = self.take_in(&mut *txn, &mut sealers)?;
+        let n = pending.len() as u64;
+        let above = mark.checked_add(1).ok_or_else(ids_exhausted)?;
+        let first = txn.allocate_record_ids(n, above)?;
+        let last = first.checked_add(n - 1).ok_or_else(ids_exhausted)?;
+        self.set_high_water(&mut *txn, last)?;
         let mut ids = Vec::with_capacity(pending.len());
         let mut masked: HashMap<crate::keys::IdTag, i64> = HashMap::new();
         for (offset, (p, is_masked)) in pending.into_iter().enumerate() {
@@ -132,13 +139,17 @@ impl Vault {
     }
 
     fn purge(&self, actor: &Actor) -> Result<PurgeReport> {
-        self.adopt_ingested()?;
         let mut txn = self.begin()?;
         // Read under the write lock: every entry committed before has a
         // time no later than this, by the same clock.
         let now_ms = self.now_ms();
         let newest = Newest::keyed(&self.audit_keys, &mut *txn)?;
         Newest::check(now_ms, newest.at_ms())?;
+        // Staged records in first, in this transaction, so that the purge
+        // reaches them as records.
+        let mut sealers = HashMap::new();
+        self.take_in(&mut *txn, &mut sealers)?;
+        self.count_key_uses(&mut *txn, &sealers)?;
         let records = txn.delete_expired(now_ms)?;
         let keys = txn.delete_keys_ended(now_ms)?;
         if let Some(row) = newest.row(&self.audit_keys) {
@@ -147,6 +158,9 @@ impl Vault {
         let event = Event::new(AuditAction::Purge).count(records as u64);
         self.log_in(&mut *txn, actor, &event, &AuditOutcome::Ok)?;
         self.commit(txn)?;
+        // Cached first, then forgotten: a key the take-in used may be one
+        // this purge destroyed.
+        self.cache_sealers(sealers);
         self.keyring.forget(&keys);
         self.store.scrub();
         Ok(PurgeReport {
@@ -176,17 +190,20 @@ impl Vault {
     }
 
     fn erase(&self, actor: &Actor, subject: &SubjectId) -> Result<EraseReport> {
-        // Staged records carry no subject tag yet: take them in first so
-        // that the erasure reaches them.
-        self.adopt_ingested()?;
         let tag = self.tags.subject(subject.as_str());
         let mut txn = self.begin()?;
+        // Staged records carry no subject tag yet: take them in first, in
+        // this transaction, so that the erasure reaches them.
+        let mut sealers = HashMap::new();
+        self.take_in(&mut *txn, &mut sealers)?;
+        self.count_key_uses(&mut *txn, &sealers)?;
         let (records, keys) = txn.delete_subject(&tag)?;
         let event = Event::new(AuditAction::Erase)
             .target(tag)
             .count(records as u64);
         self.log_in(&mut *txn, actor, &event, &AuditOutcome::Ok)?;
         self.commit(txn)?;
+        self.cache_sealers(sealers);
         self.keyring.forget(&keys);
         self.store.scrub();
         Ok(EraseReport {
@@ -336,6 +353,14 @@ impl Vault {
             wrapped: wrapped.to_vec(),
         })?;
         Ok(Arc::new(DataKey::new(id, &secret)))
+    }
+}
+
+/// The record id space is used up (only a tampered counter or mark gets
+/// near it).
+fn ids_exhausted() -> Error {
+    Error::Corrupt {
+        what: "the record id counter is at its end".into(),
     }
 }
 

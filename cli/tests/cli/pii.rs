@@ -36,25 +36,23 @@ fn pii_mask_then_restore_and_erasure_forgets_the_placeholders() {
 fn put_with_the_ingest_key_needs_no_passphrase() {
     let f = Fixture::new();
     let key = f.ok(&["ingest-key"]).trim().to_owned();
-    assert!(key.starts_with("llmvault-ingest-1-"), "{key}");
+    assert!(key.starts_with("llmvault-ingest-2-"), "{key}");
+    assert_eq!(key.len(), "llmvault-ingest-2-".len() + 128);
     assert_eq!(f.json(&["ingest-key"])[0]["ingest_key"], key.as_str());
+    let key_file = f.path("ingest.key");
+    std::fs::write(&key_file, format!("{key}\n")).unwrap();
 
-    // No passphrase file, no LLMVAULT_PASSPHRASE, no terminal.
+    // No passphrase file, no LLMVAULT_PASSPHRASE, no terminal; the key
+    // from a file, never from an argument.
     let out = f
         .bare()
-        .args([
-            "put",
-            "--ingest-key",
-            &key,
-            "--conversation",
-            "c",
-            "--subject",
-            "s",
-        ])
+        .args(["put", "--ingest-key-file"])
+        .arg(&key_file)
+        .args(["--conversation", "c", "--subject", "s"])
         .args(["--prompt", "written blind", "--response", "ok"])
         .output()
         .unwrap();
-    let first: u64 = succeeded(out, &["put", "--ingest-key"])
+    let first: u64 = succeeded(out, &["put", "--ingest-key-file"])
         .trim()
         .parse()
         .unwrap();
@@ -80,7 +78,8 @@ fn put_with_the_ingest_key_needs_no_passphrase() {
     let wrong = other.ok(&["ingest-key"]).trim().to_owned();
     let put = |key: &str| {
         f.bare()
-            .args(["put", "--ingest-key", key, "--conversation", "c"])
+            .env("LLMVAULT_INGEST_KEY", key)
+            .args(["put", "--conversation", "c"])
             .output()
             .unwrap()
     };
@@ -88,6 +87,29 @@ fn put_with_the_ingest_key_needs_no_passphrase() {
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(stderr(&out).contains("ingest-key"), "{}", stderr(&out));
     assert_eq!(put("nonsense").status.code(), Some(2));
+    // The public-only key of format 1 proves nothing: refused, and said why.
+    let legacy = format!(
+        "llmvault-ingest-1-{}",
+        &key["llmvault-ingest-2-".len()..][..64]
+    );
+    let out = put(&legacy);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("format-1"), "{}", stderr(&out));
+    // The key is no argument: `ps` would show it.
+    let out = f
+        .bare()
+        .args(["put", "--ingest-key", &key, "--conversation", "c"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+
+    // Rotating: the old key stops working, the new one works.
+    let rotated = f.ok(&["ingest-key", "--rotate"]).trim().to_owned();
+    assert_ne!(rotated, key);
+    assert_eq!(f.ok(&["ingest-key"]).trim(), rotated);
+    assert_eq!(put(&key).status.code(), Some(3));
+    let out = put(&rotated);
+    assert!(out.status.success(), "{}", stderr(&out));
 }
 
 #[test]

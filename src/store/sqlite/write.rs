@@ -98,8 +98,34 @@ impl Drop for SqliteWrite<'_> {
 }
 
 impl WriteTxn for SqliteWrite<'_> {
-    fn allocate_record_ids(&mut self, n: u64) -> Result<u64> {
-        self.bump_counter(NEXT_RECORD, n)
+    fn allocate_record_ids(&mut self, n: u64, at_least: u64) -> Result<u64> {
+        let (n, at_least) = (sql_id(n)?, sql_id(at_least)?);
+        let first: i64 = self
+            .conn
+            .prepare_cached(
+                "UPDATE counters SET next = max(next, ?3) + ?2 WHERE name = ?1 \
+                 RETURNING next - ?2",
+            )
+            .and_then(|mut s| s.query_row(params![NEXT_RECORD, n, at_least], |r| r.get(0)))
+            .map_err(storage_error)?;
+        u64::try_from(first).map_err(|_| corrupt("negative id counter"))
+    }
+
+    fn record_id_floor(&mut self) -> Result<u64> {
+        // Whatever the values' types: this runs when the file was tampered
+        // with, and must not fail on a counter made text.
+        let floor: i64 = self
+            .conn
+            .prepare_cached(
+                "SELECT max( \
+                   coalesce((SELECT max(id) FROM records), 0), \
+                   coalesce((SELECT max(id) FROM ingest_records), 0), \
+                   coalesce((SELECT CASE WHEN typeof(next) = 'integer' THEN max(next, 1) - 1 END \
+                             FROM counters WHERE name = ?1), 0))",
+            )
+            .and_then(|mut s| s.query_row([NEXT_RECORD], |r| r.get(0)))
+            .map_err(storage_error)?;
+        Ok(u64::try_from(floor).unwrap_or(0))
     }
 
     fn allocate_key_id(&mut self) -> Result<u64> {
@@ -349,26 +375,29 @@ impl WriteTxn for SqliteWrite<'_> {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
+    // Both from the statement cache: every `put` reads and writes the
+    // high-water mark.
     fn set_meta_value(&mut self, name: &str, value: Option<&[u8]>) -> Result<()> {
         let done = match value {
-            Some(v) => self.conn.execute(
-                "INSERT INTO meta (name, value) VALUES (?1, ?2) \
-                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                params![name, v],
-            ),
+            Some(v) => self
+                .conn
+                .prepare_cached(
+                    "INSERT INTO meta (name, value) VALUES (?1, ?2) \
+                     ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                )
+                .and_then(|mut s| s.execute(params![name, v])),
             None => self
                 .conn
-                .execute("DELETE FROM meta WHERE name = ?1", [name]),
+                .prepare_cached("DELETE FROM meta WHERE name = ?1")
+                .and_then(|mut s| s.execute([name])),
         };
         done.map(|_| ()).map_err(storage_error)
     }
 
     fn meta_value(&mut self, name: &str) -> Result<Option<Vec<u8>>> {
         self.conn
-            .query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| {
-                r.get(0)
-            })
-            .optional()
+            .prepare_cached("SELECT value FROM meta WHERE name = ?1")
+            .and_then(|mut s| s.query_row([name], |r| r.get(0)).optional())
             .map_err(storage_error)
     }
 
@@ -427,25 +456,54 @@ impl WriteTxn for SqliteWrite<'_> {
             .transpose()
     }
 
-    fn ingested(&mut self) -> Result<Vec<IngestRow>> {
-        let rows: Vec<(i64, i64, i64, Vec<u8>)> = self
+    fn staged(&mut self) -> Result<Vec<IngestRow>> {
+        self.conn
+            .prepare_cached(
+                "SELECT id, key_id, expires_at, sealed FROM ingest_records WHERE id > 0 ORDER BY id",
+            )
+            .and_then(|mut s| s.query_map([], staged_row)?.collect())
+            .map_err(storage_error)
+    }
+
+    fn set_aside_staged(&mut self, id: u64, expires_cap_ms: i64) -> Result<()> {
+        let id = sql_id(id)?;
+        // Under -id, unless a row set aside before holds it (the same row
+        // staged again): then below every id there is.
+        let taken = self
             .conn
-            .prepare_cached("SELECT id, key_id, expires_at, sealed FROM ingest_records ORDER BY id")
-            .and_then(|mut s| {
-                s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-                    .collect()
-            })
+            .prepare_cached("SELECT 1 FROM ingest_records WHERE id = ?1")
+            .and_then(|mut s| s.exists([-id]))
             .map_err(storage_error)?;
-        rows.into_iter()
-            .map(|(id, key_id, expires_at_ms, sealed)| {
-                Ok(IngestRow {
-                    id: u64::try_from(id).map_err(|_| corrupt("negative record id"))?,
-                    key_id: u64::try_from(key_id).map_err(|_| corrupt("negative key id"))?,
-                    expires_at_ms,
-                    sealed,
-                })
-            })
-            .collect()
+        let to = if taken {
+            let lowest: i64 = self
+                .conn
+                .prepare_cached("SELECT min(id) FROM ingest_records")
+                .and_then(|mut s| s.query_row([], |r| r.get(0)))
+                .map_err(storage_error)?;
+            lowest.checked_sub(1)
+        } else {
+            Some(-id)
+        };
+        let Some(to) = to else {
+            // No negative id is left (only a forger gets here): drop it.
+            return self.delete_ingested(u64::try_from(id).unwrap_or(0));
+        };
+        self.conn
+            .prepare_cached(
+                "UPDATE ingest_records SET id = ?2, expires_at = CASE \
+                 WHEN typeof(expires_at) = 'integer' AND expires_at < ?3 THEN expires_at \
+                 ELSE ?3 END WHERE id = ?1",
+            )
+            .and_then(|mut s| s.execute(params![id, to, expires_cap_ms]))
+            .map_err(storage_error)?;
+        Ok(())
+    }
+
+    fn delete_ingest_keys(&mut self) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM ingest_keys", [])
+            .map_err(storage_error)?;
+        Ok(())
     }
 
     fn ingest_key(&mut self, id: u64) -> Result<Option<IngestKeyRow>> {
@@ -547,6 +605,34 @@ fn run(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 
 fn corrupt(what: &str) -> Error {
     Error::Corrupt { what: what.into() }
+}
+
+/// A staged row as stored, never an error for values of the wrong type
+/// (see [`IngestRow`]). The id is the rowid: always an integer, and the
+/// query takes positive ones only.
+fn staged_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IngestRow> {
+    use rusqlite::types::ValueRef;
+    let id: i64 = r.get(0)?;
+    let id = u64::try_from(id).unwrap_or(0);
+    let columns = (r.get_ref(1)?, r.get_ref(2)?, r.get_ref(3)?);
+    Ok(match columns {
+        (ValueRef::Integer(key_id), ValueRef::Integer(expires_at_ms), ValueRef::Blob(sealed))
+            if key_id >= 0 =>
+        {
+            IngestRow {
+                id,
+                key_id: key_id.unsigned_abs(),
+                expires_at_ms,
+                sealed: sealed.to_vec(),
+            }
+        }
+        _ => IngestRow {
+            id,
+            key_id: 0,
+            expires_at_ms: 0,
+            sealed: Vec::new(),
+        },
+    })
 }
 
 #[cfg(test)]
