@@ -113,7 +113,10 @@ fn header_refusals_are_typed() {
             "magic byte {i}"
         );
     }
-    let mut readable = Vec::new();
+    // The sample is a current header. Older versions it knows have another
+    // layout (formats 1 and 2: 83 bytes), so these bytes under their
+    // number are a damaged header of that version, not an unknown one.
+    let (mut readable, mut other_layout) = (Vec::new(), Vec::new());
     for v in 0..=u16::MAX {
         let mut h = header.clone();
         h[8..10].copy_from_slice(&v.to_be_bytes());
@@ -122,10 +125,12 @@ fn header_refusals_are_typed() {
             Some(Error::UnsupportedVersion { found, supported }) => {
                 assert_eq!((found, supported), (v, FORMAT_VERSION));
             }
+            Some(Error::Corrupt { .. }) if (1..FORMAT_VERSION).contains(&v) => other_layout.push(v),
             Some(other) => panic!("version {v}: {other:?}"),
         }
     }
-    assert_eq!(readable, (1..=FORMAT_VERSION).collect::<Vec<_>>());
+    assert_eq!(readable, [FORMAT_VERSION]);
+    assert_eq!(other_layout, (1..FORMAT_VERSION).collect::<Vec<_>>());
     let kinds = accepted_values(&header, 10, parse_header);
     assert_eq!(kinds.len(), 3, "passphrase, composite, raw: {kinds:?}");
     assert!(kinds.contains(&header[10]));
