@@ -1,10 +1,12 @@
-//! Backward compatibility: a vault written by format version 1, checked in
-//! under `tests/data/`, must open and read the same forever. If this test
-//! fails, the format changed: bump the version and write a migration, never
-//! edit the sample.
+//! Backward compatibility: the vaults written by format versions 1 and 3,
+//! checked in under `tests/data/`, must open and read the same forever. If
+//! this test fails, the format changed: bump the version and write a
+//! migration, never edit a sample.
 //!
-//! The sample was written by `write_v1_sample` below (ignored; run it only
-//! to make a sample for a new format version, under a new name).
+//! The samples were written by `write_sample` below (ignored; run it only
+//! to make a sample for a new format version, under a new name), with the
+//! passphrase of their version. (Format 2 existed only during the round of
+//! changes that made format 3, so it has no sample.)
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -19,6 +21,8 @@ use llmvault::{
 
 const SAMPLE: &str = "tests/data/v1.vault";
 const PASSPHRASE: &str = "compat sample, format v1";
+const SAMPLE_V3: &str = "tests/data/v3.vault";
+const PASSPHRASE_V3: &str = "compat sample, format v3";
 
 /// 2026-01-01T00:00:00Z: the sample's clock.
 fn t0() -> SystemTime {
@@ -49,12 +53,13 @@ fn turn(conv: &str, subject: Option<&str>, n: u32) -> NewRecord {
 }
 
 #[test]
-#[ignore = "writes the sample; run by hand for a new format version only"]
-fn write_v1_sample() {
+#[ignore = "writes a sample; run by hand for a new format version only"]
+fn write_sample() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("v1.vault");
+    let path = dir.path().join("sample.vault");
     let clock = Arc::new(ManualClock::new(t0()));
-    let vault = Vault::create(&path, KeySource::passphrase(PASSPHRASE), options(&clock)).unwrap();
+    let passphrase = format!("compat sample, format v{}", llmvault::FORMAT_VERSION);
+    let vault = Vault::create(&path, KeySource::passphrase(passphrase), options(&clock)).unwrap();
     for n in 0..6 {
         vault
             .put(turn(
@@ -376,4 +381,65 @@ fn the_v1_sample_gets_a_new_ingest_key() {
     let report = vault.verify().unwrap();
     assert_eq!((report.records, report.set_aside), (9, 1));
     vault.audit().verify().unwrap();
+}
+
+/// Two of the three recovery shares (the first and the third) issued when
+/// the format-3 sample was written.
+const SHARES_V3: [&str; 2] = [
+    "llmvault-share-1-0141cf66ac5e01d7338faa3c32aaba901d5f66e8d541a51a4e2bb458132c2c380a-3657a9b4",
+    "llmvault-share-1-03399725a9448bb2aa415fddb6d5e47cba3e426891fc566a4e5901f6acc971e4ee-f4fe65f0",
+];
+
+fn sample_v3_copy() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v3.vault");
+    std::fs::copy(SAMPLE_V3, &path).unwrap();
+    (dir, path)
+}
+
+/// The format-3 sample (random KEK in the header, key-committing
+/// envelopes, audit bodies of version 2, a staged record with its proof)
+/// opens by passphrase and by shares and reads the same.
+#[test]
+fn the_v3_sample_opens_and_reads_the_same() {
+    let (_dir, path) = sample_v3_copy();
+    assert_eq!(header_version(&path), 3);
+    let clock = Arc::new(ManualClock::new(t0() + Duration::from_secs(3600)));
+    let vault = Vault::open(&path, KeySource::passphrase(PASSPHRASE_V3), options(&clock)).unwrap();
+    let alice = vault.subject_records(&SubjectId::new("alice")).unwrap();
+    assert_eq!(alice.len(), 3);
+    for (n, r) in (0u32..).step_by(2).zip(&alice) {
+        assert_eq!(r.conversation().as_str(), "c-a");
+        assert_eq!(r.prompt()[1].content(), format!("question {n}"));
+        assert_eq!(r.response().unwrap().content(), format!("answer {n}"));
+        assert_eq!(r.meta("n"), Some(n.to_string().as_str()));
+        assert_eq!(r.training_consent(), n.is_multiple_of(3));
+        assert_eq!(r.created_at(), t0() + Duration::from_secs(u64::from(n)));
+    }
+    let pii = vault.conversation(&ConversationId::new("c-pii")).unwrap();
+    assert_eq!(pii[0].prompt()[0].content(), "mail carol@example.com");
+    // Its staged record carries a proof made with the sample's live
+    // ingest key: taken in on open.
+    let dave = vault.subject_records(&SubjectId::new("dave")).unwrap();
+    assert_eq!(dave.len(), 1);
+    assert_eq!(dave[0].prompt()[1].content(), "question 7");
+    let report = vault.verify().unwrap();
+    assert_eq!((report.records, report.set_aside), (9, 0));
+    vault.audit().verify().unwrap();
+    assert!(vault.audit().verify_all().unwrap().is_clean());
+    let short = vault.conversation(&ConversationId::new("c-short")).unwrap();
+    let short_id = short[0].id();
+    clock.advance(Duration::from_secs(2 * 3600));
+    assert!(matches!(vault.get(short_id), Err(Error::Expired { .. })));
+    drop(vault);
+
+    let shares: Vec<RecoveryShare> = SHARES_V3
+        .iter()
+        .map(|s| RecoveryShare::from_text(s).unwrap())
+        .collect();
+    let vault = Vault::open_with_shares_and_options(&path, &shares, options(&clock)).unwrap();
+    assert_eq!(
+        vault.subject_records(&SubjectId::new("bob")).unwrap().len(),
+        3
+    );
 }
