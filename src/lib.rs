@@ -57,6 +57,7 @@ mod aead;
 mod audit;
 pub mod clock;
 mod codec;
+mod derive;
 mod error;
 #[cfg(feature = "failpoints")]
 #[doc(hidden)]

@@ -6,14 +6,15 @@
 //! Two workers would seal under one data key with the same nonces (GCM
 //! nonce reuse gives away the XOR of plaintexts and lets anyone forge), or
 //! make the same data key for two subjects (erasing one would then shred
-//! nothing). So nothing here keeps state of its own:
+//! nothing). So nothing here keeps state of its own: every byte, nonces
+//! included, is read from the operating system (`getrandom`). The kernel's
+//! generator is not copied by a fork, and Linux 5.18 and later reseed it
+//! when a VM is restored from a snapshot (through the VM generation id).
 //!
-//! - keys, salts and secrets come straight from the operating system
-//!   (`getrandom`), whose pool is the kernel's and not copied by a fork;
-//! - nonces, drawn once per seal and so on the hot path, come from AWS-LC's
-//!   DRBG in the default build: it detects a fork (`MADV_WIPEONFORK`) and,
-//!   on Linux, a VM snapshot restore, and reseeds. The pure-Rust build
-//!   draws nonces from the OS as well.
+//! Measured here (docs/BENCHMARKS.md): a 12-byte `getrandom` call costs
+//! about 220 ns, AWS-LC's `RAND_bytes` about 340 ns (its DRBG draws RDRAND
+//! on every call), a pid check alone about 95 ns and would not see a
+//! snapshot. One syscall per nonce is the cheapest of the safe choices.
 //!
 //! `tests/fork.rs` forks real processes and checks no nonce or key repeats.
 
@@ -32,23 +33,8 @@ pub(crate) fn fill_from_os(buf: &mut [u8]) {
 /// A fresh 96-bit AES-GCM nonce, unique across forks and snapshots.
 pub(crate) fn nonce() -> [u8; NONCE_LEN] {
     let mut nonce = [0u8; NONCE_LEN];
-    fill_nonce(&mut nonce);
+    fill_from_os(&mut nonce);
     nonce
-}
-
-#[cfg(feature = "aws-lc")]
-#[expect(
-    clippy::expect_used,
-    reason = "AWS-LC's generator fails only if its entropy source does; a nonce must never \
-              be made any other way, so the call stops"
-)]
-fn fill_nonce(nonce: &mut [u8; NONCE_LEN]) {
-    aws_lc_rs::rand::fill(nonce).expect("AWS-LC's random generator failed");
-}
-
-#[cfg(not(feature = "aws-lc"))]
-fn fill_nonce(nonce: &mut [u8; NONCE_LEN]) {
-    fill_from_os(nonce);
 }
 
 /// The OS generator as a `rand` generator, for code that takes one

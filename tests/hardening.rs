@@ -131,3 +131,19 @@ fn the_vault_and_its_wal_and_shm_files_are_owner_only() {
         assert_eq!(mode, 0o600, "{path} is {mode:o}");
     }
 }
+
+#[test]
+fn change_key_with_kdf_refuses_settings_the_handle_could_not_open_again() {
+    let mut t = new_vault();
+    let too_many_passes = KdfParams::new(8 * 1024, 9, 1).unwrap();
+    assert!(matches!(
+        t.change_key_with_kdf(llmvault::KeySource::passphrase("x"), too_many_passes),
+        Err(Error::KdfParams {
+            name: "iterations",
+            requested: 9,
+            ..
+        })
+    ));
+    // Nothing changed: the old passphrase still opens it.
+    t.reopen();
+}

@@ -523,3 +523,26 @@ fn a_damaged_data_key_does_not_block_take_in() {
     assert_eq!(last_set_aside(&t), vec![staged]);
     assert!(matches!(t.verify(), Err(Error::KeyTampered { key_id: k }) if k as i64 == key_id));
 }
+
+/// SQLite ranks text and blobs above every integer, so `max(next, floor)`
+/// over a counter turned into text was the text, which then added as 0:
+/// the vault handed out id 0 and up again. Now a non-integer counter
+/// counts as 0 and the high-water mark still sets the floor.
+#[test]
+fn a_counter_turned_into_text_never_hands_out_a_used_id() {
+    let mut t = new_vault();
+    let first = t.put(record("c", Some("s"), "one")).unwrap();
+    let second = t.put(record("c", Some("s"), "two")).unwrap();
+    t.close();
+    t.sql()
+        .execute("UPDATE counters SET next = 'abc' WHERE name = 'record'", [])
+        .unwrap();
+    t.reopen();
+    let third = t.put(record("c", Some("s"), "three")).unwrap();
+    assert!(
+        third.as_u64() > second.as_u64(),
+        "{third:?} after {second:?}"
+    );
+    assert_eq!(t.get(first).unwrap().prompt()[0].content(), "prompt: one");
+    assert_eq!(t.get(third).unwrap().prompt()[0].content(), "prompt: three");
+}

@@ -3,6 +3,7 @@
 //! fault and hides what comes after it.
 
 use std::ops::RangeInclusive;
+use subtle::ConstantTimeEq;
 
 use super::chain::{chain_mac, open_entry};
 use super::{AuditHead, AuditKeys};
@@ -97,11 +98,12 @@ impl<'a> FullVerifier<'a> {
             .collect();
         // After a gap the link cannot be checked: the entry's own seal
         // (bound to its seq and time) still is.
-        let linked = computed.is_empty() || computed.contains(&row.mac);
+        // MACs compared in constant time, as in `chain.rs`.
+        let linked = computed.is_empty() || computed.iter().any(|c| bool::from(c.ct_eq(&row.mac)));
         let head_ok = self
             .kept_head
             .filter(|h| h.seq == row.seq)
-            .is_none_or(|h| h.mac == row.mac);
+            .is_none_or(|h| bool::from(h.mac.ct_eq(&row.mac)));
         if linked && head_ok && open_entry(self.keys, row).is_some() {
             self.findings.verified += 1;
             self.prev = vec![row.mac];

@@ -4,7 +4,7 @@
 use std::sync::Mutex;
 
 use hkdf::Hkdf;
-use hmac::{Hmac, KeyInit};
+use hmac::Hmac;
 use sha2::Sha256;
 
 use crate::aead::AeadKey;
@@ -27,11 +27,7 @@ pub(crate) struct AuditKeys {
 impl AuditKeys {
     pub(crate) fn derive(root: &SecretKey) -> Self {
         let hkdf = Hkdf::<Sha256>::new(None, root.expose());
-        let mut mac_key = SecretKey::zeroed();
-        // 32 bytes from SHA-256 HKDF cannot fail.
-        let _ = hkdf.expand(MAC_LABEL, mac_key.expose_mut());
-        let mac = <Hmac<Sha256> as KeyInit>::new_from_slice(mac_key.expose())
-            .unwrap_or_else(|_| <Hmac<Sha256> as KeyInit>::new(&Default::default()));
+        let mac = crate::derive::hmac_with(&crate::derive::expand_key(&hkdf, MAC_LABEL));
         Self {
             mac,
             hkdf,
@@ -54,8 +50,7 @@ impl AuditKeys {
         }
         let mut info = SEAL_LABEL.to_vec();
         info.extend_from_slice(&generation.to_be_bytes());
-        let mut key = SecretKey::zeroed();
-        let _ = self.hkdf.expand(&info, key.expose_mut());
+        let key = crate::derive::expand_key(&self.hkdf, &info);
         let cipher = std::sync::Arc::new(AeadKey::new(&key));
         *current = Some((generation, std::sync::Arc::clone(&cipher)));
         cipher

@@ -10,7 +10,7 @@
 //! check = HMAC-SHA256(mac key, "llmvault/v2/ingest-check" ‖ X25519 public key)
 //! ```
 
-use hmac::{Hmac, KeyInit, Mac};
+use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::secret::SecretKey;
@@ -38,14 +38,10 @@ pub(crate) struct StagedSlot {
 }
 
 impl IngestMac {
-    #[expect(
-        clippy::expect_used,
-        reason = "HMAC takes keys of any length; a 32-byte key cannot be refused"
-    )]
     pub(crate) fn new(key: &SecretKey) -> Self {
-        let mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key.expose())
-            .expect("HMAC-SHA256 accepts a 32-byte key");
-        Self { mac }
+        Self {
+            mac: crate::derive::hmac_with(key),
+        }
     }
 
     /// The proof for a staged record in `slot` with this envelope.

@@ -7,8 +7,6 @@
 //!                            ikm = X25519(ephemeral, vault), info = "llmvault/v1/ingest-wrap")
 //! ```
 
-use hkdf::Hkdf;
-use sha2::Sha256;
 use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroizing;
 
@@ -59,10 +57,11 @@ fn wrapping_key(
     let mut salt = [0u8; 64];
     salt[..32].copy_from_slice(ephemeral.as_bytes());
     salt[32..].copy_from_slice(vault.as_bytes());
-    let mut key = SecretKey::zeroed();
-    let _ =
-        Hkdf::<Sha256>::new(Some(&salt), shared.as_bytes()).expand(WRAP_LABEL, key.expose_mut());
-    Kek::from_key(key)
+    Kek::from_key(crate::derive::hkdf_key(
+        Some(&salt),
+        shared.as_bytes(),
+        WRAP_LABEL,
+    ))
 }
 
 #[cfg(test)]

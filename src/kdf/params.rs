@@ -35,7 +35,8 @@ impl KdfParams {
 
     /// Default ceiling on what a vault header may ask of an open
     /// ([`VaultOptions::max_kdf`](crate::VaultOptions::max_kdf)): 1 GiB,
-    /// 8 passes, 16 lanes; about 16 times the default work.
+    /// 8 passes, 16 lanes: 16 times the default memory and about 43 times
+    /// its work (memory × passes).
     pub const DEFAULT_OPEN_LIMIT: Self = Self {
         memory_kib: 1024 * 1024,
         iterations: 8,

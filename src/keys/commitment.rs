@@ -15,8 +15,7 @@
 //! 24 bytes keep the envelope overhead under 64 bytes while finding two
 //! keys with one commitment still takes about 2^96 work.
 
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
+use hmac::Mac;
 
 use crate::secret::SecretKey;
 
@@ -28,13 +27,8 @@ const COMMITMENT_LABEL: &[u8] = b"llmvault/v2/key-commitment";
 /// The commitment to `key`. Not secret (it is stored beside every
 /// envelope), and it reveals nothing beyond which envelopes share a key,
 /// which their key ids show anyway.
-#[expect(
-    clippy::expect_used,
-    reason = "HMAC takes keys of any length; a 32-byte key cannot be refused"
-)]
 pub(crate) fn commit(key: &SecretKey) -> [u8; COMMITMENT_LEN] {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key.expose())
-        .expect("HMAC-SHA256 accepts a 32-byte key");
+    let mut mac = crate::derive::hmac_with(key);
     mac.update(COMMITMENT_LABEL);
     let full = mac.finalize().into_bytes();
     let mut out = [0u8; COMMITMENT_LEN];

@@ -6,9 +6,6 @@
 //! the master key instead (FORMAT.md §3): then the KEK can be replaced (when
 //! recovery shares are revoked or re-issued) without the key source.
 
-use hkdf::Hkdf;
-use sha2::Sha256;
-
 use crate::aead::AeadKey;
 use crate::aead::{NONCE_LEN, TAG_LEN};
 use crate::kdf::MasterKey;
@@ -53,17 +50,12 @@ impl Kek {
         Self::from_key(SecretKey::random())
     }
 
-    #[expect(
-        clippy::expect_used,
-        reason = "HKDF-SHA256 refuses only outputs over 255 * 32 bytes; the key is 32. \
-                  Failing loudly beats going on with an all-zero key"
-    )]
     fn from_master(master: &MasterKey, salt: &[u8], label: &[u8]) -> Self {
-        let mut key = SecretKey::zeroed();
-        Hkdf::<Sha256>::new(Some(salt), master.0.expose())
-            .expand(label, key.expose_mut())
-            .expect("a 32-byte HKDF-SHA256 output");
-        Self::from_key(key)
+        Self::from_key(crate::derive::hkdf_key(
+            Some(salt),
+            master.0.expose(),
+            label,
+        ))
     }
 
     /// A key-wrapping key from raw key bytes.

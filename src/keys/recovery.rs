@@ -4,7 +4,6 @@
 use std::fmt;
 
 use blahaj::{Share, Sharks};
-use hkdf::Hkdf;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
@@ -99,9 +98,11 @@ pub(crate) fn combine(shares: &[RecoveryShare], k: u8) -> Option<SecretKey> {
 
 /// The key that wraps the KEK for recovery: HKDF(recovery secret, label).
 pub(crate) fn recovery_kek(secret: &SecretKey) -> Kek {
-    let mut key = SecretKey::zeroed();
-    let _ = Hkdf::<Sha256>::new(None, secret.expose()).expand(RECOVERY_KEY_LABEL, key.expose_mut());
-    Kek::from_key(key)
+    Kek::from_key(crate::derive::hkdf_key(
+        None,
+        secret.expose(),
+        RECOVERY_KEY_LABEL,
+    ))
 }
 
 fn checksum(bytes: &[u8]) -> [u8; CHECKSUM_LEN] {

@@ -2,7 +2,7 @@
 //! the disk. Equal ids give equal tags (so the store can index them);
 //! without the tag key nothing about the id can be learned.
 
-use hmac::{Hmac, KeyInit, Mac};
+use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::secret::SecretKey;
@@ -23,15 +23,10 @@ pub(crate) struct TagKey {
 }
 
 impl TagKey {
-    #[expect(
-        clippy::expect_used,
-        reason = "HMAC takes keys of any length; an all-zero fallback key would make every \
-                  tag guessable, so a failure here must stop the call"
-    )]
     pub(crate) fn new(key: &SecretKey) -> Self {
-        let mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key.expose())
-            .expect("HMAC-SHA256 accepts a 32-byte key");
-        Self { mac }
+        Self {
+            mac: crate::derive::hmac_with(key),
+        }
     }
 
     /// Tag of a conversation id (FORMAT.md §5).

@@ -10,8 +10,7 @@
 //! row      = H (u64 BE) ‖ HMAC-SHA256( mark key, "llmvault/v2/high-water" ‖ H (u64 BE) )
 //! ```
 
-use hkdf::Hkdf;
-use hmac::{Hmac, KeyInit, Mac};
+use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use super::Vault;
@@ -33,18 +32,11 @@ pub(super) struct HighWaterKey {
 }
 
 impl HighWaterKey {
-    #[expect(
-        clippy::expect_used,
-        reason = "HKDF-SHA256 gives 32 bytes and HMAC takes any key length: neither can fail"
-    )]
     pub(super) fn derive(tag_key: &SecretKey) -> Self {
-        let mut key = SecretKey::zeroed();
-        Hkdf::<Sha256>::new(None, tag_key.expose())
-            .expand(KEY_LABEL, key.expose_mut())
-            .expect("32 bytes is a valid HKDF-SHA256 output length");
-        let mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key.expose())
-            .expect("HMAC-SHA256 accepts a 32-byte key");
-        Self { mac }
+        let key = crate::derive::hkdf_key(None, tag_key.expose(), KEY_LABEL);
+        Self {
+            mac: crate::derive::hmac_with(&key),
+        }
     }
 
     fn state(&self, mark: u64) -> Hmac<Sha256> {

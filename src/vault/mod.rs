@@ -60,6 +60,8 @@ pub struct Vault {
     clock: Arc<dyn Clock>,
     max_records_per_key: u64,
     kdf: crate::kdf::KdfParams,
+    /// The most Argon2id work a header this handle writes may ask for.
+    max_kdf: crate::kdf::KdfParams,
     audit_keys: AuditKeys,
     /// MACs the record high-water mark (`high_water.rs`).
     high_water_key: high_water::HighWaterKey,
@@ -211,6 +213,7 @@ impl Vault {
             clock: Arc::clone(&options.clock),
             max_records_per_key: options.max_records_per_key,
             kdf: options.kdf,
+            max_kdf: options.max_kdf,
             audit_keys: AuditKeys::derive(tag_key),
             high_water_key: high_water::HighWaterKey::derive(tag_key),
             actor: options.actor.clone(),

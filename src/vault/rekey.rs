@@ -84,7 +84,12 @@ impl Vault {
 
     fn rekey(&self, actor: &Actor, new_key: &KeySource, kdf: Option<KdfParams>) -> Result<()> {
         let kdf = match kdf {
-            Some(explicit) => explicit,
+            // An explicit choice, but never one these options could not
+            // open again.
+            Some(explicit) => {
+                explicit.within(&self.max_kdf)?;
+                explicit
+            }
             None => {
                 let unlocked = self.unlocked.read().unwrap_or_else(|e| e.into_inner());
                 Header::parse(&unlocked.header)?.kdf.at_least(&self.kdf)

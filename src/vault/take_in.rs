@@ -227,8 +227,13 @@ struct Check {
     now: SystemTime,
 }
 
-/// Opens a staged envelope whose proof passed.
+/// Opens a staged envelope whose proof passed. Only the key-committing
+/// envelope: every ingestor that makes proofs writes it, so an older,
+/// non-committing one with a valid proof was made on purpose.
 fn open_staged(key: &DataKey, row: &IngestRow, envelope: &[u8]) -> Option<Record> {
+    if envelope.first() != Some(&seal::ENVELOPE_VERSION) {
+        return None;
+    }
     let id = RecordId::from_u64(row.id);
     let binding = IngestBinding {
         id,

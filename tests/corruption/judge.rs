@@ -257,7 +257,7 @@ pub fn read_all(path: &Path, fx: &Fixture, sqlite_damage: bool, tally: &mut Tall
     // take in may be set aside; with them the count must be whole.
     let got = catch_unwind(AssertUnwindSafe(|| {
         Outcome::of(vault.verify(), |r| {
-            let set_aside = usize::try_from(r.set_aside).unwrap_or(usize::MAX);
+            let set_aside = r.set_aside;
             if set_aside > not_taken_in.borrow().len() {
                 Outcome::Inconsistent(format!(
                     "verify set aside {set_aside}, but only {} staged records read as not found",

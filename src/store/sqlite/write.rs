@@ -99,16 +99,22 @@ impl Drop for SqliteWrite<'_> {
 
 impl WriteTxn for SqliteWrite<'_> {
     fn allocate_record_ids(&mut self, n: u64, at_least: u64) -> Result<u64> {
+        let floor = at_least;
         let (n, at_least) = (sql_id(n)?, sql_id(at_least)?);
         let first: i64 = self
             .conn
             .prepare_cached(
-                "UPDATE counters SET next = max(next, ?3) + ?2 WHERE name = ?1 \
-                 RETURNING next - ?2",
+                "UPDATE counters SET next = max(CASE WHEN typeof(next) = 'integer' \
+                 THEN next ELSE 0 END, ?3) + ?2 WHERE name = ?1 RETURNING next - ?2",
             )
             .and_then(|mut s| s.query_row(params![NEXT_RECORD, n, at_least], |r| r.get(0)))
             .map_err(storage_error)?;
-        u64::try_from(first).map_err(|_| corrupt("negative id counter"))
+        // SQLite ranks text and blobs above every integer: a counter
+        // turned into one must not hand out ids below `at_least`.
+        match u64::try_from(first) {
+            Ok(first) if first >= floor => Ok(first),
+            _ => Err(corrupt("record id counter")),
+        }
     }
 
     fn record_id_floor(&mut self) -> Result<u64> {
