@@ -19,8 +19,8 @@
 //!   list read leaves records out, a masked record reads as stored, a
 //!   `restore` finds no mapping. Allowed only when SQLite's own
 //!   `PRAGMA integrity_check` fails on the copy: the vault's reads do not
-//!   run it, and `verify` does not either (DESIGN.md: deleted rows are
-//!   not detected). Everything returned is still exact.
+//!   run it. `verify` does, and must fail on every such copy. Everything
+//!   returned is still exact.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

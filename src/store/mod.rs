@@ -131,6 +131,10 @@ pub(crate) trait Backend: Send + Sync {
     fn has_ingested(&self) -> Result<bool>;
     /// How many staged records were set aside (FORMAT.md §12).
     fn set_aside_count(&self) -> Result<u64>;
+    /// The storage engine's own consistency check: damaged pages or an
+    /// index that disagrees with its table, which no authenticated read
+    /// notices (a lookup then just finds fewer rows).
+    fn check_integrity(&self) -> Result<()>;
     /// Counts and sizes, as of `now_ms`.
     fn stats(&self, now_ms: i64) -> Result<StoreStats>;
     /// Counts one failed open (unauthenticated: it cannot be MACed).

@@ -127,11 +127,15 @@ impl Vault {
         })
     }
 
-    /// Authenticates every stored key and record, expired ones included.
+    /// Authenticates every stored key and record, expired ones included,
+    /// after the storage engine's own consistency check (SQLite's
+    /// `integrity_check`): a damaged index would otherwise make lookups
+    /// leave records out without any read failing.
     ///
     /// # Errors
-    /// The first failure: [`Error::KeyTampered`], [`Error::Tampered`]
-    /// naming the record, or [`Error::KeyDestroyed`].
+    /// The first failure: [`Error::Corrupt`] from the consistency check,
+    /// [`Error::KeyTampered`], [`Error::Tampered`] naming the record, or
+    /// [`Error::KeyDestroyed`].
     pub fn verify(&self) -> Result<VerifyReport> {
         self.verify_as(&self.actor)
     }
@@ -148,6 +152,7 @@ impl Vault {
     }
 
     fn verify_all(&self) -> Result<VerifyReport> {
+        self.store.check_integrity()?;
         let mut report = VerifyReport {
             set_aside: self.set_aside_count()?,
             ..VerifyReport::default()

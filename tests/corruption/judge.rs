@@ -271,6 +271,18 @@ pub fn read_all(path: &Path, fx: &Fixture, sqlite_damage: bool, tally: &mut Tall
             }
         })
     }));
+    // `verify` runs SQLite's integrity check first: on a copy where that
+    // check fails, `verify` must fail too, whatever the reads made of it.
+    if sqlite_damage && matches!(&got, Ok(o) if !o.is_error()) {
+        tally.calls += 1;
+        tally.wrong += 1;
+        if tally.examples.len() < 3 {
+            tally.examples.push(format!(
+                "verify passed on a copy SQLite finds damaged: {got:?}"
+            ));
+        }
+        return;
+    }
     judge("verify", got, &State::verified, Kind::Exact);
 }
 

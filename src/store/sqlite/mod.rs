@@ -263,6 +263,21 @@ impl Backend for SqliteBackend {
         self.read_short(any_ingested)
     }
 
+    fn check_integrity(&self) -> Result<()> {
+        // `integrity_check`, not `quick_check`: only the full check
+        // compares every index with its table, and a damaged index is
+        // what makes a lookup silently leave a record out.
+        let first: String =
+            self.read(|c| c.query_row("PRAGMA integrity_check(1)", [], |r| r.get(0)))?;
+        if first == "ok" {
+            Ok(())
+        } else {
+            Err(Error::Corrupt {
+                what: format!("SQLite's integrity check: {first}"),
+            })
+        }
+    }
+
     fn set_aside_count(&self) -> Result<u64> {
         let n: i64 = self.read(|c| {
             c.query_row(
