@@ -269,25 +269,11 @@ fn change_key_rewraps_without_reencrypting() {
 }
 
 fn sealed_column(t: &TestVault) -> Vec<Vec<u8>> {
-    let conn = t.sql();
-    let mut stmt = conn
-        .prepare("SELECT sealed FROM records ORDER BY id")
-        .unwrap();
-    stmt.query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
+    t.blobs("SELECT sealed FROM records ORDER BY id")
 }
 
 fn wrapped_column(t: &TestVault) -> Vec<Vec<u8>> {
-    let conn = t.sql();
-    let mut stmt = conn
-        .prepare("SELECT wrapped FROM keys ORDER BY id")
-        .unwrap();
-    stmt.query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
+    t.blobs("SELECT wrapped FROM keys ORDER BY id")
 }
 
 #[test]

@@ -299,14 +299,7 @@ fn revoking_keeps_the_passphrase_and_another_handle_sees_the_change() {
 }
 
 fn wrapped_keys(t: &TestVault) -> Vec<Vec<u8>> {
-    let conn = t.sql();
-    let mut stmt = conn
-        .prepare("SELECT wrapped FROM keys ORDER BY id")
-        .unwrap();
-    stmt.query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
+    t.blobs("SELECT wrapped FROM keys ORDER BY id")
 }
 
 fn key_id_of(t: &TestVault, id: llmvault::RecordId) -> u64 {

@@ -87,6 +87,16 @@ impl TestVault {
     pub fn sql(&self) -> rusqlite::Connection {
         rusqlite::Connection::open(&self.path).unwrap()
     }
+
+    /// The first column of every row `select` returns, as stored bytes.
+    pub fn blobs(&self, select: &str) -> Vec<Vec<u8>> {
+        let conn = self.sql();
+        let mut stmt = conn.prepare(select).unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
 }
 
 pub fn record(conv: &str, subject: Option<&str>, text: &str) -> NewRecord {
