@@ -546,3 +546,55 @@ fn a_counter_turned_into_text_never_hands_out_a_used_id() {
     assert_eq!(t.get(first).unwrap().prompt()[0].content(), "prompt: one");
     assert_eq!(t.get(third).unwrap().prompt()[0].content(), "prompt: three");
 }
+
+/// A genuine staged record whose ingest key row was damaged (a column of
+/// the wrong type): the record is set aside; open, reads and writes go on.
+#[test]
+fn a_damaged_row_a_staged_record_leads_to_blocks_nothing() {
+    let mut t = new_vault();
+    let key = t.ingest_key().unwrap();
+    let ingestor = Ingestor::open_with_options(&t.path, &key, &t.opts).unwrap();
+    let staged = ingestor.put(record("c", Some("s"), "staged")).unwrap();
+    drop(ingestor);
+    t.close();
+    t.sql()
+        .execute("UPDATE ingest_keys SET not_after = 'soon'", [])
+        .unwrap();
+    t.reopen();
+    assert!(matches!(t.get(staged), Err(Error::NotFound { .. })));
+    assert_eq!(last_set_aside(&t), [staged]);
+    let stored = t.put(record("c", Some("s"), "stored")).unwrap();
+    assert_eq!(
+        t.get(stored).unwrap().prompt()[0].content(),
+        "prompt: stored"
+    );
+    assert_eq!(t.verify().unwrap().set_aside, 1);
+}
+
+/// An ingest-key holder who rewinds the counter to the top of the id space
+/// cannot have a record adopted there and so leave the vault no ids: a
+/// staged id far above the high-water mark is set aside.
+#[test]
+fn a_staged_id_far_above_the_mark_is_set_aside() {
+    let mut t = new_vault();
+    let before = t.put(record("c", Some("s"), "before")).unwrap();
+    let key = t.ingest_key().unwrap();
+    t.close();
+    t.sql()
+        .execute(
+            "UPDATE counters SET next = 9223372036854775000 WHERE name = 'record'",
+            [],
+        )
+        .unwrap();
+    let ingestor = Ingestor::open_with_options(&t.path, &key, &t.opts).unwrap();
+    let far = ingestor.put(record("c", Some("s"), "far")).unwrap();
+    assert!(far.as_u64() > 1 << 62, "{far:?}");
+    drop(ingestor);
+    t.reopen();
+    assert!(matches!(t.get(far), Err(Error::NotFound { .. })));
+    assert_eq!(last_set_aside(&t), [far]);
+    // The vault still allocates ids (above its own mark).
+    let after = t.put(record("c", Some("s"), "after")).unwrap();
+    assert!(after.as_u64() > before.as_u64());
+    assert_eq!(t.get(after).unwrap().prompt()[0].content(), "prompt: after");
+}

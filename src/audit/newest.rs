@@ -39,11 +39,17 @@ impl Newest {
                 seq: 0,
                 at_ms: None,
             });
+        // The kept row vouches for entries up to its seq, so it advances
+        // only over an unbroken run of entries that authenticate: a junk
+        // or damaged row (and everything after it) is read again next time.
+        let mut unbroken = true;
         txn.audit_rows_after(newest.seq, &mut |row| {
-            newest.seq = row.seq;
-            let vouched =
-                open_entry(keys, &row).is_some_and(|e| e.action != AuditAction::MaintenancePurge);
-            if vouched {
+            let entry = open_entry(keys, &row);
+            unbroken &= entry.is_some() && row.seq == newest.seq.saturating_add(1);
+            if unbroken {
+                newest.seq = row.seq;
+            }
+            if entry.is_some_and(|e| e.action != AuditAction::MaintenancePurge) {
                 newest.at_ms = newest.at_ms.max(Some(row.at_ms));
             }
             Ok(())

@@ -216,9 +216,11 @@ pub(crate) trait WriteTxn {
     fn insert_ingest_key(&mut self, key: &IngestKeyRow) -> Result<()>;
     /// Stages an ingested record.
     fn insert_ingested(&mut self, row: &IngestRow) -> Result<()>;
-    /// Every staged record waiting to be taken in, by id (set-aside rows
-    /// are left out).
-    fn staged(&mut self) -> Result<Vec<IngestRow>>;
+    /// Up to `limit` staged records waiting to be taken in with ids above
+    /// `after`, by id (set-aside rows are left out). A row whose sealed
+    /// bytes are longer than `max_len` comes back with none, unread, so a
+    /// planted giant row cannot make a take-in allocate it.
+    fn staged(&mut self, after: u64, limit: usize, max_len: usize) -> Result<Vec<IngestRow>>;
     /// Sets a staged record aside: later take-ins skip it, and its expiry
     /// becomes at most `expires_cap_ms` so that a purge removes it.
     fn set_aside_staged(&mut self, id: u64, expires_cap_ms: i64) -> Result<()>;

@@ -21,6 +21,28 @@ use crate::record::{NewRecord, Record, RecordId};
 use crate::seal::{self, IngestBinding};
 use crate::store::{IngestRow, WriteTxn};
 
+/// Staged rows read per query during a take-in.
+const STAGED_BATCH: usize = 16;
+/// The longest staged row a take-in reads: the largest record `put`
+/// accepts, sealed, with its proof. Longer ones are set aside unread.
+const MAX_STAGED_LEN: usize = codec::MAX_RECORD_BYTES + seal::SEAL_OVERHEAD + PROOF_LEN;
+/// How far above the high-water mark a staged id may be. Ingestors take
+/// ids from the counter one by one; a larger jump is a planted row that
+/// would otherwise spend the id space.
+const MAX_ID_GAP: u64 = 1 << 32;
+
+/// A read of a row a staged record leads to (its record slot, its ingest
+/// key): the transaction's own failures stay errors; a row that does not
+/// decode (a column of the wrong type, a damaged value) is `None`, and
+/// the staged record is set aside rather than blocking the call.
+fn row_damage<T>(read: Result<T>) -> Result<Option<T>> {
+    match read {
+        Ok(v) => Ok(Some(v)),
+        Err(e @ (Error::Busy | Error::DiskFull | Error::KeyChanged | Error::Io(_))) => Err(e),
+        Err(_) => Ok(None),
+    }
+}
+
 impl Vault {
     /// Takes staged records in by a write of their own, if any wait (a
     /// cheap check when none do). For calls that do not write anyway.
@@ -62,7 +84,6 @@ impl Vault {
         if !txn.has_ingested()? {
             return Ok(mark);
         }
-        let staged = txn.staged()?;
         let material = match self.ingest_material(txn) {
             Ok(m) => m,
             // Damaged ingest rows: no staged record can be checked, so
@@ -81,37 +102,45 @@ impl Vault {
         let mut adopted = Vec::new();
         let mut refused = Vec::new();
         let mut masked: HashMap<IdTag, i64> = HashMap::new();
-        for row in staged {
-            let accepted = match check.as_mut() {
-                Some(check) => self.accept(txn, check, &row, mark)?,
-                None => None,
-            };
-            let Some((pending, is_masked)) = accepted else {
-                txn.set_aside_staged(row.id, set_aside_until)?;
-                refused.push(row.id);
-                continue;
-            };
-            let conversation = pending.conversation;
-            let id = RecordId::from_u64(row.id);
-            match self.seal_into(txn, sealers, id, pending) {
-                Ok(()) => {}
-                // The vault's own key for the record's scope is damaged
-                // (`verify` names it; nothing was written): the record
-                // cannot be sealed, and must not block the call.
-                Err(Error::KeyTampered { .. }) => {
+        // In small batches, each row's bytes capped: however many rows, and
+        // however large, a writer of the file planted, memory stays bounded.
+        let mut after = 0;
+        loop {
+            let batch = txn.staged(after, STAGED_BATCH, MAX_STAGED_LEN)?;
+            let Some(last) = batch.last() else { break };
+            after = last.id;
+            for row in batch {
+                let accepted = match check.as_mut() {
+                    Some(check) => self.accept(txn, check, &row, mark)?,
+                    None => None,
+                };
+                let Some((pending, is_masked)) = accepted else {
                     txn.set_aside_staged(row.id, set_aside_until)?;
                     refused.push(row.id);
                     continue;
+                };
+                let conversation = pending.conversation;
+                let id = RecordId::from_u64(row.id);
+                match self.seal_into(txn, sealers, id, pending) {
+                    Ok(()) => {}
+                    // The vault's own key for the record's scope is damaged
+                    // (`verify` names it; nothing was written): the record
+                    // cannot be sealed, and must not block the call.
+                    Err(Error::KeyTampered { .. }) => {
+                        txn.set_aside_staged(row.id, set_aside_until)?;
+                        refused.push(row.id);
+                        continue;
+                    }
+                    Err(e) => return Err(e),
                 }
-                Err(e) => return Err(e),
+                if is_masked {
+                    let until = masked.entry(conversation).or_insert(i64::MIN);
+                    *until = (*until).max(row.expires_at_ms);
+                }
+                txn.delete_ingested(row.id)?;
+                mark = row.id;
+                adopted.push(id);
             }
-            if is_masked {
-                let until = masked.entry(conversation).or_insert(i64::MIN);
-                *until = (*until).max(row.expires_at_ms);
-            }
-            txn.delete_ingested(row.id)?;
-            mark = row.id;
-            adopted.push(id);
         }
         // As `put` does: a masked record keeps its conversation's mapping
         // alive as long as itself (its expiry is within the ceiling).
@@ -119,7 +148,8 @@ impl Vault {
             match self.extend_mapping(txn, sealers, conversation, until) {
                 // A mapping that does not open cannot be kept alive; the
                 // record is stored all the same, and reads name the damage.
-                Ok(()) | Err(Error::Corrupt { .. } | Error::KeyTampered { .. }) => {}
+                Ok(())
+                | Err(Error::Corrupt { .. } | Error::KeyTampered { .. } | Error::Storage(_)) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -175,14 +205,22 @@ impl Vault {
         }
         // Never under the id of a record stored, or stored and deleted,
         // before: a copy of a staged row cannot bring an erased record back.
-        if row.id <= mark || txn.record(row.id)?.is_some() {
+        // Nor far above the mark: an id near the top would leave the vault
+        // no ids to allocate.
+        if row.id <= mark || row.id > mark.saturating_add(MAX_ID_GAP) {
             return Ok(None);
         }
+        match row_damage(txn.record(row.id))? {
+            Some(None) => {}
+            Some(Some(_)) | None => return Ok(None),
+        }
         if !check.keys.contains_key(&row.key_id) {
-            let key = txn.ingest_key(row.key_id)?.and_then(|k| {
-                let aad = ingest_key_aad(k.id, k.not_after_ms);
-                unwrap_with(&check.material.secret, &k.wrapped, &aad)
-            });
+            let key = row_damage(txn.ingest_key(row.key_id))?
+                .flatten()
+                .and_then(|k| {
+                    let aad = ingest_key_aad(k.id, k.not_after_ms);
+                    unwrap_with(&check.material.secret, &k.wrapped, &aad)
+                });
             let key = key.map(|k| DataKey::new(row.key_id, &k));
             check.keys.insert(row.key_id, key);
         }

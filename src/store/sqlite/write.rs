@@ -462,12 +462,20 @@ impl WriteTxn for SqliteWrite<'_> {
             .transpose()
     }
 
-    fn staged(&mut self) -> Result<Vec<IngestRow>> {
+    fn staged(&mut self, after: u64, limit: usize, max_len: usize) -> Result<Vec<IngestRow>> {
+        let after = sql_id(after)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let max_len = i64::try_from(max_len).unwrap_or(i64::MAX);
         self.conn
             .prepare_cached(
-                "SELECT id, key_id, expires_at, sealed FROM ingest_records WHERE id > 0 ORDER BY id",
+                "SELECT id, key_id, expires_at, \
+                 CASE WHEN length(sealed) <= ?3 THEN sealed END \
+                 FROM ingest_records WHERE id > max(?1, 0) ORDER BY id LIMIT ?2",
             )
-            .and_then(|mut s| s.query_map([], staged_row)?.collect())
+            .and_then(|mut s| {
+                s.query_map(params![after, limit, max_len], staged_row)?
+                    .collect()
+            })
             .map_err(storage_error)
     }
 
