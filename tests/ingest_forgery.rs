@@ -598,3 +598,43 @@ fn a_staged_id_far_above_the_mark_is_set_aside() {
     assert!(after.as_u64() > before.as_u64());
     assert_eq!(t.get(after).unwrap().prompt()[0].content(), "prompt: after");
 }
+
+/// A `put` whose transaction first takes in a masked staged record (which
+/// re-seals the conversation's mapping under a key made in that same
+/// transaction) and then extends the mapping again for its own masked
+/// record: the second extension must find the key the first one made.
+#[test]
+fn a_put_extends_a_mapping_its_own_take_in_just_resealed() {
+    let t = new_vault();
+    let conv = ConversationId::new("pii-conv");
+    let masked = t.pseudonymize(&conv, "mail alice@example.com").unwrap();
+    let key = t.ingest_key().unwrap();
+    let ingestor = Ingestor::open_with_options(&t.path, &key, &t.opts).unwrap();
+    let turn = |ttl: Duration| {
+        NewRecord::new(conv.clone())
+            .prompt([llmvault::Message::user(masked.text.clone())])
+            .masked(true)
+            .ttl(ttl)
+    };
+    let staged = ingestor.put(turn(60 * DAY)).unwrap();
+    let stored = t.put(turn(80 * DAY)).unwrap();
+    for id in [staged, stored] {
+        assert_eq!(
+            t.get(id).unwrap().prompt()[0].content(),
+            "mail alice@example.com"
+        );
+    }
+    let mapping_expiry: i64 = t
+        .sql()
+        .query_row("SELECT expires_at FROM pii_maps", [], |r| r.get(0))
+        .unwrap();
+    let record_expiry: i64 = t
+        .sql()
+        .query_row(
+            "SELECT expires_at FROM records WHERE id = ?1",
+            [stored.as_u64() as i64],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(mapping_expiry, record_expiry);
+}

@@ -4,6 +4,7 @@
 //! values.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::Vault;
 use crate::audit::{AuditAction, AuditOutcome, Event};
@@ -73,7 +74,7 @@ impl Vault {
             event,
             || {
                 let mappings = match self.live_mapping(&tag)? {
-                    Some(row) => self.open_mapping(row)?,
+                    Some(row) => self.open_mapping(row, None)?,
                     None => Vec::new(),
                 };
                 let pseudo = Pseudonymizer::from_mappings(self.detector.clone(), mappings)?;
@@ -99,7 +100,7 @@ impl Vault {
                 .as_ref()
                 .map_or((0, None), |r| (r.expires_at_ms, r.subject));
             let mappings = match existing {
-                Some(row) => self.open_mapping(row)?,
+                Some(row) => self.open_mapping(row, None)?,
                 None => Vec::new(),
             };
             let mut pseudo = Pseudonymizer::from_mappings(self.detector.clone(), mappings)?;
@@ -187,7 +188,7 @@ impl Vault {
             return Ok(());
         }
         let subject = row.subject;
-        let mappings = self.open_mapping(row)?;
+        let mappings = self.open_mapping(row, Some(sealers))?;
         self.seal_mapping(txn, sealers, conversation, subject, until_ms, &mappings)
     }
 
@@ -201,14 +202,24 @@ impl Vault {
             .filter(|r| r.expires_at_ms > now_ms))
     }
 
-    fn open_mapping(&self, row: PiiMapRow) -> Result<Vec<Mapping>> {
+    /// Opens a mapping row. Inside a write, `pending` holds the keys that
+    /// transaction created: a mapping it sealed under one of them (a
+    /// take-in, then the put it runs in) names a key no other connection
+    /// can see yet, nor the cache, which only takes committed keys.
+    fn open_mapping(
+        &self,
+        row: PiiMapRow,
+        pending: Option<&HashMap<KeyScope, super::write::Sealer>>,
+    ) -> Result<Vec<Mapping>> {
         let damaged = || Error::Corrupt {
             what: "a conversation's pii mapping failed authentication".into(),
         };
         let key_id = seal::key_id(&row.sealed).map_err(|_| damaged())?;
-        let key = match self.keyring.get(key_id) {
-            Some(k) => k,
-            None => self.unwrap_row(&self.store.key(key_id)?.ok_or_else(damaged)?)?,
+        let created = pending.and_then(|p| p.values().find(|s| s.key.id == key_id));
+        let key = match (created, self.keyring.get(key_id)) {
+            (Some(sealer), _) => Arc::clone(&sealer.key),
+            (None, Some(k)) => k,
+            (None, None) => self.unwrap_row(&self.store.key(key_id)?.ok_or_else(damaged)?)?,
         };
         let binding = PiiMapBinding {
             conversation: row.conversation,
@@ -228,7 +239,7 @@ impl Vault {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::hash_map::Entry::Vacant(slot) => {
                     let mappings = match self.store.pii_map(&tag)? {
-                        Some(row) => self.open_mapping(row)?,
+                        Some(row) => self.open_mapping(row, None)?,
                         None => Vec::new(),
                     };
                     slot.insert(Pseudonymizer::from_mappings(

@@ -374,7 +374,7 @@ pub(super) struct Pending {
 
 /// A key in use within one transaction, with its budget.
 pub(super) struct Sealer {
-    key: Arc<DataKey>,
+    pub(super) key: Arc<DataKey>,
     /// Records it may still seal, counted from the start of the transaction.
     left: u64,
     /// Records it sealed in this transaction.
