@@ -98,13 +98,13 @@ fn parsed<T, E>(r: Result<T, E>) -> Parsed {
 /// Parses a vault header (FORMAT.md §1); when it parses, its KDF
 /// parameters are within bounds by construction.
 pub fn parse_header(bytes: &[u8]) -> Parsed {
-    parsed(crate::vault::parse_header_for_fuzz(bytes))
+    parsed(crate::vault::check_header(bytes))
 }
 
 /// Why a header does not parse: the typed error `Vault::open` would
 /// return for it, or `None` if it parses.
 pub fn header_refusal(bytes: &[u8]) -> Option<crate::Error> {
-    crate::vault::parse_header_for_fuzz(bytes).err()
+    crate::vault::check_header(bytes).err()
 }
 
 /// Unwraps bytes as a wrapped key under a fixed KEK (FORMAT.md §4).

@@ -225,7 +225,7 @@ impl Ingestor {
         let options = options.borrow();
         options.retention.validate()?;
         let store = SqliteBackend::open(path.as_ref(), options.page_cache_mib)?;
-        crate::vault::parse_header_for_fuzz(&store.meta()?.header)?;
+        crate::vault::check_header(&store.meta()?.header)?;
         let public = store.meta_value(META_INGEST_PUBLIC)?.unwrap_or_default();
         let mac_row = store.meta_value(META_INGEST_MAC)?.unwrap_or_default();
         let mac = key.mac();
