@@ -14,12 +14,18 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use super::Vault;
+use crate::audit::{AuditAction, AuditOutcome};
 use crate::error::Result;
 use crate::secret::SecretKey;
 use crate::store::WriteTxn;
 
 /// The `meta` row holding the mark.
 pub(crate) const META_HIGH_WATER: &str = "record_high_water";
+/// The `meta` row caching how far take-in has read the audit log for
+/// stored ids: seq (u64 BE) ‖ highest id (u64 BE) ‖ MAC.
+pub(crate) const META_AUDITED_HIGH_WATER: &str = "record_high_water_audited";
+const AUDITED_LABEL: &[u8] = b"llmvault/v2/audited-high-water";
+const AUDITED_ROW_LEN: usize = 8 + 8 + 32;
 
 const KEY_LABEL: &[u8] = b"llmvault/v2/high-water-key";
 const MAC_LABEL: &[u8] = b"llmvault/v2/high-water";
@@ -51,6 +57,39 @@ impl HighWaterKey {
         row[..8].copy_from_slice(&mark.to_be_bytes());
         row[8..].copy_from_slice(&self.state(mark).finalize().into_bytes());
         row
+    }
+
+    fn audited_state(&self, seq: u64, highest: u64) -> Hmac<Sha256> {
+        let mut mac = self.mac.clone();
+        mac.update(AUDITED_LABEL);
+        mac.update(&seq.to_be_bytes());
+        mac.update(&highest.to_be_bytes());
+        mac
+    }
+
+    fn audited_row(&self, seq: u64, highest: u64) -> [u8; AUDITED_ROW_LEN] {
+        let mut row = [0u8; AUDITED_ROW_LEN];
+        row[..8].copy_from_slice(&seq.to_be_bytes());
+        row[8..16].copy_from_slice(&highest.to_be_bytes());
+        row[16..].copy_from_slice(&self.audited_state(seq, highest).finalize().into_bytes());
+        row
+    }
+
+    /// (seq, highest id) from a cache row whose MAC verifies.
+    fn read_audited(&self, row: &[u8]) -> Option<(u64, u64)> {
+        if row.len() != AUDITED_ROW_LEN {
+            return None;
+        }
+        let word = |at: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&row[at..at + 8]);
+            u64::from_be_bytes(b)
+        };
+        let (seq, highest) = (word(0), word(8));
+        self.audited_state(seq, highest)
+            .verify_slice(&row[16..])
+            .ok()?;
+        Some((seq, highest))
     }
 
     /// The mark a row holds if its MAC verifies (constant time).
@@ -94,6 +133,55 @@ impl Vault {
             Some(mark) => Ok((mark, true)),
             None => Ok((txn.record_id_floor()?, false)),
         }
+    }
+
+    /// The highest record id an authenticated, successful `Put`,
+    /// `PutBatch` or `Ingest` entry names: what the audit chain says was
+    /// stored, which an older copy of the loose high-water row cannot
+    /// lower. Take-in refuses staged ids up to it as well, so putting back
+    /// an old staged row together with an old high-water row does not
+    /// bring an erased record back while its `Ingest` entry is in the log.
+    ///
+    /// Reads only the entries after a MACed cache row, and moves that row
+    /// on over the run of entries that authenticate: each entry is opened
+    /// about once over the vault's life. An older copy of the cache row
+    /// only makes it read more.
+    pub(super) fn audited_high_water(&self, txn: &mut dyn WriteTxn) -> Result<u64> {
+        let (mut seq, mut highest) = txn
+            .meta_value(META_AUDITED_HIGH_WATER)?
+            .and_then(|row| self.high_water_key.read_audited(&row))
+            .unwrap_or((0, 0));
+        let start = seq;
+        let mut unbroken = true;
+        txn.audit_rows_after(seq, &mut |row| {
+            let entry = crate::audit::open_entry(&self.audit_keys, &row);
+            unbroken &= entry.is_some() && row.seq == seq.saturating_add(1);
+            if unbroken {
+                seq = row.seq;
+            }
+            let stored = entry.filter(|e| {
+                e.outcome == AuditOutcome::Ok
+                    && matches!(
+                        e.action,
+                        AuditAction::Put | AuditAction::PutBatch | AuditAction::Ingest
+                    )
+            });
+            if let Some(e) = stored {
+                let listed = e.records.iter().map(|r| r.as_u64()).max();
+                let summarized = e.record_summary.as_ref().map(|s| s.highest.as_u64());
+                highest = highest
+                    .max(listed.unwrap_or(0))
+                    .max(summarized.unwrap_or(0));
+            }
+            Ok(())
+        })?;
+        if seq != start {
+            txn.set_meta_value(
+                META_AUDITED_HIGH_WATER,
+                Some(&self.high_water_key.audited_row(seq, highest)),
+            )?;
+        }
+        Ok(highest)
     }
 
     /// Writes the mark, in the transaction that stores records up to it.

@@ -84,6 +84,9 @@ impl Vault {
         if !txn.has_ingested()? {
             return Ok(mark);
         }
+        // The loose row can be put back from an older copy; what the audit
+        // chain says was stored cannot be lowered that way.
+        mark = mark.max(self.audited_high_water(txn)?);
         let material = match self.ingest_material(txn) {
             Ok(m) => m,
             // Damaged ingest rows: no staged record can be checked, so
