@@ -40,9 +40,21 @@
 //!
 //! See `docs/DESIGN.md` for the key hierarchy and threat model and
 //! `docs/FORMAT.md` for the bytes on disk.
+//!
+//! # Crate features
+//!
+//! - `aws-lc` (default): AES-256-GCM from AWS-LC (needs a C compiler).
+//! - `rust-crypto`: AES-256-GCM from the pure-Rust `aes-gcm` crate, for
+//!   `default-features = false` builds. Both write the same bytes.
+//! - `failpoints`: test-only crash points inside write transactions
+//!   (`tests/crash_points.rs`). Never in a build that stores real data.
+//! - `internals`: hidden hooks for the crate's own benches and tests,
+//!   among them an AEAD seal that takes its nonce from the caller. Not
+//!   part of the API; never enable it in an application.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![deny(rustdoc::broken_intra_doc_links)]
 
 /// A crash point for tests (see `src/failpoint.rs`): expands to nothing
 /// unless the crate is built with the `failpoints` feature.
@@ -63,6 +75,7 @@ mod error;
 #[doc(hidden)]
 pub mod failpoint;
 mod ingest;
+#[cfg(feature = "internals")]
 #[doc(hidden)]
 pub mod internals;
 mod kdf;

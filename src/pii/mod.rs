@@ -1,10 +1,10 @@
 //! Finding personal data in text, and replacing it with placeholders that
 //! can be put back.
 //!
-//! [`Detector`] scans text for e-mail addresses, phone numbers, payment
+//! [`Detector`](crate::pii::Detector) scans text for e-mail addresses, phone numbers, payment
 //! cards, IBANs, US social security numbers, IP addresses, secrets and URLs
 //! with embedded credentials, plus any patterns or terms added through
-//! [`DetectorBuilder`]. [`Pseudonymizer`] replaces each finding with a
+//! [`DetectorBuilder`](crate::pii::DetectorBuilder). [`Pseudonymizer`](crate::pii::Pseudonymizer) replaces each finding with a
 //! placeholder such as `<EMAIL_1>` before a prompt leaves the application
 //! and restores the real values in the model's reply.
 //!

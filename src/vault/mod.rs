@@ -295,6 +295,7 @@ pub(crate) fn check_header(bytes: &[u8]) -> Result<()> {
 }
 
 /// For `internals`: the bytes of a valid header made with the cheapest KDF.
+#[cfg(feature = "internals")]
 pub(crate) fn sample_header_for_fuzz() -> Vec<u8> {
     Header::new(
         &KeySource::raw_key([9; 32]),
