@@ -44,7 +44,13 @@ pub(crate) const INGEST_SECRET_AAD: &[u8] = b"llmvault/v1/ingest-secret";
 /// X25519 public key it goes with.
 const INGEST_MAC_LABEL: &[u8] = b"llmvault/v2/ingest-mac";
 /// Length of the `ingest_mac` row: the wrapped MAC secret and its check.
-pub(crate) const INGEST_MAC_ROW_LEN: usize = WRAPPED_LEN + CHECK_LEN;
+const INGEST_MAC_ROW_LEN: usize = WRAPPED_LEN + CHECK_LEN;
+
+/// The `ingest_mac` row's two parts, (wrapped MAC secret, check), if it
+/// has the one length it may have (FORMAT.md §4).
+pub(crate) fn split_mac_row(row: &[u8]) -> Option<(&[u8], &[u8])> {
+    (row.len() == INGEST_MAC_ROW_LEN).then(|| row.split_at(WRAPPED_LEN))
+}
 const INGEST_KEY_LABEL: &[u8] = b"llmvault/v1/ingest-key";
 const TEXT_PREFIX: &str = "llmvault-ingest-2-";
 /// The public-only key of format 1: it proves nothing, so it opens nothing.
@@ -232,11 +238,9 @@ impl Ingestor {
         // The MAC secret is checked against the check value beside its
         // wrapped copy: a key whose secret is not the vault's would stage
         // records that take-in refuses, so refuse it here instead.
-        let check = mac_row.get(WRAPPED_LEN..).unwrap_or_default();
-        if public != key.public_bytes()[..]
-            || mac_row.len() != INGEST_MAC_ROW_LEN
-            || !mac.verify_check(key.public_bytes(), check)
-        {
+        let checked = split_mac_row(&mac_row)
+            .is_some_and(|(_, check)| mac.verify_check(key.public_bytes(), check));
+        if public != key.public_bytes()[..] || !checked {
             return Err(Error::WrongKey);
         }
         Ok(Self {

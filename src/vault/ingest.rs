@@ -10,10 +10,10 @@ use super::Vault;
 use crate::audit::{AuditAction, AuditOutcome, Event};
 use crate::error::{Error, Result};
 use crate::ingest::{
-    INGEST_MAC_ROW_LEN, INGEST_SECRET_AAD, IngestKey, IngestMac, META_INGEST_MAC,
-    META_INGEST_PUBLIC, META_INGEST_SECRET, ingest_mac_aad, new_secret,
+    INGEST_SECRET_AAD, IngestKey, IngestMac, META_INGEST_MAC, META_INGEST_PUBLIC,
+    META_INGEST_SECRET, ingest_mac_aad, new_secret, split_mac_row,
 };
-use crate::keys::{Kek, WRAPPED_LEN};
+use crate::keys::Kek;
 use crate::secret::SecretKey;
 use crate::store::WriteTxn;
 
@@ -116,7 +116,7 @@ impl Vault {
                 .map(|s| StaticSecret::from(*s.expose()));
             let public = secret.as_ref().map(|s| PublicKey::from(s).to_bytes());
             let mac_key = public.and_then(|p| {
-                let wrapped = mac_row.get(..WRAPPED_LEN)?;
+                let (wrapped, _) = split_mac_row(&mac_row)?;
                 unlocked.kek.unwrap_key(wrapped, &ingest_mac_aad(&p))
             });
             match (secret, mac_key) {
@@ -131,10 +131,9 @@ impl Vault {
         let public = PublicKey::from(&secret).to_bytes();
         // The public key is stored in clear: hand out (and accept records
         // for) the secret's own, never whatever the row says.
-        if stored_public.as_deref() != Some(&public[..])
-            || mac_row.len() != INGEST_MAC_ROW_LEN
-            || !IngestMac::new(&mac_key).verify_check(&public, &mac_row[WRAPPED_LEN..])
-        {
+        let checked = split_mac_row(&mac_row)
+            .is_some_and(|(_, check)| IngestMac::new(&mac_key).verify_check(&public, check));
+        if stored_public.as_deref() != Some(&public[..]) || !checked {
             return Err(tampered);
         }
         Ok(Some(IngestMaterial {
@@ -203,10 +202,8 @@ impl Vault {
         };
         let public = PublicKey::from(&StaticSecret::from(*secret.expose())).to_bytes();
         let aad = ingest_mac_aad(&public);
-        let check = mac_row.get(WRAPPED_LEN..).ok_or_else(tampered)?;
-        let mac_key = old
-            .unwrap_key(&mac_row[..WRAPPED_LEN], &aad)
-            .ok_or_else(tampered)?;
+        let (wrapped, check) = split_mac_row(&mac_row).ok_or_else(tampered)?;
+        let mac_key = old.unwrap_key(wrapped, &aad).ok_or_else(tampered)?;
         let mut rewrapped = new.wrap(&mac_key, &aad).to_vec();
         rewrapped.extend_from_slice(check);
         txn.set_meta_value(META_INGEST_MAC, Some(&rewrapped))
