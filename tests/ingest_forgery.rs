@@ -94,6 +94,42 @@ fn staged_waiting(sql: &Connection) -> i64 {
 /// (a) Only file access, no ingest key: a record staged with a made-up
 /// key is not adopted, neither under a fresh id nor under the id of a
 /// record the attacker deleted.
+/// A staged row as stored: (id, key id, expires at, sealed).
+type StagedCopy = (i64, i64, i64, Vec<u8>);
+
+fn copy_staged(sql: &Connection, id: RecordId) -> StagedCopy {
+    sql.query_row(
+        "SELECT id, key_id, expires_at, sealed FROM ingest_records WHERE id = ?1",
+        [id.as_u64() as i64],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )
+    .unwrap()
+}
+
+fn put_back_staged(sql: &Connection, row: &StagedCopy) {
+    sql.execute(
+        "INSERT INTO ingest_records (id, key_id, expires_at, sealed) VALUES (?1, ?2, ?3, ?4)",
+        rusqlite::params![row.0, row.1, row.2, row.3],
+    )
+    .unwrap();
+}
+
+/// The expiry of the one PII mapping, and of record `id`, as stored.
+fn mapping_and_record_expiry(t: &TestVault, id: RecordId) -> (i64, i64) {
+    let sql = t.sql();
+    let mapping = sql
+        .query_row("SELECT expires_at FROM pii_maps", [], |r| r.get(0))
+        .unwrap();
+    let record = sql
+        .query_row(
+            "SELECT expires_at FROM records WHERE id = ?1",
+            [id.as_u64() as i64],
+            |r| r.get(0),
+        )
+        .unwrap();
+    (mapping, record)
+}
+
 #[test]
 fn a_file_writer_without_the_ingest_key_cannot_plant_a_record() {
     let mut t = new_vault();
@@ -153,25 +189,13 @@ fn the_live_ingest_key_cannot_reuse_a_stored_or_deleted_id() {
     let key = t.ingest_key().unwrap();
     let ingestor = Ingestor::open_with_options(&t.path, &key, &t.opts).unwrap();
     let bob = ingestor.put(record("c-bob", Some("bob"), "bob's")).unwrap();
-    let copy: (i64, i64, i64, Vec<u8>) = t
-        .sql()
-        .query_row(
-            "SELECT id, key_id, expires_at, sealed FROM ingest_records WHERE id = ?1",
-            [bob.as_u64() as i64],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )
-        .unwrap();
+    let copy = copy_staged(&t.sql(), bob);
     assert_eq!(t.get(bob).unwrap().prompt()[0].content(), "prompt: bob's");
     assert_eq!(t.erase_subject(&SubjectId::new("bob")).unwrap().records, 1);
 
     // The copy of the erased record's staged row, put back.
     t.close();
-    t.sql()
-        .execute(
-            "INSERT INTO ingest_records (id, key_id, expires_at, sealed) VALUES (?1, ?2, ?3, ?4)",
-            rusqlite::params![copy.0, copy.1, copy.2, copy.3],
-        )
-        .unwrap();
+    put_back_staged(&t.sql(), &copy);
     t.reopen();
     assert!(
         matches!(t.get(bob), Err(Error::NotFound { .. })),
@@ -308,18 +332,7 @@ fn take_in_applies_the_ttl_ceiling_and_masked_records_keep_their_mapping() {
     assert!(matches!(t.get(forever), Err(Error::NotFound { .. })));
     assert_eq!(last_set_aside(&t), vec![forever]);
     assert_eq!(t.verify().unwrap().set_aside, 1);
-    let mapping_expiry: i64 = t
-        .sql()
-        .query_row("SELECT expires_at FROM pii_maps", [], |r| r.get(0))
-        .unwrap();
-    let record_expiry: i64 = t
-        .sql()
-        .query_row(
-            "SELECT expires_at FROM records WHERE id = ?1",
-            [sixty.as_u64() as i64],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let (mapping_expiry, record_expiry) = mapping_and_record_expiry(&t, sixty);
     assert_eq!(
         mapping_expiry, record_expiry,
         "raised to the record's expiry"
@@ -624,18 +637,7 @@ fn a_put_extends_a_mapping_its_own_take_in_just_resealed() {
             "mail alice@example.com"
         );
     }
-    let mapping_expiry: i64 = t
-        .sql()
-        .query_row("SELECT expires_at FROM pii_maps", [], |r| r.get(0))
-        .unwrap();
-    let record_expiry: i64 = t
-        .sql()
-        .query_row(
-            "SELECT expires_at FROM records WHERE id = ?1",
-            [stored.as_u64() as i64],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let (mapping_expiry, record_expiry) = mapping_and_record_expiry(&t, stored);
     assert_eq!(mapping_expiry, record_expiry);
 }
 
@@ -650,13 +652,7 @@ fn an_old_staged_row_and_an_old_high_water_row_bring_nothing_back() {
     let ingestor = Ingestor::open_with_options(&t.path, &key, &t.opts).unwrap();
     let bob = ingestor.put(record("c-bob", Some("bob"), "bob's")).unwrap();
     let sql = t.sql();
-    let staged: (i64, i64, i64, Vec<u8>) = sql
-        .query_row(
-            "SELECT id, key_id, expires_at, sealed FROM ingest_records WHERE id = ?1",
-            [bob.as_u64() as i64],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )
-        .unwrap();
+    let staged = copy_staged(&sql, bob);
     let old_mark = meta(&sql, "record_high_water").unwrap();
     drop(sql);
     assert_eq!(t.get(bob).unwrap().prompt()[0].content(), "prompt: bob's");
@@ -664,11 +660,7 @@ fn an_old_staged_row_and_an_old_high_water_row_bring_nothing_back() {
     drop(ingestor);
     t.close();
     let sql = t.sql();
-    sql.execute(
-        "INSERT INTO ingest_records (id, key_id, expires_at, sealed) VALUES (?1, ?2, ?3, ?4)",
-        rusqlite::params![staged.0, staged.1, staged.2, staged.3],
-    )
-    .unwrap();
+    put_back_staged(&sql, &staged);
     set_meta(&sql, "record_high_water", &old_mark);
     // The cache of how far take-in read the log, rolled back too.
     sql.execute(
