@@ -286,37 +286,26 @@ fn assert_is_put_record(rec: &Record, n: usize, what: &str) {
 }
 
 fn put_round(point: &Point) {
-    let what = format!("put, abort at {} #{}", point.name, point.nth);
-    let dir = tempfile::tempdir().unwrap();
-    let path = fresh(dir.path());
-    abort_at("put", point, &path);
-    let (vault, entries) = reopen_checked(&path, KEY, &what);
-    let stored = vault.conversation(&ConversationId::new("fp")).unwrap();
-    match the_entry(&entries, AuditAction::Put, point, &what) {
-        Some(entry) => {
-            assert_eq!(stored.len(), 1, "{what}: the record is there");
-            assert_is_put_record(&stored[0], 0, &what);
-            assert_eq!(
-                entry.records,
-                [stored[0].id()],
-                "{what}: its entry names it"
-            );
-        }
-        None => assert!(stored.is_empty(), "{what}: {stored:?}"),
-    }
-    assert_eq!(vault.verify().unwrap().records, stored.len(), "{what}");
+    write_round("put", "put", AuditAction::Put, 1, point);
 }
 
 fn batch_round(point: &Point) {
-    let what = format!("put_batch, abort at {} #{}", point.name, point.nth);
+    write_round("put_batch", "batch", AuditAction::PutBatch, BATCH, point);
+}
+
+/// One abort inside a `put` or `put_batch` of `count` records: afterwards
+/// either all of them are there with the one entry that names them, or
+/// none is and no entry claims them.
+fn write_round(call: &str, mode: &str, action: AuditAction, count: usize, point: &Point) {
+    let what = format!("{call}, abort at {} #{}", point.name, point.nth);
     let dir = tempfile::tempdir().unwrap();
     let path = fresh(dir.path());
-    abort_at("batch", point, &path);
+    abort_at(mode, point, &path);
     let (vault, entries) = reopen_checked(&path, KEY, &what);
     let stored = vault.conversation(&ConversationId::new("fp")).unwrap();
-    match the_entry(&entries, AuditAction::PutBatch, point, &what) {
+    match the_entry(&entries, action, point, &what) {
         Some(entry) => {
-            assert_eq!(stored.len(), BATCH, "{what}: the whole batch is there");
+            assert_eq!(stored.len(), count, "{what}: every record is there");
             for (n, rec) in stored.iter().enumerate() {
                 assert_is_put_record(rec, n, &what);
             }
