@@ -88,6 +88,7 @@ mod retention;
 mod seal;
 mod secret;
 mod store;
+mod tables;
 mod vault;
 
 pub use aead::AEAD_BACKEND;
@@ -102,8 +103,9 @@ pub use keys::RecoveryShare;
 pub use record::{ConversationId, Message, NewRecord, Record, RecordId, Role, SubjectId};
 pub use retention::{DEFAULT_EPOCH, DEFAULT_TTL};
 pub use seal::SEAL_OVERHEAD;
+pub use store::{DEFAULT_PAGE_CACHE_MIB, Storage};
 pub use vault::{
-    AsActor, Audit, DEFAULT_MAX_RECORDS_PER_KEY, DEFAULT_PAGE_CACHE_MIB, EraseReport,
-    FORMAT_VERSION, MAX_RECORDS_PER_KEY_LIMIT, Maintenance, PurgeReport, Query, Vault,
-    VaultOptions, VaultStats, VerifyReport,
+    AsActor, Audit, DEFAULT_MAX_RECORDS_PER_KEY, EraseReport, FORMAT_VERSION,
+    MAX_RECORDS_PER_KEY_LIMIT, Maintenance, PurgeReport, Query, Vault, VaultOptions, VaultStats,
+    VerifyReport,
 };

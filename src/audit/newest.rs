@@ -13,7 +13,7 @@ use hmac::Mac;
 use super::{AuditAction, AuditKeys, open_entry};
 use crate::codec::from_millis;
 use crate::error::{Error, Result};
-use crate::store::WriteTxn;
+use crate::tables::Txn;
 
 /// The `meta` row that keeps the newest time found so far (FORMAT.md §8).
 pub(crate) const NEWEST_ROW: &str = "audit_newest";
@@ -29,7 +29,7 @@ pub(crate) struct Newest {
 
 impl Newest {
     /// Reads the kept row and the entries after it, inside `txn`.
-    pub(crate) fn keyed(keys: &AuditKeys, txn: &mut dyn WriteTxn) -> Result<Self> {
+    pub(crate) fn keyed(keys: &AuditKeys, txn: &mut Txn<'_>) -> Result<Self> {
         // A row that does not authenticate is ignored: the walk then
         // starts from the first entry, and only costs time.
         let mut newest = txn
@@ -60,7 +60,7 @@ impl Newest {
     /// What a key-less job can see: the times of maintenance notes not yet
     /// folded in, of the newest entry and of the kept row, none of them
     /// checked (it holds no key).
-    pub(crate) fn clear(txn: &mut dyn WriteTxn) -> Result<Option<i64>> {
+    pub(crate) fn clear(txn: &mut Txn<'_>) -> Result<Option<i64>> {
         let mut at_ms = txn.newest_maintenance_note()?;
         let (tail, _) = txn.audit_tail()?;
         txn.audit_rows_after(tail.saturating_sub(1), &mut |row| {

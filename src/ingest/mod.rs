@@ -32,7 +32,8 @@ use crate::record::{NewRecord, RecordId};
 use crate::retention::RetentionPolicy;
 use crate::seal::{self, IngestBinding};
 use crate::secret::{KEY_LEN, SecretKey};
-use crate::store::{Backend, IngestKeyRow, IngestRow, SqliteBackend};
+use crate::store::{Durability, IngestKeyRow, IngestRow, Storage};
+use crate::tables::Tables;
 
 /// Meta row names (FORMAT.md §8).
 pub(crate) const META_INGEST_PUBLIC: &str = "ingest_public";
@@ -192,7 +193,7 @@ pub(crate) fn ingest_key_aad(id: u64, not_after_ms: i64) -> Vec<u8> {
 /// }
 /// ```
 pub struct Ingestor {
-    store: SqliteBackend,
+    store: Tables,
     public: PublicKey,
     mac: IngestMac,
     /// The vault's `ingest_public` and `ingest_mac` rows as they were when
@@ -228,9 +229,29 @@ impl Ingestor {
         key: &IngestKey,
         options: impl Borrow<VaultOptions>,
     ) -> Result<Self> {
+        Self::open_in_with_options(Storage::sqlite(path), key, options)
+    }
+
+    /// As [`Ingestor::open`], for a vault in `storage`.
+    ///
+    /// # Errors
+    /// As [`Ingestor::open`].
+    pub fn open_in(storage: impl Borrow<Storage>, key: &IngestKey) -> Result<Self> {
+        Self::open_in_with_options(storage, key, VaultOptions::default())
+    }
+
+    /// As [`Ingestor::open_with_options`], for a vault in `storage`.
+    ///
+    /// # Errors
+    /// As [`Ingestor::open`].
+    pub fn open_in_with_options(
+        storage: impl Borrow<Storage>,
+        key: &IngestKey,
+        options: impl Borrow<VaultOptions>,
+    ) -> Result<Self> {
         let options = options.borrow();
         options.retention.validate()?;
-        let store = SqliteBackend::open(path.as_ref(), options.page_cache_mib)?;
+        let store = Tables::new(storage.borrow().open(options.page_cache_mib)?);
         crate::vault::check_header(&store.meta()?.header)?;
         let public = store.meta_value(META_INGEST_PUBLIC)?.unwrap_or_default();
         let mac_row = store.meta_value(META_INGEST_MAC)?.unwrap_or_default();
@@ -295,7 +316,7 @@ impl Ingestor {
 
         let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
         let mut fresh: HashMap<i64, (Arc<DataKey>, u64)> = HashMap::new();
-        let mut txn = self.store.write()?;
+        let mut txn = self.store.write(Durability::Durable)?;
         // A rotated ingest key: records sealed now would be refused.
         if txn.meta_value(META_INGEST_PUBLIC)?.as_deref() != Some(&self.rows.0[..])
             || txn.meta_value(META_INGEST_MAC)?.as_deref() != Some(&self.rows.1[..])

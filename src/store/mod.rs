@@ -1,12 +1,22 @@
-//! Persistence. The vault sees storage only through [`Backend`]: rows of
-//! sealed bytes and the few clear columns needed to find and purge them.
-//! Nothing here knows a key; nothing above knows SQL.
+//! The storage seam: where a backend plugs in. A backend stores rows of
+//! sealed bytes, and the few clear columns needed to find and purge them,
+//! in the logical tables of FORMAT.md §8; it knows no key and no rule of
+//! the vault's. The rules (which key seals, what an erasure removes, how
+//! the audit chain grows) live once, above this, in `crate::tables`.
+//!
+//! Two backends: SQLite (`sqlite/`, the file format) and, for the crate's
+//! own tests, memory (`memory.rs`). [`Storage`] names one and opens it.
 
+#[cfg(feature = "internals")]
+mod memory;
 mod sqlite;
+mod storage;
 
-pub(crate) use sqlite::{SqliteBackend, remove_database};
+pub use storage::{DEFAULT_PAGE_CACHE_MIB, Storage};
 
-use crate::error::Result;
+use std::ops::ControlFlow;
+
+use crate::error::{Error, Result};
 use crate::keys::{IdTag, KeyScope};
 
 /// A stored record: sealed envelope plus the clear columns bound into it.
@@ -26,13 +36,22 @@ pub(crate) struct KeyRow {
     pub(crate) scope: KeyScope,
     /// How many records this key has sealed.
     pub(crate) sealed: u64,
+    /// No longer seals records (rotated out); it still opens them.
+    pub(crate) retired: bool,
     pub(crate) wrapped: Vec<u8>,
 }
+
+/// The longest staged row a backend hands out with its bytes: the largest
+/// record `put` accepts, sealed, with its proof. A longer one reads with
+/// `sealed` empty, its bytes never loaded, so a planted giant row cannot
+/// make a take-in allocate it.
+pub(crate) const MAX_STAGED_LEN: usize =
+    crate::codec::MAX_RECORD_BYTES + crate::seal::SEAL_OVERHEAD + crate::ingest::PROOF_LEN;
 
 /// A record staged by a write-only ingestor. Read back leniently: a row
 /// whose columns hold values of the wrong type reads with an empty
 /// `sealed` (which no proof covers), so one bad row never fails a read of
-/// the others.
+/// the others; so does one longer than [`MAX_STAGED_LEN`].
 #[derive(Debug, Clone)]
 pub(crate) struct IngestRow {
     pub(crate) id: u64,
@@ -76,17 +95,6 @@ pub(crate) struct MaintenanceNote {
     pub(crate) keys: u64,
 }
 
-/// Counts a key-less caller may see (all visible in the file anyway).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) struct StoreStats {
-    pub(crate) records: u64,
-    pub(crate) expired: u64,
-    pub(crate) sealed_bytes: u64,
-    pub(crate) oldest_expiry_ms: Option<i64>,
-    pub(crate) keys: u64,
-    pub(crate) audit_entries: u64,
-}
-
 /// The vault-wide values kept beside the tables.
 #[derive(Debug, Clone)]
 pub(crate) struct VaultMeta {
@@ -96,157 +104,232 @@ pub(crate) struct VaultMeta {
     pub(crate) tag_key: Vec<u8>,
 }
 
-/// Where a vault's rows live.
-pub(crate) trait Backend: Send + Sync {
-    /// Reads the header and wrapped tag key.
-    fn meta(&self) -> Result<VaultMeta>;
-    /// An optional vault-wide value by name (FORMAT.md §8), or `None`.
-    fn meta_value(&self, name: &str) -> Result<Option<Vec<u8>>>;
-    /// One live record by id, or `None`.
-    fn record(&self, id: u64) -> Result<Option<RecordRow>>;
-    /// Records with this conversation tag not expired at `now_ms`, by id.
-    fn conversation(&self, tag: &IdTag, now_ms: i64) -> Result<Vec<RecordRow>>;
-    /// Records with this subject tag not expired at `now_ms`, by id.
-    fn subject(&self, tag: &IdTag, now_ms: i64) -> Result<Vec<RecordRow>>;
-    /// Calls `each` for every stored record, expired or not, by id.
-    fn each_record(&self, each: &mut dyn FnMut(RecordRow) -> Result<()>) -> Result<()>;
-    /// One stored key by id, or `None` if it was destroyed.
-    fn key(&self, id: u64) -> Result<Option<KeyRow>>;
-    /// Whether a key of this subject (or of none) whose epoch ends in
-    /// `(after_ms, until_ms]` is stored.
-    fn scope_has_key(&self, subject: Option<&IdTag>, after_ms: i64, until_ms: i64) -> Result<bool>;
-    /// Every stored key.
-    fn keys(&self) -> Result<Vec<KeyRow>>;
-    /// Calls `each` for the audit entries with `from <= seq <= to`, in order.
-    fn audit_rows(
-        &self,
-        from: u64,
-        to: u64,
-        each: &mut dyn FnMut(AuditRow) -> Result<()>,
-    ) -> Result<()>;
-    /// A conversation's PII mapping, if it has one.
-    fn pii_map(&self, conversation: &IdTag) -> Result<Option<PiiMapRow>>;
-    /// Whether any ingested record waits to be taken in (set-aside rows
-    /// do not count).
-    fn has_ingested(&self) -> Result<bool>;
-    /// How many staged records were set aside (FORMAT.md §12).
-    fn set_aside_count(&self) -> Result<u64>;
-    /// The storage engine's own consistency check: damaged pages or an
-    /// index that disagrees with its table, which no authenticated read
-    /// notices (a lookup then just finds fewer rows).
-    fn check_integrity(&self) -> Result<()>;
-    /// Counts and sizes, as of `now_ms`.
-    fn stats(&self, now_ms: i64) -> Result<StoreStats>;
-    /// Counts one failed open (unauthenticated: it cannot be MACed).
-    fn count_failed_open(&self) -> Result<()>;
-    /// Moves committed changes into the main file and empties the
-    /// write-ahead log, so deleted rows leave no copy in it. Best effort:
-    /// the delete is already committed, and a reader holding an old
-    /// snapshot only postpones this to a later checkpoint.
-    fn scrub(&self);
-    /// Starts the one write transaction; others wait (or get `Busy`).
-    fn write(&self) -> Result<Box<dyn WriteTxn + '_>>;
-    /// A write transaction that commits without waiting for the disk to
-    /// confirm: for audit entries of reads. Crash-safe (WAL), though a
-    /// power cut may lose the last few.
-    fn write_light(&self) -> Result<Box<dyn WriteTxn + '_>>;
+/// A logical table (FORMAT.md §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Table {
+    /// Named vault-wide values: the header, the wrapped tag key, the
+    /// high-water mark, the ingest material. Keyed by name.
+    Meta,
+    /// Named integers: the id counters and the failed-open count.
+    Counters,
+    /// Data keys, wrapped. Keyed by id.
+    Keys,
+    /// Sealed records. Keyed by id.
+    Records,
+    /// The audit chain. Keyed by sequence number.
+    Audit,
+    /// What key-less maintenance did, until a keyed open chains it. No key.
+    Notes,
+    /// Data keys ingestors wrapped to the vault's public key. Keyed by id.
+    IngestKeys,
+    /// Records ingestors staged. Keyed by id; set-aside rows apart.
+    Staged,
+    /// Sealed PII mappings. Keyed by conversation tag.
+    PiiMaps,
 }
 
-/// A write transaction: all or nothing, committed by [`WriteTxn::commit`],
-/// rolled back if dropped.
-pub(crate) trait WriteTxn {
-    /// Reserves `n` consecutive record ids, none below `at_least`, and
-    /// returns the first.
-    fn allocate_record_ids(&mut self, n: u64, at_least: u64) -> Result<u64>;
-    /// The highest record id the file shows in use or handed out: the
-    /// largest of the stored records' ids, the staged ones' and the record
-    /// counter's last. Unauthenticated: a floor for when the authenticated
-    /// high-water mark is missing.
-    fn record_id_floor(&mut self) -> Result<u64>;
-    /// Reserves a key id.
-    fn allocate_key_id(&mut self) -> Result<u64>;
-    /// The key currently sealing records of `scope`, if there is one.
-    fn active_key(&mut self, scope: &KeyScope) -> Result<Option<KeyRow>>;
-    /// Stores a new key.
-    fn insert_key(&mut self, key: &KeyRow) -> Result<()>;
-    /// Counts `n` more records sealed by key `id`.
-    fn add_key_use(&mut self, id: u64, n: u64) -> Result<()>;
-    /// Stops key `id` from sealing any more records.
-    fn retire_key(&mut self, id: u64) -> Result<()>;
-    /// Retires every active key; returns how many.
-    fn retire_all_keys(&mut self) -> Result<usize>;
-    /// Replaces a key's wrapped bytes (after a change of KEK).
-    fn rewrap_key(&mut self, id: u64, wrapped: &[u8]) -> Result<()>;
-    /// Stores a record.
-    fn insert_record(&mut self, row: &RecordRow) -> Result<()>;
-    /// Deletes records expired at `now_ms`; returns how many.
-    fn delete_expired(&mut self, now_ms: i64) -> Result<usize>;
-    /// Deletes keys whose epoch ended by `now_ms`; returns their ids.
-    fn delete_keys_ended(&mut self, now_ms: i64) -> Result<Vec<u64>>;
-    /// Deletes a subject's records and keys; returns (records, key ids).
-    fn delete_subject(&mut self, tag: &IdTag) -> Result<(usize, Vec<u64>)>;
-    /// Every stored key (for rewrapping).
-    fn keys(&mut self) -> Result<Vec<KeyRow>>;
-    /// The header and wrapped tag key as this transaction sees them.
-    fn meta(&mut self) -> Result<VaultMeta>;
-    /// Replaces the header and wrapped tag key.
-    fn set_meta(&mut self, meta: &VaultMeta) -> Result<()>;
-    /// The newest audit entry's seq and MAC; (0, zeros) for an empty log.
-    fn audit_tail(&mut self) -> Result<(u64, [u8; 32])>;
-    /// Appends an audit entry.
-    fn append_audit(&mut self, row: &AuditRow) -> Result<()>;
-    /// Calls `each` for the audit entries with `seq > after`, in order,
-    /// as this transaction sees them.
-    fn audit_rows_after(
+/// The integers in [`Table::Counters`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Counter {
+    /// The next record id to hand out.
+    RecordIds,
+    /// The next key id to hand out.
+    KeyIds,
+    /// Failed opens since the last keyed open.
+    FailedOpens,
+    /// How many records key `id` has sealed (its row's use count, not a
+    /// row of [`Table::Counters`]).
+    KeyUses(u64),
+}
+
+/// One row of one table.
+#[derive(Debug, Clone)]
+pub(crate) enum Row {
+    /// A named value in [`Table::Meta`].
+    Meta { name: String, value: Vec<u8> },
+    /// A counter; `None` when the stored value is not an integer (only a
+    /// writer of the file can make it so).
+    Counter {
+        counter: Counter,
+        value: Option<i64>,
+    },
+    /// A data key.
+    Key(KeyRow),
+    /// A record.
+    Record(RecordRow),
+    /// An audit entry.
+    Audit(AuditRow),
+    /// A maintenance note.
+    Note(MaintenanceNote),
+    /// An ingest data key.
+    IngestKey(IngestKeyRow),
+    /// A staged record waiting to be taken in.
+    Staged(IngestRow),
+    /// A PII mapping.
+    PiiMap(PiiMapRow),
+}
+
+impl Row {
+    /// The table this row belongs in.
+    pub(crate) fn table(&self) -> Table {
+        match self {
+            Self::Meta { .. } => Table::Meta,
+            Self::Counter { .. } => Table::Counters,
+            Self::Key(_) => Table::Keys,
+            Self::Record(_) => Table::Records,
+            Self::Audit(_) => Table::Audit,
+            Self::Note(_) => Table::Notes,
+            Self::IngestKey(_) => Table::IngestKeys,
+            Self::Staged(_) => Table::Staged,
+            Self::PiiMap(_) => Table::PiiMaps,
+        }
+    }
+}
+
+/// Which rows of a table an operation reaches. Scans come back in key
+/// order (maintenance notes in the order they were put), except
+/// [`Select::Newest`]. Not every table takes every selector: a backend
+/// answers a pairing the vault never makes with [`Error::Storage`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Select<'a> {
+    /// Every row (in [`Table::Staged`]: every row waiting, none set aside).
+    All,
+    /// The row with this id (records, keys, audit, ingest keys, staged).
+    Id(u64),
+    /// The row with this name ([`Table::Meta`]).
+    Name(&'a str),
+    /// The counter ([`Table::Counters`]).
+    Counter(Counter),
+    /// Rows with an id above this one, ascending (audit, staged waiting).
+    After(u64),
+    /// Rows with `from <= id <= to`, ascending (audit).
+    Range(u64, u64),
+    /// The row with the highest id (records, staged, audit), set-aside
+    /// staged rows included.
+    Newest,
+    /// Rows of this conversation tag (records; the one PII mapping).
+    Conversation(&'a IdTag),
+    /// Rows of this subject tag (records, PII mappings); for keys, keys of
+    /// this subject or, with `None`, of none.
+    Subject(Option<&'a IdTag>),
+    /// Keys of exactly this scope ([`Table::Keys`]).
+    Scope(&'a KeyScope),
+    /// Rows whose expiry (for keys, the epoch's end) is at or before this
+    /// time in ms: records, staged, PII mappings, keys, ingest keys.
+    ExpiredBy(i64),
+    /// Staged rows set aside ([`Table::Staged`]).
+    SetAside,
+}
+
+/// What [`ReadTxn::tally`] counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Tally {
+    /// Rows selected.
+    pub(crate) rows: u64,
+    /// Their sealed bytes, summed (records only; else 0).
+    pub(crate) bytes: u64,
+    /// The earliest expiry among them (records only).
+    pub(crate) min_expiry_ms: Option<i64>,
+}
+
+/// How far a write transaction's commit must reach before it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Durability {
+    /// Handed to the operating system, not waited for on disk: the audit
+    /// entries of reads. A crash of the process loses nothing; a power cut
+    /// may lose the last few.
+    Buffered,
+    /// On disk (or the server's equivalent) before `commit` returns.
+    Durable,
+    /// Durable, and then no copy of what the transaction deleted or
+    /// overwrote is left where the backend keeps its own copies (SQLite:
+    /// the write-ahead log). For purges, erasures and key changes. Best
+    /// effort past the commit: a reader holding an old snapshot only
+    /// postpones it.
+    Scrubbed,
+}
+
+/// Where a vault's rows live: the one seam a backend plugs into.
+///
+/// # The contract every backend keeps
+/// - **Atomic commit.** A [`WriteTxn`] is all or nothing: committed by
+///   [`WriteTxn::commit`], rolled back if dropped uncommitted. After any
+///   operation of it fails, `commit` may fail too, and never commits a
+///   part of it.
+/// - **One writer at a time.** Write transactions are serialized against
+///   every other writer of the same storage, in this process and in any
+///   other: the audit chain, the id counters and the key-use counts are
+///   read and then written inside one. A transaction keeps other writers
+///   out from `write` until it is dropped (also after its commit, so the
+///   vault can change what it holds in memory to match).
+///   Waiting too long for the turn is [`Error::Busy`].
+/// - **Reads see commits.** A [`ReadTxn`] (and a write transaction, for
+///   its own changes) sees every transaction committed before it began.
+///   Separate calls of one read need not share a snapshot.
+/// - **Deleted means gone.** A deleted row is never returned again, by
+///   any selector. With [`Durability::Scrubbed`], its bytes (above all a
+///   key row's wrapped key) are overwritten, not just unlinked, in every
+///   place the backend keeps them: a later copy of the storage must not
+///   hold them.
+/// - **Stored bytes are untrusted.** A row whose values are of the wrong
+///   type or size reads as [`Error::Corrupt`], never as a panic; staged
+///   rows and audit rows read leniently instead (see [`IngestRow`],
+///   [`AuditRow`]), so one bad row never stops a walk over the others.
+/// - **Errors** a caller can act on: [`Error::Busy`], [`Error::DiskFull`],
+///   [`Error::Corrupt`]; anything else is [`Error::Storage`].
+pub(crate) trait Backend: Send + Sync {
+    /// Starts a read.
+    fn read(&self) -> Result<Box<dyn ReadTxn + '_>>;
+    /// Starts the one write transaction (see the contract).
+    fn write(&self, durability: Durability) -> Result<Box<dyn WriteTxn + '_>>;
+    /// The backend's own consistency check: damaged pages or an index that
+    /// disagrees with its table, which no authenticated read notices (a
+    /// lookup then just finds fewer rows).
+    fn check_integrity(&self) -> Result<()>;
+}
+
+/// Reads of the logical tables.
+pub(crate) trait ReadTxn {
+    /// The first row of a selection (for [`Select::Id`], [`Select::Name`],
+    /// [`Select::Counter`], [`Select::Newest`], a PII mapping's
+    /// [`Select::Conversation`]: the one row), or `None`.
+    fn get(&mut self, table: Table, key: Select<'_>) -> Result<Option<Row>>;
+    /// Calls `each` for the selected rows until it breaks. A row whose
+    /// stored values do not decode comes as `Err` ([`Error::Corrupt`]),
+    /// and the scan goes on past it if `each` does: an erasure must not
+    /// stop at one damaged row.
+    fn scan(
         &mut self,
-        after: u64,
-        each: &mut dyn FnMut(AuditRow) -> Result<()>,
+        table: Table,
+        select: Select<'_>,
+        each: &mut dyn FnMut(Result<Row>) -> Result<ControlFlow<()>>,
     ) -> Result<()>;
-    /// Reads and resets the count of failed opens.
-    fn take_failed_opens(&mut self) -> Result<u64>;
-    /// Sets (or, with `None`, removes) an optional vault-wide value.
-    fn set_meta_value(&mut self, name: &str, value: Option<&[u8]>) -> Result<()>;
-    /// Reads an optional vault-wide value inside the transaction.
-    fn meta_value(&mut self, name: &str) -> Result<Option<Vec<u8>>>;
-    /// A conversation's PII mapping, inside the transaction.
-    fn pii_map(&mut self, conversation: &IdTag) -> Result<Option<PiiMapRow>>;
-    /// Stores (or replaces) a conversation's PII mapping.
-    fn put_pii_map(&mut self, row: &PiiMapRow) -> Result<()>;
-    /// Stores a key an ingestor wrapped to the vault's public key.
-    fn insert_ingest_key(&mut self, key: &IngestKeyRow) -> Result<()>;
-    /// Stages an ingested record.
-    fn insert_ingested(&mut self, row: &IngestRow) -> Result<()>;
-    /// Up to `limit` staged records waiting to be taken in with ids above
-    /// `after`, by id (set-aside rows are left out). A row whose sealed
-    /// bytes are longer than `max_len` comes back with none, unread, so a
-    /// planted giant row cannot make a take-in allocate it.
-    fn staged(&mut self, after: u64, limit: usize, max_len: usize) -> Result<Vec<IngestRow>>;
-    /// Sets a staged record aside: later take-ins skip it, and its expiry
-    /// becomes at most `expires_cap_ms` so that a purge removes it.
-    fn set_aside_staged(&mut self, id: u64, expires_cap_ms: i64) -> Result<()>;
-    /// Deletes every ingest data key (after the ingest key changed, none
-    /// can be unwrapped any more).
-    fn delete_ingest_keys(&mut self) -> Result<()>;
-    /// Whether the transaction is still open: a storage error in one of
-    /// its statements can make the database roll it back.
-    fn is_active(&self) -> bool;
-    /// As [`Backend::has_ingested`], inside the transaction.
-    fn has_ingested(&mut self) -> Result<bool>;
-    /// As [`Backend::record`], inside the transaction.
-    fn record(&mut self, id: u64) -> Result<Option<RecordRow>>;
-    /// An ingest key by id.
-    fn ingest_key(&mut self, id: u64) -> Result<Option<IngestKeyRow>>;
-    /// Removes a staged record (taken in).
-    fn delete_ingested(&mut self, id: u64) -> Result<()>;
-    /// Records what a key-less purge did.
-    fn note_maintenance(&mut self, note: &MaintenanceNote) -> Result<()>;
-    /// Reads and clears the maintenance notes, oldest first.
-    fn take_maintenance_notes(&mut self) -> Result<Vec<MaintenanceNote>>;
-    /// The latest time of a maintenance note not yet folded in.
-    fn newest_maintenance_note(&mut self) -> Result<Option<i64>>;
-    /// Makes everything durable.
-    fn commit(self: Box<Self>) -> Result<()>;
-    /// Commits, then runs `after` while still holding the write lock (so
-    /// in-memory state that mirrors the commit changes with it).
-    fn commit_then(self: Box<Self>, after: &mut dyn FnMut()) -> Result<()>;
+    /// Counts the selected rows.
+    fn tally(&mut self, table: Table, select: Select<'_>) -> Result<Tally>;
+}
+
+/// A write transaction (see the contract on [`Backend`]).
+pub(crate) trait WriteTxn: ReadTxn {
+    /// Stores a row, replacing the one with the same key (a note is
+    /// always added).
+    fn put(&mut self, row: &Row) -> Result<()>;
+    /// Deletes the selected rows; returns how many.
+    fn delete(&mut self, table: Table, select: Select<'_>) -> Result<u64>;
+    /// Adds `by` to a counter and returns its value before: the first of
+    /// `by` ids reserved. A stored value that is not an integer, or a
+    /// missing counter, is [`Error::Corrupt`]; a key that is gone has no
+    /// uses to count (0 comes back).
+    fn bump(&mut self, counter: Counter, by: u64) -> Result<u64>;
+    /// Moves a waiting staged row among the set-aside ones (FORMAT.md
+    /// §12) with its expiry lowered to at most `expires_cap_ms` (or set to
+    /// it, if the stored one is not an integer), without reading its bytes.
+    fn set_aside(&mut self, id: u64, expires_cap_ms: i64) -> Result<()>;
+    /// Makes every change reach the transaction's [`Durability`]. Writers
+    /// stay out until the transaction is dropped.
+    fn commit(&mut self) -> Result<()>;
+}
+
+/// The error for a table and selector no backend is asked to pair.
+pub(crate) fn unsupported(table: Table, select: &Select<'_>) -> Error {
+    Error::Storage(format!("no such selection: {select:?} of {table:?}").into())
 }

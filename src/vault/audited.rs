@@ -16,7 +16,8 @@ use crate::audit::{
 use crate::error::{Error, Result};
 use crate::kdf::KeySource;
 use crate::record::{ConversationId, NewRecord, Record, RecordId, SubjectId};
-use crate::store::WriteTxn;
+use crate::store::Durability;
+use crate::tables::Txn;
 
 impl Vault {
     /// The audit log of this vault.
@@ -46,7 +47,7 @@ impl Vault {
     /// (after any read entries a full disk held back).
     pub(super) fn log_in(
         &self,
-        txn: &mut dyn WriteTxn,
+        txn: &mut Txn<'_>,
         actor: &Actor,
         event: &Event,
         outcome: &AuditOutcome,
@@ -76,16 +77,23 @@ impl Vault {
     }
 
     /// Starts a write transaction (see `log_in` for the waiting entries).
-    pub(super) fn begin(&self) -> Result<Box<dyn WriteTxn + '_>> {
-        let txn = self.store.write()?;
-        self.flushed_audit
-            .store(0, std::sync::atomic::Ordering::SeqCst);
-        Ok(txn)
+    pub(super) fn begin(&self) -> Result<Txn<'_>> {
+        self.begin_with(Durability::Durable)
     }
 
     /// Starts a light write transaction (reads' audit entries).
-    pub(super) fn begin_light(&self) -> Result<Box<dyn WriteTxn + '_>> {
-        let txn = self.store.write_light()?;
+    pub(super) fn begin_light(&self) -> Result<Txn<'_>> {
+        self.begin_with(Durability::Buffered)
+    }
+
+    /// Starts a write transaction that deletes or replaces secrets (purge,
+    /// erasure, key change): its commit scrubs the backend's own copies.
+    pub(super) fn begin_scrubbed(&self) -> Result<Txn<'_>> {
+        self.begin_with(Durability::Scrubbed)
+    }
+
+    fn begin_with(&self, durability: Durability) -> Result<Txn<'_>> {
+        let txn = self.store.write(durability)?;
         self.flushed_audit
             .store(0, std::sync::atomic::Ordering::SeqCst);
         Ok(txn)
@@ -93,7 +101,7 @@ impl Vault {
 
     /// Commits a transaction that went through `log_in`, and drops the
     /// waiting entries it carried.
-    pub(super) fn commit(&self, txn: Box<dyn WriteTxn + '_>) -> Result<()> {
+    pub(super) fn commit(&self, txn: Txn<'_>) -> Result<()> {
         // Drained under the write lock: another transaction must not see
         // (and append again) entries this one already committed.
         txn.commit_then(&mut || {
@@ -130,7 +138,7 @@ impl Vault {
     /// one the read ran in) and commits it.
     fn log_read_in<T>(
         &self,
-        txn: Result<Box<dyn WriteTxn + '_>>,
+        txn: Result<Txn<'_>>,
         actor: &Actor,
         event: Event,
         result: &Result<T>,
@@ -146,14 +154,14 @@ impl Vault {
     /// waits in memory instead (see the module docs).
     fn log_outcome_in(
         &self,
-        txn: Result<Box<dyn WriteTxn + '_>>,
+        txn: Result<Txn<'_>>,
         actor: &Actor,
         event: Event,
         outcome: AuditOutcome,
     ) -> Result<()> {
         let at_ms = self.now_ms();
         let logged = txn.and_then(|mut txn| {
-            self.log_in(&mut *txn, actor, &event, &outcome)?;
+            self.log_in(&mut txn, actor, &event, &outcome)?;
             self.commit(txn)
         });
         match logged {
@@ -222,7 +230,7 @@ impl Vault {
         &self,
         actor: &Actor,
         event: Event,
-        read: impl FnOnce(&mut dyn WriteTxn) -> Result<T>,
+        read: impl FnOnce(&mut Txn<'_>) -> Result<T>,
     ) -> Result<T> {
         let mut txn = self.begin_light()?;
         if txn.has_ingested()? {
@@ -232,10 +240,11 @@ impl Vault {
             self.adopt_ingested()?;
             txn = self.begin_light()?;
         }
-        let result = read(&mut *txn);
-        // A storage error inside the transaction may have made SQLite roll
-        // it back; the entry then goes in a fresh one, never autocommitted.
-        let txn = if txn.is_active() {
+        let result = read(&mut txn);
+        // A failed read may have left the transaction unusable (a storage
+        // error can make the backend roll it back); the entry then goes in
+        // a fresh one, never half into a dead one.
+        let txn = if result.is_ok() {
             Ok(txn)
         } else {
             drop(txn);

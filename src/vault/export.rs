@@ -69,7 +69,7 @@ impl Vault {
     /// exist before the call goes on.
     fn log_durably(&self, actor: &Actor, event: &Event) -> Result<()> {
         let mut txn = self.begin()?;
-        self.log_in(&mut *txn, actor, event, &AuditOutcome::Ok)?;
+        self.log_in(&mut txn, actor, event, &AuditOutcome::Ok)?;
         self.commit(txn)
     }
 }

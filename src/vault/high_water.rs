@@ -17,7 +17,7 @@ use super::Vault;
 use crate::audit::{AuditAction, AuditOutcome};
 use crate::error::Result;
 use crate::secret::SecretKey;
-use crate::store::WriteTxn;
+use crate::tables::Txn;
 
 /// The `meta` row holding the mark.
 pub(crate) const META_HIGH_WATER: &str = "record_high_water";
@@ -119,13 +119,13 @@ impl Vault {
     /// staged record waiting, errs on the safe side, and is never below a
     /// genuine mark, since every id the vault stored came from the counter
     /// it takes into account.
-    pub(super) fn high_water(&self, txn: &mut dyn WriteTxn) -> Result<u64> {
+    pub(super) fn high_water(&self, txn: &mut Txn<'_>) -> Result<u64> {
         self.read_high_water(txn).map(|(mark, _)| mark)
     }
 
     /// As [`Vault::high_water`], and whether the row held it (else the
     /// caller writes it, so that ids staged from now on pass again).
-    pub(super) fn read_high_water(&self, txn: &mut dyn WriteTxn) -> Result<(u64, bool)> {
+    pub(super) fn read_high_water(&self, txn: &mut Txn<'_>) -> Result<(u64, bool)> {
         let stored = txn
             .meta_value(META_HIGH_WATER)?
             .and_then(|row| self.high_water_key.read(&row));
@@ -146,7 +146,7 @@ impl Vault {
     /// on over the run of entries that authenticate: each entry is opened
     /// about once over the vault's life. An older copy of the cache row
     /// only makes it read more.
-    pub(super) fn audited_high_water(&self, txn: &mut dyn WriteTxn) -> Result<u64> {
+    pub(super) fn audited_high_water(&self, txn: &mut Txn<'_>) -> Result<u64> {
         let (mut seq, mut highest) = txn
             .meta_value(META_AUDITED_HIGH_WATER)?
             .and_then(|row| self.high_water_key.read_audited(&row))
@@ -185,7 +185,7 @@ impl Vault {
     }
 
     /// Writes the mark, in the transaction that stores records up to it.
-    pub(super) fn set_high_water(&self, txn: &mut dyn WriteTxn, mark: u64) -> Result<()> {
+    pub(super) fn set_high_water(&self, txn: &mut Txn<'_>, mark: u64) -> Result<()> {
         txn.set_meta_value(META_HIGH_WATER, Some(&self.high_water_key.row(mark)))
     }
 }

@@ -15,7 +15,7 @@ use crate::ingest::{
 };
 use crate::keys::Kek;
 use crate::secret::SecretKey;
-use crate::store::WriteTxn;
+use crate::tables::Txn;
 
 /// The vault's current ingest material, unwrapped.
 pub(super) struct IngestMaterial {
@@ -49,12 +49,12 @@ impl Vault {
     pub fn ingest_key(&self) -> Result<IngestKey> {
         let result = (|| {
             let mut txn = self.begin()?;
-            let (key, created) = match self.ingest_material(&mut *txn)? {
+            let (key, created) = match self.ingest_material(&mut txn)? {
                 Some(m) => (IngestKey::new(m.public, m.mac_key), false),
-                None => (self.issue_ingest_key(&mut *txn)?, true),
+                None => (self.issue_ingest_key(&mut txn)?, true),
             };
             let event = Event::new(AuditAction::IngestKeyIssued).count(u64::from(created));
-            self.log_in(&mut *txn, &self.actor, &event, &AuditOutcome::Ok)?;
+            self.log_in(&mut txn, &self.actor, &event, &AuditOutcome::Ok)?;
             self.commit(txn)?;
             Ok(key)
         })();
@@ -81,12 +81,12 @@ impl Vault {
         let result = (|| {
             let mut txn = self.begin()?;
             let mut sealers = HashMap::new();
-            self.take_in(&mut *txn, &mut sealers)?;
-            self.count_key_uses(&mut *txn, &sealers)?;
+            self.take_in(&mut txn, &mut sealers)?;
+            self.count_key_uses(&mut txn, &sealers)?;
             txn.delete_ingest_keys()?;
-            let key = self.issue_ingest_key(&mut *txn)?;
+            let key = self.issue_ingest_key(&mut txn)?;
             let event = Event::new(AuditAction::IngestKeyRotated);
-            self.log_in(&mut *txn, &self.actor, &event, &AuditOutcome::Ok)?;
+            self.log_in(&mut txn, &self.actor, &event, &AuditOutcome::Ok)?;
             self.commit(txn)?;
             self.cache_sealers(sealers);
             Ok(key)
@@ -102,7 +102,7 @@ impl Vault {
     /// [`Error::KeyTampered`] (key id 0) if a row fails authentication or
     /// the rows do not belong together; [`Error::KeyChanged`] if that is
     /// because another handle changed the KEK.
-    pub(super) fn ingest_material(&self, txn: &mut dyn WriteTxn) -> Result<Option<IngestMaterial>> {
+    pub(super) fn ingest_material(&self, txn: &mut Txn<'_>) -> Result<Option<IngestMaterial>> {
         let Some(mac_row) = txn.meta_value(META_INGEST_MAC)? else {
             return Ok(None);
         };
@@ -144,7 +144,7 @@ impl Vault {
     }
 
     /// Creates and stores a new ingest key, replacing any other.
-    fn issue_ingest_key(&self, txn: &mut dyn WriteTxn) -> Result<IngestKey> {
+    fn issue_ingest_key(&self, txn: &mut Txn<'_>) -> Result<IngestKey> {
         let mark = self.high_water(txn)?;
         let secret = new_secret();
         let public = PublicKey::from(&secret).to_bytes();
@@ -178,7 +178,7 @@ impl Vault {
     /// the new KEK.
     pub(super) fn rewrap_ingest_secret(
         &self,
-        txn: &mut dyn WriteTxn,
+        txn: &mut Txn<'_>,
         old: &Kek,
         new: &Kek,
     ) -> Result<()> {

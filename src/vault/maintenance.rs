@@ -2,6 +2,7 @@
 //! secret. A scheduled job can purge expired records (their expiry times
 //! are in clear by design) and read counts, nothing else.
 
+use std::borrow::Borrow;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -11,7 +12,8 @@ use crate::audit::Newest;
 use crate::clock::{Clock, SystemClock};
 use crate::codec::{from_millis, to_millis};
 use crate::error::Result;
-use crate::store::{Backend, MaintenanceNote, SqliteBackend};
+use crate::store::{Durability, MaintenanceNote, Storage};
+use crate::tables::Tables;
 
 /// Counts and sizes of a vault, visible without its key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -33,7 +35,7 @@ pub struct VaultStats {
 
 /// A vault opened without its key: see [`Vault::open_for_maintenance`].
 pub struct Maintenance {
-    store: Box<dyn Backend>,
+    store: Tables,
     clock: Arc<dyn Clock>,
 }
 
@@ -53,10 +55,18 @@ impl Vault {
     /// [`Error::UnsupportedVersion`](crate::Error::UnsupportedVersion) for a
     /// file that is not a vault this build reads.
     pub fn open_for_maintenance(path: impl AsRef<Path>) -> Result<Maintenance> {
-        let store = SqliteBackend::open(path.as_ref(), super::DEFAULT_PAGE_CACHE_MIB)?;
+        Self::open_for_maintenance_in(Storage::sqlite(path))
+    }
+
+    /// As [`Vault::open_for_maintenance`], for a vault in `storage`.
+    ///
+    /// # Errors
+    /// As [`Vault::open_for_maintenance`].
+    pub fn open_for_maintenance_in(storage: impl Borrow<Storage>) -> Result<Maintenance> {
+        let store = Tables::new(storage.borrow().open(None)?);
         super::header::Header::parse(&store.meta()?.header)?;
         Ok(Maintenance {
-            store: Box::new(store),
+            store,
             clock: Arc::new(SystemClock),
         })
     }
@@ -66,7 +76,7 @@ impl Vault {
     /// # Errors
     /// [`Error::Storage`](crate::Error::Storage) if the counts cannot be read.
     pub fn stats(&self) -> Result<VaultStats> {
-        stats(&*self.store, self.now_ms())
+        stats(&self.store, self.now_ms())
     }
 }
 
@@ -92,11 +102,11 @@ impl Maintenance {
     /// behind; [`Error::Busy`](crate::Error::Busy) or
     /// [`Error::Storage`](crate::Error::Storage). Then nothing was deleted.
     pub fn purge_expired(&self) -> Result<PurgeReport> {
-        let mut txn = self.store.write()?;
+        let mut txn = self.store.write(Durability::Scrubbed)?;
         let now_ms = to_millis(self.clock.now());
         // Without the key nothing here can be authenticated: this catches
         // a clock set back by mistake, not one set back on purpose.
-        Newest::check(now_ms, Newest::clear(&mut *txn)?)?;
+        Newest::check(now_ms, Newest::clear(&mut txn)?)?;
         let records = txn.delete_expired(now_ms)?;
         let keys = txn.delete_keys_ended(now_ms)?;
         txn.note_maintenance(&MaintenanceNote {
@@ -105,7 +115,6 @@ impl Maintenance {
             keys: keys.len() as u64,
         })?;
         txn.commit()?;
-        self.store.scrub();
         Ok(PurgeReport {
             records,
             keys_destroyed: keys.len(),
@@ -117,11 +126,11 @@ impl Maintenance {
     /// # Errors
     /// [`Error::Storage`](crate::Error::Storage) if they cannot be read.
     pub fn stats(&self) -> Result<VaultStats> {
-        stats(&*self.store, to_millis(self.clock.now()))
+        stats(&self.store, to_millis(self.clock.now()))
     }
 }
 
-fn stats(store: &dyn Backend, now_ms: i64) -> Result<VaultStats> {
+fn stats(store: &Tables, now_ms: i64) -> Result<VaultStats> {
     let s = store.stats(now_ms)?;
     Ok(VaultStats {
         records: s.records,

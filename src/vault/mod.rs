@@ -21,9 +21,7 @@ pub use audited::{AsActor, Audit};
 pub use header::FORMAT_VERSION;
 pub(crate) use high_water::{META_HIGH_WATER, clear_value as high_water_clear_value};
 pub use maintenance::{Maintenance, VaultStats};
-pub use options::{
-    DEFAULT_MAX_RECORDS_PER_KEY, DEFAULT_PAGE_CACHE_MIB, MAX_RECORDS_PER_KEY_LIMIT, VaultOptions,
-};
+pub use options::{DEFAULT_MAX_RECORDS_PER_KEY, MAX_RECORDS_PER_KEY_LIMIT, VaultOptions};
 pub use query::Query;
 pub use reports::{EraseReport, PurgeReport, VerifyReport};
 
@@ -40,7 +38,8 @@ use crate::keys::{DataKey, Kek, Keyring, TAG_KEY_AAD, TagKey, data_key_aad};
 use crate::record::RecordId;
 use crate::retention::RetentionPolicy;
 use crate::secret::SecretKey;
-use crate::store::{Backend, KeyRow, RecordRow, SqliteBackend, VaultMeta};
+use crate::store::{KeyRow, RecordRow, Storage, VaultMeta};
+use crate::tables::Tables;
 use header::Header;
 
 /// An encrypted log of model exchanges, in one SQLite file.
@@ -50,7 +49,7 @@ use header::Header;
 /// same transaction; scans (`verify`, `export`, conversations, audit
 /// walks) run while a write commits.
 pub struct Vault {
-    store: Box<dyn Backend>,
+    store: Tables,
     /// The KEK and the header it was checked against, replaced together by
     /// `change_key`. Lock order: the store's write lock first, then this.
     unlocked: RwLock<Unlocked>,
@@ -88,7 +87,7 @@ struct Unlocked {
 
 impl Vault {
     /// Creates a new vault at `path` (a database file; SQLite's `-wal` and
-    /// `-shm` files sit beside it).
+    /// `-shm` files sit beside it): `Vault::create_in(Storage::sqlite(path), ..)`.
     ///
     /// # Errors
     /// [`Error::AlreadyExists`] if a file is already there;
@@ -99,10 +98,22 @@ impl Vault {
         key: impl Borrow<KeySource>,
         options: impl Borrow<VaultOptions>,
     ) -> Result<Self> {
-        let options = options.borrow();
+        Self::create_in(Storage::sqlite(path), key, options)
+    }
+
+    /// Creates a new vault in `storage`.
+    ///
+    /// # Errors
+    /// As [`Vault::create`].
+    pub fn create_in(
+        storage: impl Borrow<Storage>,
+        key: impl Borrow<KeySource>,
+        options: impl Borrow<VaultOptions>,
+    ) -> Result<Self> {
+        let (storage, options) = (storage.borrow(), options.borrow());
         check_options(options)?;
-        // Fail fast, before the KDF; the store claims the path atomically.
-        if path.as_ref().exists() {
+        // Fail fast, before the KDF; the storage is claimed atomically.
+        if storage.is_taken() {
             return Err(Error::AlreadyExists);
         }
         let (header, keys) = Header::new(key.borrow(), options.kdf)?;
@@ -111,22 +122,24 @@ impl Vault {
             header: header.to_bytes(),
             tag_key: keys.kek.wrap(&tag_key, TAG_KEY_AAD).to_vec(),
         };
-        let store = SqliteBackend::create(path.as_ref(), &meta, options.page_cache_mib)?;
+        let store = Tables::new(storage.create(options.page_cache_mib)?);
         let unlocked = Unlocked {
             kek: keys.kek,
-            header: meta.header,
+            header: meta.header.clone(),
             unlock: Some(keys.unlock),
         };
-        let vault = Self::assemble(Box::new(store), unlocked, &tag_key, options);
+        let vault = Self::assemble(store, unlocked, &tag_key, options);
+        // The vault's first rows and its first audit entry commit together.
         let logged = vault.begin().and_then(|mut txn| {
+            txn.initialize(&meta)?;
             let create = Event::new(AuditAction::Create);
-            vault.log_in(&mut *txn, &vault.actor, &create, &AuditOutcome::Ok)?;
+            vault.log_in(&mut txn, &vault.actor, &create, &AuditOutcome::Ok)?;
             vault.commit(txn)
         });
         if let Err(e) = logged {
             // A vault without its first audit entry is no vault: remove it.
             drop(vault);
-            crate::store::remove_database(path.as_ref());
+            storage.discard();
             return Err(e);
         }
         Ok(vault)
@@ -145,8 +158,20 @@ impl Vault {
         key: impl Borrow<KeySource>,
         options: impl Borrow<VaultOptions>,
     ) -> Result<Self> {
+        Self::open_in(Storage::sqlite(path), key, options)
+    }
+
+    /// Opens the vault in `storage`.
+    ///
+    /// # Errors
+    /// As [`Vault::open`].
+    pub fn open_in(
+        storage: impl Borrow<Storage>,
+        key: impl Borrow<KeySource>,
+        options: impl Borrow<VaultOptions>,
+    ) -> Result<Self> {
         let options = options.borrow();
-        let (store, meta, header) = open_store(path.as_ref(), options)?;
+        let (store, meta, header) = open_store(storage.borrow(), options)?;
         if header.runs_kdf() {
             header.kdf.within(&options.max_kdf)?;
         }
@@ -165,7 +190,7 @@ impl Vault {
     /// maintenance notes and failed opens into the audit chain, and record
     /// the open itself.
     fn unlocked_open(
-        store: SqliteBackend,
+        store: Tables,
         meta: VaultMeta,
         (kek, unlock): (Kek, Option<Kek>),
         options: &VaultOptions,
@@ -179,16 +204,16 @@ impl Vault {
             header: meta.header,
             unlock,
         };
-        let vault = Self::assemble(Box::new(store), unlocked, &tag_key, options);
+        let vault = Self::assemble(store, unlocked, &tag_key, options);
         let mut txn = vault.begin()?;
         vault.queue_maintenance_notes(txn.take_maintenance_notes()?);
         let failed = txn.take_failed_opens()?;
         if failed > 0 {
             let event = Event::new(AuditAction::FailedOpens).count(failed);
-            vault.log_in(&mut *txn, &vault.actor, &event, &AuditOutcome::Ok)?;
+            vault.log_in(&mut txn, &vault.actor, &event, &AuditOutcome::Ok)?;
         }
         vault.log_in(
-            &mut *txn,
+            &mut txn,
             &vault.actor,
             &Event::new(action),
             &AuditOutcome::Ok,
@@ -199,7 +224,7 @@ impl Vault {
     }
 
     fn assemble(
-        store: Box<dyn Backend>,
+        store: Tables,
         unlocked: Unlocked,
         tag_key: &SecretKey,
         options: &VaultOptions,
@@ -307,9 +332,9 @@ pub(crate) fn sample_header_for_fuzz() -> Vec<u8> {
 
 /// What every keyed open does before it knows the key: check the options,
 /// open the file (its schema checked) and parse its header (bounds checked).
-fn open_store(path: &Path, options: &VaultOptions) -> Result<(SqliteBackend, VaultMeta, Header)> {
+fn open_store(storage: &Storage, options: &VaultOptions) -> Result<(Tables, VaultMeta, Header)> {
     check_options(options)?;
-    let store = SqliteBackend::open(path, options.page_cache_mib)?;
+    let store = Tables::new(storage.open(options.page_cache_mib)?);
     let meta = store.meta()?;
     let header = Header::parse(&meta.header)?;
     Ok((store, meta, header))
@@ -319,7 +344,7 @@ fn open_store(path: &Path, options: &VaultOptions) -> Result<(SqliteBackend, Vau
 /// store, since it cannot be MACed without the key (it is folded into the
 /// audit chain at the next successful open). Counting is best effort: the
 /// caller needs to hear about the wrong key either way.
-fn count_wrong_key<T>(store: &SqliteBackend, unlocked: Result<T>) -> Result<T> {
+fn count_wrong_key<T>(store: &Tables, unlocked: Result<T>) -> Result<T> {
     if matches!(unlocked, Err(Error::WrongKey)) {
         let _ = store.count_failed_open();
     }

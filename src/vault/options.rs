@@ -18,14 +18,6 @@ pub const DEFAULT_MAX_RECORDS_PER_KEY: u64 = 1 << 24;
 /// under one key.
 pub const MAX_RECORDS_PER_KEY_LIMIT: u64 = 1 << 32;
 
-/// Default page cache of the vault's writer connection, in MiB. It holds
-/// file pages as stored: sealed records, wrapped keys, never plaintext.
-pub const DEFAULT_PAGE_CACHE_MIB: u32 = 16;
-
-/// Largest page cache [`VaultOptions::page_cache_mib`] accepts (1 TiB);
-/// larger values are clamped.
-const MAX_PAGE_CACHE_MIB: u32 = 1 << 20;
-
 /// Settings for [`Vault::create`](crate::Vault::create) and
 /// [`Vault::open`](crate::Vault::open). Cheap to clone.
 ///
@@ -49,7 +41,9 @@ pub struct VaultOptions {
     pub(crate) actor: Actor,
     pub(crate) audit_read_batch: usize,
     pub(crate) detector: crate::pii::Detector,
-    pub(crate) page_cache_mib: u32,
+    /// Set by the deprecated [`VaultOptions::page_cache_mib`]; a
+    /// [`Storage`](crate::Storage) that sets its own wins.
+    pub(crate) page_cache_mib: Option<u32>,
 }
 
 impl Default for VaultOptions {
@@ -63,7 +57,7 @@ impl Default for VaultOptions {
             actor: Actor::default(),
             audit_read_batch: 1,
             detector: crate::pii::Detector::default(),
-            page_cache_mib: DEFAULT_PAGE_CACHE_MIB,
+            page_cache_mib: None,
         }
     }
 }
@@ -144,14 +138,16 @@ impl VaultOptions {
         self
     }
 
-    /// Page cache of the connection that writes and serves `get`, in MiB
-    /// (default [`DEFAULT_PAGE_CACHE_MIB`]; SQLite allocates it as pages
-    /// are read; clamped to 1 MiB – 1 TiB). Random reads run from memory
-    /// once the vault file fits. It holds pages as stored on disk (sealed
-    /// records), so a large cache keeps no plaintext in memory. Scans run
-    /// on pooled readers with SQLite's default cache.
+    /// The SQLite page cache, in MiB: now a setting of the storage,
+    /// [`Storage::page_cache_mib`](crate::Storage::page_cache_mib), which
+    /// wins when both are set. Still applied by the calls that take a
+    /// path (and by the `*_in` calls when their storage sets none).
+    #[deprecated(
+        since = "0.1.0",
+        note = "use `Storage::sqlite(path).page_cache_mib(mib)`"
+    )]
     pub fn page_cache_mib(mut self, mib: u32) -> Self {
-        self.page_cache_mib = mib.clamp(1, MAX_PAGE_CACHE_MIB);
+        self.page_cache_mib = Some(mib);
         self
     }
 

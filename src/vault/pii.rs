@@ -14,7 +14,8 @@ use crate::keys::{IdTag, KeyScope};
 use crate::pii::{Mapping, Masked, Pseudonymizer};
 use crate::record::{ConversationId, Record, SubjectId};
 use crate::seal::{self, PiiMapBinding};
-use crate::store::{PiiMapRow, WriteTxn};
+use crate::store::PiiMapRow;
+use crate::tables::Txn;
 
 impl Vault {
     /// Replaces the personal data in `text` with placeholders before it
@@ -113,7 +114,7 @@ impl Vault {
             let mut sealers = HashMap::new();
             if !masked.new_mappings.is_empty() || expires > old_expiry || subject != old_subject {
                 self.seal_mapping(
-                    &mut *txn,
+                    &mut txn,
                     &mut sealers,
                     tag,
                     subject,
@@ -121,11 +122,11 @@ impl Vault {
                     pseudo.mappings(),
                 )?;
             }
-            self.count_key_uses(&mut *txn, &sealers)?;
+            self.count_key_uses(&mut txn, &sealers)?;
             let event = Event::new(AuditAction::Pseudonymize)
                 .target(tag)
                 .count(masked.new_mappings.len() as u64);
-            self.log_in(&mut *txn, &self.actor, &event, &AuditOutcome::Ok)?;
+            self.log_in(&mut txn, &self.actor, &event, &AuditOutcome::Ok)?;
             self.commit(txn)?;
             self.cache_sealers(sealers);
             Ok(masked)
@@ -137,7 +138,7 @@ impl Vault {
     /// Seals a conversation's whole mapping list under the key of its scope.
     fn seal_mapping(
         &self,
-        txn: &mut dyn WriteTxn,
+        txn: &mut Txn<'_>,
         sealers: &mut HashMap<KeyScope, super::write::Sealer>,
         conversation: IdTag,
         subject: Option<IdTag>,
@@ -172,7 +173,7 @@ impl Vault {
     /// mapping, so the mapping's expiry is raised to cover it.
     pub(super) fn extend_mapping(
         &self,
-        txn: &mut dyn WriteTxn,
+        txn: &mut Txn<'_>,
         sealers: &mut HashMap<KeyScope, super::write::Sealer>,
         conversation: IdTag,
         until_ms: i64,

@@ -192,7 +192,7 @@ impl Vault {
             let mut txn = self.begin()?;
             let retired = txn.retire_all_keys()?;
             let event = Event::new(AuditAction::RotateKeys).count(retired as u64);
-            self.log_in(&mut *txn, &self.actor, &event, &AuditOutcome::Ok)?;
+            self.log_in(&mut txn, &self.actor, &event, &AuditOutcome::Ok)?;
             self.commit(txn)?;
             Ok(retired)
         })();

@@ -20,7 +20,8 @@ use crate::keys::{
     recovery_kek, split_secret,
 };
 use crate::secret::SecretKey;
-use crate::store::{Backend, WriteTxn};
+use crate::store::Storage;
+use crate::tables::Txn;
 
 /// Name of the meta row holding the recovery material.
 const META_RECOVERY: &str = "recovery";
@@ -117,8 +118,20 @@ impl Vault {
         shares: &[RecoveryShare],
         options: impl Borrow<VaultOptions>,
     ) -> Result<Self> {
+        Self::open_with_shares_in(Storage::sqlite(path), shares, options)
+    }
+
+    /// As [`Vault::open_with_shares_and_options`], for a vault in `storage`.
+    ///
+    /// # Errors
+    /// As [`Vault::open_with_shares`].
+    pub fn open_with_shares_in(
+        storage: impl Borrow<Storage>,
+        shares: &[RecoveryShare],
+        options: impl Borrow<VaultOptions>,
+    ) -> Result<Self> {
         let options = options.borrow();
-        let (store, meta, header) = super::open_store(path.as_ref(), options)?;
+        let (store, meta, header) = super::open_store(storage.borrow(), options)?;
         let kek = store
             .meta_value(META_RECOVERY)?
             .and_then(|material| open_recovery(&material, shares))
@@ -133,7 +146,7 @@ impl Vault {
     /// asks for, wrapping the new KEK.
     pub(super) fn carry_recovery(
         &self,
-        txn: &mut dyn WriteTxn,
+        txn: &mut Txn<'_>,
         old: &Kek,
         new: &Kek,
         recovery: Recovery<'_>,

@@ -13,7 +13,8 @@ use crate::error::{Error, Result};
 use crate::kdf::{KdfParams, KeySource};
 use crate::keys::{Kek, TAG_KEY_AAD, data_key_aad};
 use crate::secret::SecretKey;
-use crate::store::{VaultMeta, WriteTxn};
+use crate::store::VaultMeta;
+use crate::tables::Txn;
 
 /// Where the next KEK comes from.
 pub(super) enum NextKek {
@@ -109,8 +110,8 @@ impl Vault {
     /// handle replaced it first, rewraps every data key, the tag key, the
     /// ingest secret and (as `recovery` says) the recovery material under
     /// the new KEK, stores the new header, retires the data keys in use,
-    /// appends `event` and commits; then scrubs the WAL, which still holds
-    /// the pages wrapped under the old KEK.
+    /// appends `event` and commits, scrubbed: the backend's own copies (the
+    /// SQLite WAL) of the pages wrapped under the old KEK are overwritten.
     ///
     /// Why retire: a party holding the old KEK and an old copy of the key
     /// rows (old shares with an old copy of the file) knows the data keys
@@ -123,7 +124,7 @@ impl Vault {
         recovery: Recovery<'_>,
         event: Event,
     ) -> Result<()> {
-        let mut txn = self.begin()?;
+        let mut txn = self.begin_scrubbed()?;
         let mut unlocked = self.unlocked.write().unwrap_or_else(|e| e.into_inner());
         let meta = txn.meta()?;
         if meta.header != unlocked.header {
@@ -141,19 +142,19 @@ impl Vault {
             }
         };
         let old = &unlocked.kek;
-        rewrap_data_keys(&mut *txn, old, &new_kek)?;
+        rewrap_data_keys(&mut txn, old, &new_kek)?;
         let tag_key = old
             .unwrap_key(&meta.tag_key, TAG_KEY_AAD)
             .ok_or(Error::KeyTampered { key_id: 0 })?;
-        self.rewrap_ingest_secret(&mut *txn, old, &new_kek)?;
-        self.carry_recovery(&mut *txn, old, &new_kek, recovery)?;
+        self.rewrap_ingest_secret(&mut txn, old, &new_kek)?;
+        self.carry_recovery(&mut txn, old, &new_kek, recovery)?;
         let new_meta = VaultMeta {
             header: header.to_bytes(),
             tag_key: new_kek.wrap(&tag_key, TAG_KEY_AAD).to_vec(),
         };
         txn.set_meta(&new_meta)?;
         txn.retire_all_keys()?;
-        self.log_in(&mut *txn, actor, &event, &AuditOutcome::Ok)?;
+        self.log_in(&mut txn, actor, &event, &AuditOutcome::Ok)?;
         self.commit(txn)?;
         let unlock = new_unlock.or_else(|| unlocked.unlock.take());
         *unlocked = Unlocked {
@@ -162,14 +163,13 @@ impl Vault {
             unlock,
         };
         drop(unlocked);
-        self.store.scrub();
         Ok(())
     }
 }
 
 /// Every data key, unwrapped with `old` and wrapped under `new` with the
 /// same AAD (id and scope) and a fresh nonce.
-fn rewrap_data_keys(txn: &mut dyn WriteTxn, old: &Kek, new: &Kek) -> Result<()> {
+fn rewrap_data_keys(txn: &mut Txn<'_>, old: &Kek, new: &Kek) -> Result<()> {
     for row in txn.keys()? {
         let aad = data_key_aad(row.id, &row.scope);
         let key = old

@@ -19,13 +19,11 @@ use crate::ingest::{IngestMac, PROOF_LEN, StagedSlot, ingest_key_aad, unwrap_wit
 use crate::keys::{DataKey, IdTag, KeyScope};
 use crate::record::{NewRecord, Record, RecordId};
 use crate::seal::{self, IngestBinding};
-use crate::store::{IngestRow, WriteTxn};
+use crate::store::IngestRow;
+use crate::tables::Txn;
 
 /// Staged rows read per query during a take-in.
 const STAGED_BATCH: usize = 16;
-/// The longest staged row a take-in reads: the largest record `put`
-/// accepts, sealed, with its proof. Longer ones are set aside unread.
-const MAX_STAGED_LEN: usize = codec::MAX_RECORD_BYTES + seal::SEAL_OVERHEAD + PROOF_LEN;
 /// How far above the high-water mark a staged id may be. Ingestors take
 /// ids from the counter one by one; a larger jump is a planted row that
 /// would otherwise spend the id space.
@@ -52,8 +50,8 @@ impl Vault {
         }
         let mut txn = self.begin()?;
         let mut sealers = HashMap::new();
-        self.take_in(&mut *txn, &mut sealers)?;
-        self.count_key_uses(&mut *txn, &sealers)?;
+        self.take_in(&mut txn, &mut sealers)?;
+        self.count_key_uses(&mut txn, &sealers)?;
         self.commit(txn)?;
         self.cache_sealers(sealers);
         Ok(())
@@ -77,7 +75,7 @@ impl Vault {
     /// under (the row is set aside; `verify` names the key).
     pub(super) fn take_in(
         &self,
-        txn: &mut dyn WriteTxn,
+        txn: &mut Txn<'_>,
         sealers: &mut HashMap<KeyScope, Sealer>,
     ) -> Result<u64> {
         let (mut mark, stored) = self.read_high_water(txn)?;
@@ -109,7 +107,7 @@ impl Vault {
         // however large, a writer of the file planted, memory stays bounded.
         let mut after = 0;
         loop {
-            let batch = txn.staged(after, STAGED_BATCH, MAX_STAGED_LEN)?;
+            let batch = txn.staged(after, STAGED_BATCH)?;
             let Some(last) = batch.last() else { break };
             after = last.id;
             for row in batch {
@@ -188,7 +186,7 @@ impl Vault {
     /// sets it aside. Errors are the transaction's own, never the row's.
     fn accept(
         &self,
-        txn: &mut dyn WriteTxn,
+        txn: &mut Txn<'_>,
         check: &mut Check,
         row: &IngestRow,
         mark: u64,

@@ -11,7 +11,8 @@ use crate::keys::{DataKey, KeyScope, data_key_aad};
 use crate::record::{NewRecord, RecordId, SubjectId};
 use crate::seal::{self, Binding};
 use crate::secret::SecretKey;
-use crate::store::{KeyRow, RecordRow, WriteTxn};
+use crate::store::{KeyRow, RecordRow};
+use crate::tables::Txn;
 
 impl Vault {
     /// Seals and stores one record durably; returns its id.
@@ -80,12 +81,12 @@ impl Vault {
         let mut sealers = HashMap::new();
         // Staged records first, inside this transaction: then every id this
         // call allocates is above them and above the high-water mark.
-        let mark = self.take_in(&mut *txn, &mut sealers)?;
+        let mark = self.take_in(&mut txn, &mut sealers)?;
         let n = pending.len() as u64;
         let above = mark.checked_add(1).ok_or_else(ids_exhausted)?;
         let first = txn.allocate_record_ids(n, above)?;
         let last = first.checked_add(n - 1).ok_or_else(ids_exhausted)?;
-        self.set_high_water(&mut *txn, last)?;
+        self.set_high_water(&mut txn, last)?;
         let mut ids = Vec::with_capacity(pending.len());
         let mut masked: HashMap<crate::keys::IdTag, i64> = HashMap::new();
         for (offset, (p, is_masked)) in pending.into_iter().enumerate() {
@@ -94,15 +95,15 @@ impl Vault {
                 let until = masked.entry(p.conversation).or_insert(p.expires_at_ms);
                 *until = (*until).max(p.expires_at_ms);
             }
-            self.seal_into(&mut *txn, &mut sealers, id, p)?;
+            self.seal_into(&mut txn, &mut sealers, id, p)?;
             ids.push(id);
         }
         for (conversation, until) in masked {
-            self.extend_mapping(&mut *txn, &mut sealers, conversation, until)?;
+            self.extend_mapping(&mut txn, &mut sealers, conversation, until)?;
         }
-        self.count_key_uses(&mut *txn, &sealers)?;
+        self.count_key_uses(&mut txn, &sealers)?;
         let event = Event::new(action).records(ids.iter().copied());
-        self.log_in(&mut *txn, actor, &event, &AuditOutcome::Ok)?;
+        self.log_in(&mut txn, actor, &event, &AuditOutcome::Ok)?;
         self.commit(txn)?;
         self.cache_sealers(sealers);
         Ok(ids)
@@ -139,30 +140,29 @@ impl Vault {
     }
 
     fn purge(&self, actor: &Actor) -> Result<PurgeReport> {
-        let mut txn = self.begin()?;
+        let mut txn = self.begin_scrubbed()?;
         // Read under the write lock: every entry committed before has a
         // time no later than this, by the same clock.
         let now_ms = self.now_ms();
-        let newest = Newest::keyed(&self.audit_keys, &mut *txn)?;
+        let newest = Newest::keyed(&self.audit_keys, &mut txn)?;
         Newest::check(now_ms, newest.at_ms())?;
         // Staged records in first, in this transaction, so that the purge
         // reaches them as records.
         let mut sealers = HashMap::new();
-        self.take_in(&mut *txn, &mut sealers)?;
-        self.count_key_uses(&mut *txn, &sealers)?;
+        self.take_in(&mut txn, &mut sealers)?;
+        self.count_key_uses(&mut txn, &sealers)?;
         let records = txn.delete_expired(now_ms)?;
         let keys = txn.delete_keys_ended(now_ms)?;
         if let Some(row) = newest.row(&self.audit_keys) {
             txn.set_meta_value(NEWEST_ROW, Some(&row))?;
         }
         let event = Event::new(AuditAction::Purge).count(records as u64);
-        self.log_in(&mut *txn, actor, &event, &AuditOutcome::Ok)?;
+        self.log_in(&mut txn, actor, &event, &AuditOutcome::Ok)?;
         self.commit(txn)?;
         // Cached first, then forgotten: a key the take-in used may be one
         // this purge destroyed.
         self.cache_sealers(sealers);
         self.keyring.forget(&keys);
-        self.store.scrub();
         Ok(PurgeReport {
             records,
             keys_destroyed: keys.len(),
@@ -191,21 +191,20 @@ impl Vault {
 
     fn erase(&self, actor: &Actor, subject: &SubjectId) -> Result<EraseReport> {
         let tag = self.tags.subject(subject.as_str());
-        let mut txn = self.begin()?;
+        let mut txn = self.begin_scrubbed()?;
         // Staged records carry no subject tag yet: take them in first, in
         // this transaction, so that the erasure reaches them.
         let mut sealers = HashMap::new();
-        self.take_in(&mut *txn, &mut sealers)?;
-        self.count_key_uses(&mut *txn, &sealers)?;
+        self.take_in(&mut txn, &mut sealers)?;
+        self.count_key_uses(&mut txn, &sealers)?;
         let (records, keys) = txn.delete_subject(&tag)?;
         let event = Event::new(AuditAction::Erase)
             .target(tag)
             .count(records as u64);
-        self.log_in(&mut *txn, actor, &event, &AuditOutcome::Ok)?;
+        self.log_in(&mut txn, actor, &event, &AuditOutcome::Ok)?;
         self.commit(txn)?;
         self.cache_sealers(sealers);
         self.keyring.forget(&keys);
-        self.store.scrub();
         Ok(EraseReport {
             records,
             keys_destroyed: keys.len(),
@@ -254,7 +253,7 @@ impl Vault {
     /// Seals a prepared record under its scope's key and stores it as `id`.
     pub(super) fn seal_into(
         &self,
-        txn: &mut dyn WriteTxn,
+        txn: &mut Txn<'_>,
         sealers: &mut HashMap<KeyScope, Sealer>,
         id: RecordId,
         p: Pending,
@@ -280,7 +279,7 @@ impl Vault {
     /// [`Vault::cache_sealers`] keeps them.
     pub(super) fn count_key_uses(
         &self,
-        txn: &mut dyn WriteTxn,
+        txn: &mut Txn<'_>,
         sealers: &HashMap<KeyScope, Sealer>,
     ) -> Result<()> {
         sealers
@@ -301,7 +300,7 @@ impl Vault {
     /// the scope's current key while it has uses left, else a fresh one.
     pub(super) fn sealer(
         &self,
-        txn: &mut dyn WriteTxn,
+        txn: &mut Txn<'_>,
         sealers: &mut HashMap<KeyScope, Sealer>,
         scope: &KeyScope,
     ) -> Result<Arc<DataKey>> {
@@ -336,7 +335,7 @@ impl Vault {
         Ok(key)
     }
 
-    fn new_key(&self, txn: &mut dyn WriteTxn, scope: &KeyScope) -> Result<Arc<DataKey>> {
+    fn new_key(&self, txn: &mut Txn<'_>, scope: &KeyScope) -> Result<Arc<DataKey>> {
         let unlocked = self.unlocked.read().unwrap_or_else(|e| e.into_inner());
         // Another process may have changed the key since we opened: a key
         // wrapped under our stale KEK would be unreadable to everyone else.
@@ -350,6 +349,7 @@ impl Vault {
             id,
             scope: *scope,
             sealed: 0,
+            retired: false,
             wrapped: wrapped.to_vec(),
         })?;
         Ok(Arc::new(DataKey::new(id, &secret)))

@@ -101,6 +101,3 @@ pub(super) const NEXT_RECORD: &str = "record";
 pub(super) const NEXT_KEY: &str = "key";
 /// Failed opens since the last successful one (not an id: a count).
 pub(super) const FAILED_OPENS: &str = "failed_opens";
-/// Names of the rows in `meta`.
-pub(super) const META_HEADER: &str = "header";
-pub(super) const META_TAG_KEY: &str = "tag_key";

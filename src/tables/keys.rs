@@ -1,0 +1,113 @@
+//! Data keys: which one seals a scope, rotation, rewrapping.
+
+use std::ops::ControlFlow;
+
+use super::{Txn, wrong_row};
+use crate::error::Result;
+use crate::keys::{IdTag, KeyScope};
+use crate::store::{Counter, KeyRow, ReadTxn, Row, Select, Table};
+
+fn into_key(row: Row) -> Result<KeyRow> {
+    match row {
+        Row::Key(k) => Ok(k),
+        other => Err(wrong_row(&other)),
+    }
+}
+
+pub(super) fn key(r: &mut dyn ReadTxn, id: u64) -> Result<Option<KeyRow>> {
+    r.get(Table::Keys, Select::Id(id))?
+        .map(into_key)
+        .transpose()
+}
+
+fn selected(r: &mut dyn ReadTxn, select: Select<'_>) -> Result<Vec<KeyRow>> {
+    let mut out = Vec::new();
+    r.scan(Table::Keys, select, &mut |row| {
+        out.push(into_key(row?)?);
+        Ok(ControlFlow::Continue(()))
+    })?;
+    Ok(out)
+}
+
+pub(super) fn all(r: &mut dyn ReadTxn) -> Result<Vec<KeyRow>> {
+    selected(r, Select::All)
+}
+
+pub(super) fn scope_has_key(
+    r: &mut dyn ReadTxn,
+    subject: Option<&IdTag>,
+    after_ms: i64,
+    until_ms: i64,
+) -> Result<bool> {
+    let mut found = false;
+    r.scan(Table::Keys, Select::Subject(subject), &mut |row| {
+        let end = into_key(row?)?.scope.not_after_ms;
+        found = end > after_ms && end <= until_ms;
+        Ok(if found {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        })
+    })?;
+    Ok(found)
+}
+
+impl Txn<'_> {
+    /// The key sealing records of `scope`: the newest of the scope's keys
+    /// not retired. Older ones of the scope still open what they sealed.
+    pub(crate) fn active_key(&mut self, scope: &KeyScope) -> Result<Option<KeyRow>> {
+        let keys = selected(self.r(), Select::Scope(scope))?;
+        Ok(keys.into_iter().filter(|k| !k.retired).max_by_key(|k| k.id))
+    }
+
+    /// Reserves a key id.
+    pub(crate) fn allocate_key_id(&mut self) -> Result<u64> {
+        self.raw.bump(Counter::KeyIds, 1)
+    }
+
+    /// Stores a new key.
+    pub(crate) fn insert_key(&mut self, key: &KeyRow) -> Result<()> {
+        self.raw.put(&Row::Key(key.clone()))
+    }
+
+    /// Counts `n` more records sealed by key `id`.
+    pub(crate) fn add_key_use(&mut self, id: u64, n: u64) -> Result<()> {
+        self.raw.bump(Counter::KeyUses(id), n).map(|_| ())
+    }
+
+    /// Stops key `id` from sealing any more records.
+    pub(crate) fn retire_key(&mut self, id: u64) -> Result<()> {
+        if let Some(mut k) = key(self.r(), id)? {
+            k.retired = true;
+            self.raw.put(&Row::Key(k))?;
+        }
+        Ok(())
+    }
+
+    /// Retires every active key; returns how many.
+    pub(crate) fn retire_all_keys(&mut self) -> Result<usize> {
+        let mut retired = 0;
+        for mut k in all(self.r())? {
+            if !k.retired {
+                k.retired = true;
+                self.raw.put(&Row::Key(k))?;
+                retired += 1;
+            }
+        }
+        Ok(retired)
+    }
+
+    /// Replaces a key's wrapped bytes (after a change of KEK).
+    pub(crate) fn rewrap_key(&mut self, id: u64, wrapped: &[u8]) -> Result<()> {
+        if let Some(mut k) = key(self.r(), id)? {
+            k.wrapped = wrapped.to_vec();
+            self.raw.put(&Row::Key(k))?;
+        }
+        Ok(())
+    }
+
+    /// Every stored key (for rewrapping).
+    pub(crate) fn keys(&mut self) -> Result<Vec<KeyRow>> {
+        all(self.r())
+    }
+}

@@ -1,0 +1,310 @@
+//! The vault's rules over the logical tables, written once above the
+//! storage seam (`crate::store`) so that every backend keeps them alike:
+//! which key seals a scope and when it rotates (`keys.rs`), what a purge
+//! and an erasure remove (`purge.rs`), how the audit chain is read and
+//! grown (`audit.rs`), how ids are handed out and failed opens counted
+//! (`counters.rs`), maintenance notes (`notes.rs`) and staged records
+//! (`staged.rs`).
+//!
+//! [`Tables`] reads outside a transaction; [`Txn`] is a write
+//! transaction. Both run the same functions, over [`ReadTxn`].
+
+mod audit;
+mod counters;
+mod keys;
+mod notes;
+mod purge;
+mod staged;
+
+use std::ops::ControlFlow;
+
+use crate::error::{Error, Result};
+use crate::keys::IdTag;
+use crate::store::{
+    Backend, Durability, KeyRow, PiiMapRow, ReadTxn, RecordRow, Row, Select, Table, VaultMeta,
+    WriteTxn,
+};
+
+/// Names of the header and tag key rows in [`Table::Meta`].
+const META_HEADER: &str = "header";
+const META_TAG_KEY: &str = "tag_key";
+
+/// Counts a key-less caller may see (all visible in the file anyway).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct StoreStats {
+    pub(crate) records: u64,
+    pub(crate) expired: u64,
+    pub(crate) sealed_bytes: u64,
+    pub(crate) oldest_expiry_ms: Option<i64>,
+    pub(crate) keys: u64,
+    pub(crate) audit_entries: u64,
+}
+
+/// A vault's storage, read outside a write transaction.
+pub(crate) struct Tables {
+    backend: Box<dyn Backend>,
+}
+
+impl Tables {
+    pub(crate) fn new(backend: Box<dyn Backend>) -> Self {
+        Self { backend }
+    }
+
+    /// Starts the one write transaction.
+    pub(crate) fn write(&self, durability: Durability) -> Result<Txn<'_>> {
+        Ok(Txn {
+            raw: self.backend.write(durability)?,
+        })
+    }
+
+    fn read(&self) -> Result<Box<dyn ReadTxn + '_>> {
+        self.backend.read()
+    }
+
+    /// The header and wrapped tag key.
+    pub(crate) fn meta(&self) -> Result<VaultMeta> {
+        meta(&mut *self.read()?)
+    }
+
+    /// An optional vault-wide value by name (FORMAT.md §8), or `None`.
+    pub(crate) fn meta_value(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        meta_value(&mut *self.read()?, name)
+    }
+
+    /// One stored record by id, or `None`.
+    pub(crate) fn record(&self, id: u64) -> Result<Option<RecordRow>> {
+        record(&mut *self.read()?, id)
+    }
+
+    /// Records of this conversation not expired at `now_ms`, by id.
+    pub(crate) fn conversation(&self, tag: &IdTag, now_ms: i64) -> Result<Vec<RecordRow>> {
+        live(&mut *self.read()?, Select::Conversation(tag), now_ms)
+    }
+
+    /// Records of this subject not expired at `now_ms`, by id.
+    pub(crate) fn subject(&self, tag: &IdTag, now_ms: i64) -> Result<Vec<RecordRow>> {
+        live(&mut *self.read()?, Select::Subject(Some(tag)), now_ms)
+    }
+
+    /// Calls `each` for every stored record, expired or not, by id.
+    pub(crate) fn each_record(&self, each: &mut dyn FnMut(RecordRow) -> Result<()>) -> Result<()> {
+        self.read()?.scan(Table::Records, Select::All, &mut |row| {
+            each(into_record(row?)?)?;
+            Ok(ControlFlow::Continue(()))
+        })
+    }
+
+    /// One stored key by id, or `None` if it was destroyed.
+    pub(crate) fn key(&self, id: u64) -> Result<Option<KeyRow>> {
+        keys::key(&mut *self.read()?, id)
+    }
+
+    /// Every stored key.
+    pub(crate) fn keys(&self) -> Result<Vec<KeyRow>> {
+        keys::all(&mut *self.read()?)
+    }
+
+    /// Whether a key of this subject (or of none) whose epoch ends in
+    /// `(after_ms, until_ms]` is stored.
+    pub(crate) fn scope_has_key(
+        &self,
+        subject: Option<&IdTag>,
+        after_ms: i64,
+        until_ms: i64,
+    ) -> Result<bool> {
+        keys::scope_has_key(&mut *self.read()?, subject, after_ms, until_ms)
+    }
+
+    /// Calls `each` for the audit entries with `from <= seq <= to`, in order.
+    pub(crate) fn audit_rows(
+        &self,
+        from: u64,
+        to: u64,
+        each: &mut dyn FnMut(crate::store::AuditRow) -> Result<()>,
+    ) -> Result<()> {
+        audit::rows(&mut *self.read()?, Select::Range(from, to), each)
+    }
+
+    /// A conversation's PII mapping, if it has one.
+    pub(crate) fn pii_map(&self, conversation: &IdTag) -> Result<Option<PiiMapRow>> {
+        pii_map(&mut *self.read()?, conversation)
+    }
+
+    /// Whether any staged record waits to be taken in.
+    pub(crate) fn has_ingested(&self) -> Result<bool> {
+        staged::has_waiting(&mut *self.read()?)
+    }
+
+    /// How many staged records were set aside (FORMAT.md §12).
+    pub(crate) fn set_aside_count(&self) -> Result<u64> {
+        Ok(self.read()?.tally(Table::Staged, Select::SetAside)?.rows)
+    }
+
+    /// The backend's own consistency check.
+    pub(crate) fn check_integrity(&self) -> Result<()> {
+        self.backend.check_integrity()
+    }
+
+    /// Counts and sizes, as of `now_ms`.
+    pub(crate) fn stats(&self, now_ms: i64) -> Result<StoreStats> {
+        let mut r = self.read()?;
+        let records = r.tally(Table::Records, Select::All)?;
+        Ok(StoreStats {
+            records: records.rows,
+            expired: r.tally(Table::Records, Select::ExpiredBy(now_ms))?.rows,
+            sealed_bytes: records.bytes,
+            oldest_expiry_ms: records.min_expiry_ms,
+            keys: r.tally(Table::Keys, Select::All)?.rows,
+            audit_entries: r.tally(Table::Audit, Select::All)?.rows,
+        })
+    }
+
+    /// Counts one failed open (unauthenticated: it cannot be MACed).
+    pub(crate) fn count_failed_open(&self) -> Result<()> {
+        let mut txn = self.write(Durability::Durable)?;
+        counters::count_failed_open(&mut *txn.raw)?;
+        txn.commit()
+    }
+}
+
+/// A write transaction: all or nothing, committed by [`Txn::commit`],
+/// rolled back if dropped. Its reads see its own writes.
+pub(crate) struct Txn<'a> {
+    raw: Box<dyn WriteTxn + 'a>,
+}
+
+impl Txn<'_> {
+    fn r(&mut self) -> &mut dyn ReadTxn {
+        &mut *self.raw
+    }
+
+    /// Writes the rows a new vault starts with.
+    pub(crate) fn initialize(&mut self, meta: &VaultMeta) -> Result<()> {
+        counters::initialize(&mut *self.raw)?;
+        self.set_meta(meta)
+    }
+
+    /// The header and wrapped tag key as this transaction sees them.
+    pub(crate) fn meta(&mut self) -> Result<VaultMeta> {
+        meta(self.r())
+    }
+
+    /// Replaces the header and wrapped tag key.
+    pub(crate) fn set_meta(&mut self, meta: &VaultMeta) -> Result<()> {
+        self.set_meta_value(META_HEADER, Some(&meta.header))?;
+        self.set_meta_value(META_TAG_KEY, Some(&meta.tag_key))
+    }
+
+    /// Reads an optional vault-wide value inside the transaction.
+    pub(crate) fn meta_value(&mut self, name: &str) -> Result<Option<Vec<u8>>> {
+        meta_value(self.r(), name)
+    }
+
+    /// Sets (or, with `None`, removes) an optional vault-wide value.
+    pub(crate) fn set_meta_value(&mut self, name: &str, value: Option<&[u8]>) -> Result<()> {
+        match value {
+            Some(v) => self.raw.put(&Row::Meta {
+                name: name.to_owned(),
+                value: v.to_vec(),
+            }),
+            None => self.raw.delete(Table::Meta, Select::Name(name)).map(|_| ()),
+        }
+    }
+
+    /// One stored record by id, inside the transaction.
+    pub(crate) fn record(&mut self, id: u64) -> Result<Option<RecordRow>> {
+        record(self.r(), id)
+    }
+
+    /// Stores a record.
+    pub(crate) fn insert_record(&mut self, row: &RecordRow) -> Result<()> {
+        self.raw.put(&Row::Record(row.clone()))?;
+        failpoint!("record-inserted");
+        Ok(())
+    }
+
+    /// A conversation's PII mapping, inside the transaction.
+    pub(crate) fn pii_map(&mut self, conversation: &IdTag) -> Result<Option<PiiMapRow>> {
+        pii_map(self.r(), conversation)
+    }
+
+    /// Stores (or replaces) a conversation's PII mapping.
+    pub(crate) fn put_pii_map(&mut self, row: &PiiMapRow) -> Result<()> {
+        self.raw.put(&Row::PiiMap(row.clone()))
+    }
+
+    /// Makes everything durable.
+    pub(crate) fn commit(self) -> Result<()> {
+        self.commit_then(&mut || ())
+    }
+
+    /// Commits, then runs `after` while still keeping other writers out
+    /// (so in-memory state that mirrors the commit changes with it).
+    pub(crate) fn commit_then(mut self, after: &mut dyn FnMut()) -> Result<()> {
+        failpoint!("commit-before");
+        self.raw.commit()?;
+        failpoint!("commit-after");
+        after();
+        Ok(())
+    }
+}
+
+fn meta(r: &mut dyn ReadTxn) -> Result<VaultMeta> {
+    let get = |r: &mut dyn ReadTxn, name| {
+        meta_value(r, name)?.ok_or_else(|| Error::Corrupt {
+            what: format!("the vault's {name} is missing"),
+        })
+    };
+    Ok(VaultMeta {
+        header: get(r, META_HEADER)?,
+        tag_key: get(r, META_TAG_KEY)?,
+    })
+}
+
+fn meta_value(r: &mut dyn ReadTxn, name: &str) -> Result<Option<Vec<u8>>> {
+    match r.get(Table::Meta, Select::Name(name))? {
+        None => Ok(None),
+        Some(Row::Meta { value, .. }) => Ok(Some(value)),
+        Some(other) => Err(wrong_row(&other)),
+    }
+}
+
+fn record(r: &mut dyn ReadTxn, id: u64) -> Result<Option<RecordRow>> {
+    r.get(Table::Records, Select::Id(id))?
+        .map(into_record)
+        .transpose()
+}
+
+fn pii_map(r: &mut dyn ReadTxn, conversation: &IdTag) -> Result<Option<PiiMapRow>> {
+    match r.get(Table::PiiMaps, Select::Conversation(conversation))? {
+        None => Ok(None),
+        Some(Row::PiiMap(m)) => Ok(Some(m)),
+        Some(other) => Err(wrong_row(&other)),
+    }
+}
+
+/// The selected records not expired at `now_ms`.
+fn live(r: &mut dyn ReadTxn, select: Select<'_>, now_ms: i64) -> Result<Vec<RecordRow>> {
+    let mut out = Vec::new();
+    r.scan(Table::Records, select, &mut |row| {
+        let row = into_record(row?)?;
+        if row.expires_at_ms > now_ms {
+            out.push(row);
+        }
+        Ok(ControlFlow::Continue(()))
+    })?;
+    Ok(out)
+}
+
+fn into_record(row: Row) -> Result<RecordRow> {
+    match row {
+        Row::Record(r) => Ok(r),
+        other => Err(wrong_row(&other)),
+    }
+}
+
+/// A backend handed back a row of another table than asked: its bug,
+/// never the file's.
+fn wrong_row(row: &Row) -> Error {
+    Error::Storage(format!("the backend returned a row of {:?}", row.table()).into())
+}
