@@ -14,6 +14,8 @@ use llmvault::{ConversationId, Error, SubjectId};
 const HOUR: Duration = Duration::from_secs(3600);
 const DAY: Duration = Duration::from_secs(86_400);
 
+// On every backend; the test that reads the files is a plain `#[test]`, on
+// SQLite only.
 on_each_backend!(
     records_expire_after_their_ttl_or_the_default,
     a_ttl_above_the_maximum_is_refused,
