@@ -13,9 +13,15 @@ use llmvault::{
     AuditAction, ConversationId, Error, IngestKey, Ingestor, KeySource, SubjectId, Vault,
 };
 
-#[test]
-fn ingested_records_read_like_any_other_and_are_audited() {
-    let t = new_vault();
+// On every backend; the tests that read or change the file are plain
+// `#[test]`s, on SQLite only.
+on_each_backend!(
+    ingested_records_read_like_any_other_and_are_audited,
+    retention_and_erasure_apply_to_ingested_records,
+);
+
+fn ingested_records_read_like_any_other_and_are_audited(backend: Backend) {
+    let t = new_vault_on(backend);
     let key = t.ingest_key().unwrap();
     let text = key.to_text();
     assert_eq!(
@@ -25,7 +31,7 @@ fn ingested_records_read_like_any_other_and_are_audited() {
     );
     assert_eq!(*text.parse::<IngestKey>().unwrap().to_text(), *text);
 
-    let ingestor = Ingestor::open_with_options(&t.path, &text.parse().unwrap(), &t.opts).unwrap();
+    let ingestor = t.ingestor(&text.parse().unwrap());
     let a = ingestor
         .put(record("conv", Some("alice"), "from the service"))
         .unwrap();
@@ -111,11 +117,10 @@ fn the_ingest_key_is_a_secret_and_an_ingestor_needs_the_right_one() {
     assert!(Ingestor::open(&t.path, &key).is_ok());
 }
 
-#[test]
-fn retention_and_erasure_apply_to_ingested_records() {
-    let mut t = new_vault();
+fn retention_and_erasure_apply_to_ingested_records(backend: Backend) {
+    let mut t = new_vault_on(backend);
     let key = t.ingest_key().unwrap();
-    let ingestor = Ingestor::open_with_options(&t.path, &key, &t.opts).unwrap();
+    let ingestor = t.ingestor(&key);
     let short = ingestor
         .put(record("c", None, "short").ttl(Duration::from_secs(60)))
         .unwrap();
@@ -125,7 +130,7 @@ fn retention_and_erasure_apply_to_ingested_records() {
     // A key-less purge reaches records still staged.
     t.close();
     t.clock.advance(Duration::from_secs(2 * 86_400));
-    let job = Vault::open_for_maintenance(&t.path)
+    let job = open_for_maintenance_in(&t.storage)
         .unwrap()
         .with_clock(t.clock.clone());
     assert_eq!(job.purge_expired().unwrap().records, 1);
