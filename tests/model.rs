@@ -1,7 +1,7 @@
 //! Model-based property test: random sequences of operations run against
-//! the real vault, on each backend, and against a plain in-memory model of what should be
-//! visible. Every observable result must match. A failing case shrinks to
-//! a short list of `Op`s, printed with `Debug`.
+//! the real vault, on each backend, and against a plain in-memory model of
+//! what should be visible. Every observable result must match. A failing
+//! case shrinks to a short list of `Op`s, printed with `Debug`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
