@@ -61,10 +61,12 @@ pub fn new_vault_with(tune: impl FnOnce(VaultOptions) -> VaultOptions) -> TestVa
     new_vault_on_with(Backend::Sqlite, tune)
 }
 
+/// A vault on `backend`, for tests that reach it only through its storage.
 pub fn new_vault_on(backend: Backend) -> TestVault {
     new_vault_on_with(backend, |o| o)
 }
 
+/// A vault on `backend` with `tune`d options.
 pub fn new_vault_on_with(
     backend: Backend,
     tune: impl FnOnce(VaultOptions) -> VaultOptions,
@@ -86,7 +88,8 @@ pub fn new_vault_on_with(
 }
 
 impl TestVault {
-    /// Closes the vault (checkpointing the WAL into the file) and opens it again.
+    /// Closes the vault (on SQLite, checkpointing the WAL into the file) and
+    /// opens it again on the same storage.
     pub fn reopen(&mut self) {
         self.vault = None;
         self.vault = Some(open_in(&self.storage, key(), &self.opts).unwrap());
