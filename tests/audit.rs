@@ -9,8 +9,17 @@ mod common;
 use common::*;
 use llmvault::{
     AUDIT_MAX_LISTED_RECORDS, Actor, AuditAction, AuditHead, AuditOutcome, ConversationId, Error,
-    KeySource, Query, RecordId, SubjectId, Vault,
+    KeySource, Query, RecordId, SubjectId,
 };
+
+// On every backend; the tests that change or count rows of the file are
+// plain `#[test]`s, on SQLite only.
+on_each_backend!(
+    every_operation_appends_one_entry,
+    actors_and_failures_are_recorded,
+    failed_opens_are_folded_in_at_the_next_open,
+    the_chain_survives_a_change_of_key_and_verifies_against_its_head,
+);
 
 fn actions(t: &TestVault) -> Vec<AuditAction> {
     t.audit()
@@ -21,9 +30,8 @@ fn actions(t: &TestVault) -> Vec<AuditAction> {
         .collect()
 }
 
-#[test]
-fn every_operation_appends_one_entry() {
-    let mut t = new_vault();
+fn every_operation_appends_one_entry(backend: Backend) {
+    let mut t = new_vault_on(backend);
     let id = t.put(record("c", Some("s"), "a")).unwrap();
     t.put_batch(vec![record("c", Some("s"), "b"), record("c", None, "c")])
         .unwrap();
@@ -74,9 +82,8 @@ fn every_operation_appends_one_entry() {
     assert_eq!(t.audit().verify().unwrap().entries, 11);
 }
 
-#[test]
-fn actors_and_failures_are_recorded() {
-    let t = new_vault();
+fn actors_and_failures_are_recorded(backend: Backend) {
+    let t = new_vault_on(backend);
     let alice = t.as_actor(Actor::new("alice").purpose("ticket T-9"));
     let id = alice.put(record("c", None, "x")).unwrap();
     alice.get(id).unwrap();
@@ -99,13 +106,12 @@ fn actors_and_failures_are_recorded() {
     assert!(matches!(&entries[3].outcome, AuditOutcome::Failed(m) if m.contains("ttl")));
 }
 
-#[test]
-fn failed_opens_are_folded_in_at_the_next_open() {
-    let mut t = new_vault();
+fn failed_opens_are_folded_in_at_the_next_open(backend: Backend) {
+    let mut t = new_vault_on(backend);
     t.close();
     for _ in 0..3 {
         assert!(matches!(
-            Vault::open(&t.path, KeySource::passphrase("wrong"), &t.opts),
+            open_in(&t.storage, KeySource::passphrase("wrong"), &t.opts),
             Err(Error::WrongKey)
         ));
     }
@@ -212,9 +218,8 @@ fn a_cut_off_tail_is_found_against_a_kept_head() {
     );
 }
 
-#[test]
-fn the_chain_survives_a_change_of_key_and_verifies_against_its_head() {
-    let t = new_vault();
+fn the_chain_survives_a_change_of_key_and_verifies_against_its_head(backend: Backend) {
+    let t = new_vault_on(backend);
     t.put(record("c", None, "x")).unwrap();
     let before = t.audit().head().unwrap();
     t.change_key(KeySource::passphrase("new")).unwrap();

@@ -11,19 +11,27 @@ use std::time::Duration;
 
 use common::*;
 use llmvault::clock::ManualClock;
-use llmvault::{AuditAction, AuditOutcome, Error, Maintenance, Vault};
+use llmvault::{AuditAction, AuditOutcome, Error, Maintenance};
 
 const HOUR: Duration = Duration::from_secs(3600);
 
+// On every backend; the test that changes the file is a plain `#[test]`,
+// on SQLite only.
+on_each_backend!(
+    a_keyed_purge_behind_the_newest_audit_time_is_refused,
+    the_check_survives_reopening_and_a_handle_with_another_clock,
+    a_keyless_purge_behind_the_vault_is_refused,
+    a_keyless_clock_set_forward_purges_early_but_does_not_block_keyed_purges,
+);
+
 fn job(t: &TestVault, clock: &Arc<ManualClock>) -> Maintenance {
-    Vault::open_for_maintenance(&t.path)
+    open_for_maintenance_in(&t.storage)
         .unwrap()
         .with_clock(clock.clone())
 }
 
-#[test]
-fn a_keyed_purge_behind_the_newest_audit_time_is_refused() {
-    let t = new_vault();
+fn a_keyed_purge_behind_the_newest_audit_time_is_refused(backend: Backend) {
+    let t = new_vault_on(backend);
     let id = t.put(record("c", None, "x").ttl(HOUR)).unwrap();
     t.clock.advance(2 * HOUR);
     assert!(matches!(t.get(id), Err(Error::Expired { .. })));
@@ -54,9 +62,8 @@ fn a_keyed_purge_behind_the_newest_audit_time_is_refused() {
     t.audit().verify().unwrap();
 }
 
-#[test]
-fn the_check_survives_reopening_and_a_handle_with_another_clock() {
-    let mut t = new_vault();
+fn the_check_survives_reopening_and_a_handle_with_another_clock(backend: Backend) {
+    let mut t = new_vault_on(backend);
     t.put(record("c", None, "x").ttl(HOUR)).unwrap();
     t.clock.advance(3 * HOUR);
     t.purge_expired().unwrap();
@@ -64,7 +71,7 @@ fn the_check_survives_reopening_and_a_handle_with_another_clock() {
     t.close();
     // Another process, whose clock is an hour behind.
     let late = Arc::new(ManualClock::new(start() + 2 * HOUR));
-    let other = Vault::open(&t.path, key(), opts(&late)).unwrap();
+    let other = open_in(&t.storage, key(), opts(&late)).unwrap();
     assert!(matches!(
         other.purge_expired(),
         Err(Error::ClockBehind { .. })
@@ -118,9 +125,8 @@ fn a_kept_newest_time_that_was_altered_is_ignored() {
     assert!(matches!(t.purge_expired(), Err(Error::ClockBehind { .. })));
 }
 
-#[test]
-fn a_keyless_purge_behind_the_vault_is_refused() {
-    let mut t = new_vault();
+fn a_keyless_purge_behind_the_vault_is_refused(backend: Backend) {
+    let mut t = new_vault_on(backend);
     let id = t.put(record("c", None, "x").ttl(HOUR)).unwrap();
     t.clock.advance(2 * HOUR);
     t.get(id).unwrap_err();
@@ -154,9 +160,8 @@ fn a_keyless_purge_behind_the_vault_is_refused() {
 
 /// What a maintenance host's clock can still do: set forward, it purges
 /// early, and its note's time does not hold keyed purges back.
-#[test]
-fn a_keyless_clock_set_forward_purges_early_but_does_not_block_keyed_purges() {
-    let mut t = new_vault();
+fn a_keyless_clock_set_forward_purges_early_but_does_not_block_keyed_purges(backend: Backend) {
+    let mut t = new_vault_on(backend);
     t.put(record("c", None, "thirty days")).unwrap();
     t.close();
     let far = Arc::new(ManualClock::new(start() + 365 * 24 * HOUR));

@@ -8,6 +8,13 @@ mod common;
 use common::*;
 use llmvault::{ConversationId, Error, RecordId, SubjectId};
 
+// On every backend; the tests that copy or read rows of the file are
+// plain `#[test]`s, on SQLite only.
+on_each_backend!(
+    erase_subject_removes_their_records_and_spares_others,
+    erasing_an_unknown_subject_changes_nothing,
+);
+
 type Row = (i64, Vec<u8>, Option<Vec<u8>>, i64, Vec<u8>);
 
 fn rows_of(t: &TestVault, ids: &[RecordId]) -> Vec<Row> {
@@ -24,9 +31,9 @@ fn rows_of(t: &TestVault, ids: &[RecordId]) -> Vec<Row> {
         .collect()
 }
 
-#[test]
-fn erase_subject_shreds_their_records_and_spares_others() {
-    let mut t = new_vault();
+/// Alice's three records (one conversation each), Bob's two and an
+/// anonymous one (both in "shared").
+fn alice_bob_and_anon(t: &TestVault) -> (Vec<RecordId>, Vec<RecordId>, RecordId) {
     let alice: Vec<_> = (0..3)
         .map(|i| {
             t.put(record(&format!("a{i}"), Some("alice"), "alice data"))
@@ -40,6 +47,47 @@ fn erase_subject_shreds_their_records_and_spares_others() {
         })
         .collect();
     let anon = t.put(record("shared", None, "anonymous")).unwrap();
+    (alice, bob, anon)
+}
+
+/// The part of the next test that needs no file: erasure itself.
+fn erase_subject_removes_their_records_and_spares_others(backend: Backend) {
+    let mut t = new_vault_on(backend);
+    let (alice, bob, anon) = alice_bob_and_anon(&t);
+    let report = t.erase_subject(&SubjectId::new("alice")).unwrap();
+    assert_eq!(report.records, 3);
+    assert!(report.keys_destroyed >= 1);
+    t.reopen();
+    for id in &alice {
+        assert!(matches!(t.get(*id), Err(Error::NotFound { .. })));
+    }
+    assert!(
+        t.subject_records(&SubjectId::new("alice"))
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        t.conversation(&ConversationId::new("a0"))
+            .unwrap()
+            .is_empty()
+    );
+    for id in bob.iter().chain([&anon]) {
+        assert!(t.get(*id).is_ok());
+    }
+    assert_eq!(t.subject_records(&SubjectId::new("bob")).unwrap().len(), 2);
+    assert_eq!(
+        t.conversation(&ConversationId::new("shared"))
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(t.verify().unwrap().records, 3);
+}
+
+#[test]
+fn erase_subject_shreds_their_records_and_spares_others() {
+    let mut t = new_vault();
+    let (alice, bob, anon) = alice_bob_and_anon(&t);
 
     // A backup of alice's sealed rows, taken before the erasure.
     t.close();
@@ -95,9 +143,8 @@ fn erase_subject_shreds_their_records_and_spares_others() {
     );
 }
 
-#[test]
-fn erasing_an_unknown_subject_changes_nothing() {
-    let t = new_vault();
+fn erasing_an_unknown_subject_changes_nothing(backend: Backend) {
+    let t = new_vault_on(backend);
     t.put(record("c", Some("alice"), "x")).unwrap();
     let r = t.erase_subject(&SubjectId::new("nobody")).unwrap();
     assert_eq!((r.records, r.keys_destroyed), (0, 0));

@@ -10,12 +10,20 @@ use std::time::Duration;
 
 use common::*;
 use llmvault::{
-    AuditAction, ConversationId, Error, IngestKey, Ingestor, KeySource, SubjectId, Vault,
+    AuditAction, ConversationId, Error, IngestKey, Ingestor, KeySource, RecordId, SubjectId, Vault,
 };
 
-#[test]
-fn ingested_records_read_like_any_other_and_are_audited() {
-    let t = new_vault();
+// On every backend; the tests that read or change the file are plain
+// `#[test]`s, on SQLite only.
+on_each_backend!(
+    ingested_records_read_like_any_other_and_are_audited,
+    an_ingestor_needs_the_right_ingest_key,
+    retention_and_erasure_apply_to_ingested_records,
+    ingest_survives_a_change_of_key,
+);
+
+fn ingested_records_read_like_any_other_and_are_audited(backend: Backend) {
+    let t = new_vault_on(backend);
     let key = t.ingest_key().unwrap();
     let text = key.to_text();
     assert_eq!(
@@ -25,7 +33,7 @@ fn ingested_records_read_like_any_other_and_are_audited() {
     );
     assert_eq!(*text.parse::<IngestKey>().unwrap().to_text(), *text);
 
-    let ingestor = Ingestor::open_with_options(&t.path, &text.parse().unwrap(), &t.opts).unwrap();
+    let ingestor = t.ingestor(&text.parse().unwrap());
     let a = ingestor
         .put(record("conv", Some("alice"), "from the service"))
         .unwrap();
@@ -59,7 +67,7 @@ fn ingested_records_read_like_any_other_and_are_audited() {
 }
 
 #[test]
-fn the_ingest_key_is_a_secret_and_an_ingestor_needs_the_right_one() {
+fn the_ingest_key_is_a_secret() {
     let mut t = new_vault();
     let key = t.ingest_key().unwrap();
     let text = key.to_text();
@@ -85,12 +93,17 @@ fn the_ingest_key_is_a_secret_and_an_ingestor_needs_the_right_one() {
     for (name, bytes) in files_in(t.dir.path()) {
         assert!(!contains(&bytes, &secret), "the MAC secret is in {name}");
     }
-    t.reopen();
     assert_eq!(format!("{key:?}"), "IngestKey { .. }");
+}
 
-    let other = new_vault().ingest_key().unwrap();
+fn an_ingestor_needs_the_right_ingest_key(backend: Backend) {
+    let t = new_vault_on(backend);
+    let key = t.ingest_key().unwrap();
+    // The public key, as `the_ingest_key_is_a_secret` finds it in the file.
+    let hex = &key.to_text()["llmvault-ingest-2-".len()..][..64];
+    let other = new_vault_on(backend).ingest_key().unwrap();
     assert!(matches!(
-        Ingestor::open(&t.path, &other),
+        ingestor_in(&t.storage, &other),
         Err(Error::WrongKey)
     ));
     // The right public key with another MAC secret: refused at open.
@@ -98,7 +111,7 @@ fn the_ingest_key_is_a_secret_and_an_ingestor_needs_the_right_one() {
         .parse()
         .unwrap();
     assert!(matches!(
-        Ingestor::open(&t.path, &forged),
+        ingestor_in(&t.storage, &forged),
         Err(Error::WrongKey)
     ));
     // The format-1 key was the public key alone: it proves nothing.
@@ -108,14 +121,13 @@ fn the_ingest_key_is_a_secret_and_an_ingestor_needs_the_right_one() {
         "{legacy:?}"
     );
     assert!("llmvault-ingest-2-zz".parse::<IngestKey>().is_err());
-    assert!(Ingestor::open(&t.path, &key).is_ok());
+    assert!(ingestor_in(&t.storage, &key).is_ok());
 }
 
-#[test]
-fn retention_and_erasure_apply_to_ingested_records() {
-    let mut t = new_vault();
+fn retention_and_erasure_apply_to_ingested_records(backend: Backend) {
+    let mut t = new_vault_on(backend);
     let key = t.ingest_key().unwrap();
-    let ingestor = Ingestor::open_with_options(&t.path, &key, &t.opts).unwrap();
+    let ingestor = t.ingestor(&key);
     let short = ingestor
         .put(record("c", None, "short").ttl(Duration::from_secs(60)))
         .unwrap();
@@ -125,7 +137,7 @@ fn retention_and_erasure_apply_to_ingested_records() {
     // A key-less purge reaches records still staged.
     t.close();
     t.clock.advance(Duration::from_secs(2 * 86_400));
-    let job = Vault::open_for_maintenance(&t.path)
+    let job = open_for_maintenance_in(&t.storage)
         .unwrap()
         .with_clock(t.clock.clone());
     assert_eq!(job.purge_expired().unwrap().records, 1);
@@ -139,16 +151,21 @@ fn retention_and_erasure_apply_to_ingested_records() {
     assert!(t.get(kept).is_ok());
 }
 
-#[test]
-fn ingest_survives_a_change_of_key_and_staged_tampering_is_set_aside() {
-    let mut t = new_vault();
+fn ingest_survives_a_change_of_key(backend: Backend) {
+    rotated_with_an_ingested_record(backend);
+}
+
+/// A vault whose passphrase changed to "rotated" after it issued its
+/// ingest key (returned), closed, with one record the ingestor put since.
+fn rotated_with_an_ingested_record(backend: Backend) -> (TestVault, IngestKey, RecordId) {
+    let mut t = new_vault_on(backend);
     let key = t.ingest_key().unwrap();
     t.change_key(KeySource::passphrase("rotated")).unwrap();
-    let ingestor = Ingestor::open_with_options(&t.path, &key, &t.opts).unwrap();
+    let ingestor = t.ingestor(&key);
     let id = ingestor.put(record("c", None, "after rotation")).unwrap();
     drop(ingestor);
     t.close();
-    let v = Vault::open(&t.path, KeySource::passphrase("rotated"), &t.opts).unwrap();
+    let v = open_in(&t.storage, KeySource::passphrase("rotated"), &t.opts).unwrap();
     assert_eq!(
         v.get(id).unwrap().prompt()[0].content(),
         "prompt: after rotation"
@@ -156,6 +173,12 @@ fn ingest_survives_a_change_of_key_and_staged_tampering_is_set_aside() {
     // The ingest key survives the change of passphrase.
     assert_eq!(*v.ingest_key().unwrap().to_text(), *key.to_text());
     drop(v);
+    (t, key, id)
+}
+
+#[test]
+fn after_a_change_of_key_staged_tampering_is_set_aside() {
+    let (t, key, id) = rotated_with_an_ingested_record(Backend::Sqlite);
 
     // A staged record altered on disk is set aside: counted by verify,
     // never read, and no error for anyone.

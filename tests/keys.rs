@@ -10,41 +10,42 @@ use std::collections::HashSet;
 use common::*;
 use llmvault::{Error, KdfParams, KeySource, Vault};
 
-#[test]
-fn wrong_passphrase_is_wrong_key() {
-    let mut t = new_vault();
+// On every backend; the tests that read or change rows of the file are
+// plain `#[test]`s, on SQLite only (and one needs no vault).
+on_each_backend!(
+    wrong_passphrase_is_wrong_key,
+    create_refuses_an_existing_file,
+    composite_key_needs_both_parts,
+    raw_key_opens_and_another_raw_key_does_not,
+    a_stale_handle_cannot_create_keys_after_another_changed_the_key,
+);
+
+fn wrong_passphrase_is_wrong_key(backend: Backend) {
+    let mut t = new_vault_on(backend);
     let id = t.put(record("c", None, "x")).unwrap();
-    let o = t.opts.clone();
-    t.with_closed(|path| {
-        let err = Vault::open(path, KeySource::passphrase("not it"), &o).unwrap_err();
-        assert!(matches!(err, Error::WrongKey), "{err:?}");
-    });
+    t.close();
+    let err = open_in(&t.storage, KeySource::passphrase("not it"), &t.opts).unwrap_err();
+    assert!(matches!(err, Error::WrongKey), "{err:?}");
+    t.reopen();
     assert_eq!(t.get(id).unwrap().id(), id);
 }
 
-#[test]
-fn create_refuses_an_existing_file() {
-    let t = new_vault();
-    let err = Vault::create(&t.path, key(), &t.opts).unwrap_err();
+fn create_refuses_an_existing_file(backend: Backend) {
+    let t = new_vault_on(backend);
+    let err = create_in(&t.storage, key(), &t.opts).unwrap_err();
     assert!(matches!(err, Error::AlreadyExists), "{err:?}");
 }
 
-#[test]
-fn composite_key_needs_both_parts() {
+fn composite_key_needs_both_parts(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("v.vault");
+    let s = storage(backend, &dir.path().join("v.vault"));
     let key_file = dir.path().join("vault.key");
     let other_file = dir.path().join("other.key");
     std::fs::write(&key_file, [0xA5; 64]).unwrap();
     std::fs::write(&other_file, [0x5A; 64]).unwrap();
     let clock = std::sync::Arc::new(llmvault::clock::ManualClock::new(start()));
     let o = opts(&clock);
-    let vault = Vault::create(
-        &path,
-        KeySource::passphrase_and_keyfile(PASS, &key_file),
-        &o,
-    )
-    .unwrap();
+    let vault = create_in(&s, KeySource::passphrase_and_keyfile(PASS, &key_file), &o).unwrap();
     let id = vault.put(record("c", None, "composite")).unwrap();
     drop(vault);
 
@@ -54,39 +55,33 @@ fn composite_key_needs_both_parts() {
         KeySource::passphrase_and_keyfile("not it", &key_file),
     ];
     for k in wrong {
-        let err = Vault::open(&path, &k, &o).unwrap_err();
+        let err = open_in(&s, &k, &o).unwrap_err();
         assert!(matches!(err, Error::WrongKey), "{k:?}: {err:?}");
     }
-    let vault = Vault::open(
-        &path,
-        KeySource::passphrase_and_keyfile(PASS, &key_file),
-        &o,
-    )
-    .unwrap();
+    let vault = open_in(&s, KeySource::passphrase_and_keyfile(PASS, &key_file), &o).unwrap();
     assert_eq!(
         vault.get(id).unwrap().prompt()[0].content(),
         "prompt: composite"
     );
 }
 
-#[test]
-fn raw_key_opens_and_another_raw_key_does_not() {
+fn raw_key_opens_and_another_raw_key_does_not(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("v.vault");
+    let s = storage(backend, &dir.path().join("v.vault"));
     let clock = std::sync::Arc::new(llmvault::clock::ManualClock::new(start()));
     let o = opts(&clock);
-    let vault = Vault::create(&path, KeySource::raw_key([7; 32]), &o).unwrap();
+    let vault = create_in(&s, KeySource::raw_key([7; 32]), &o).unwrap();
     let id = vault.put(record("c", None, "raw")).unwrap();
     drop(vault);
     assert!(matches!(
-        Vault::open(&path, KeySource::raw_key([8; 32]), &o),
+        open_in(&s, KeySource::raw_key([8; 32]), &o),
         Err(Error::WrongKey)
     ));
     assert!(matches!(
-        Vault::open(&path, KeySource::passphrase(PASS), &o),
+        open_in(&s, KeySource::passphrase(PASS), &o),
         Err(Error::WrongKey)
     ));
-    let vault = Vault::open(&path, KeySource::raw_key([7; 32]), &o).unwrap();
+    let vault = open_in(&s, KeySource::raw_key([7; 32]), &o).unwrap();
     assert!(vault.get(id).is_ok());
 }
 
@@ -276,10 +271,9 @@ fn wrapped_column(t: &TestVault) -> Vec<Vec<u8>> {
     t.blobs("SELECT wrapped FROM keys ORDER BY id")
 }
 
-#[test]
-fn a_stale_handle_cannot_create_keys_after_another_changed_the_key() {
-    let t = new_vault();
-    let other = Vault::open(&t.path, key(), &t.opts).unwrap();
+fn a_stale_handle_cannot_create_keys_after_another_changed_the_key(backend: Backend) {
+    let t = new_vault_on(backend);
+    let other = open_in(&t.storage, key(), &t.opts).unwrap();
     other.change_key(KeySource::passphrase("rotated")).unwrap();
     // A new scope needs a new data key, which the stale KEK must not wrap.
     let err = t.put(record("c", Some("new-subject"), "x")).unwrap_err();

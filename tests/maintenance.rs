@@ -10,9 +10,15 @@ use std::time::Duration;
 use common::*;
 use llmvault::{AuditAction, Error, Vault};
 
-#[test]
-fn a_keyless_job_purges_and_the_next_open_audits_it() {
-    let mut t = new_vault();
+// On every backend; the test of a file that is not a vault is a plain
+// `#[test]`, on SQLite only.
+on_each_backend!(
+    a_keyless_job_purges_and_the_next_open_audits_it,
+    notes_and_failed_opens_folded_in_together_are_chained_once_each,
+);
+
+fn a_keyless_job_purges_and_the_next_open_audits_it(backend: Backend) {
+    let mut t = new_vault_on(backend);
     let short = t
         .put(record("c", Some("s"), "short").ttl(Duration::from_secs(3600)))
         .unwrap();
@@ -22,7 +28,7 @@ fn a_keyless_job_purges_and_the_next_open_audits_it() {
     t.close();
 
     t.clock.advance(Duration::from_secs(2 * 86_400));
-    let job = Vault::open_for_maintenance(&t.path)
+    let job = open_for_maintenance_in(&t.storage)
         .unwrap()
         .with_clock(t.clock.clone());
     let before = job.stats().unwrap();
@@ -78,14 +84,13 @@ fn maintenance_refuses_what_is_not_a_vault() {
     ));
 }
 
-#[test]
-fn notes_and_failed_opens_folded_in_together_are_chained_once_each() {
-    let mut t = new_vault();
+fn notes_and_failed_opens_folded_in_together_are_chained_once_each(backend: Backend) {
+    let mut t = new_vault_on(backend);
     t.put(record("c", None, "x").ttl(Duration::from_secs(60)))
         .unwrap();
     t.close();
     t.clock.advance(Duration::from_secs(120));
-    let job = Vault::open_for_maintenance(&t.path)
+    let job = open_for_maintenance_in(&t.storage)
         .unwrap()
         .with_clock(t.clock.clone());
     job.purge_expired().unwrap();
@@ -94,7 +99,7 @@ fn notes_and_failed_opens_folded_in_together_are_chained_once_each() {
     for _ in 0..2 {
         let wrong = llmvault::KeySource::passphrase("wrong");
         assert!(matches!(
-            Vault::open(&t.path, wrong, &t.opts),
+            open_in(&t.storage, wrong, &t.opts),
             Err(Error::WrongKey)
         ));
     }

@@ -1,7 +1,7 @@
 //! Model-based property test: random sequences of operations run against
-//! the real vault and against a plain in-memory model of what should be
-//! visible. Every observable result must match. A failing case shrinks to
-//! a short list of `Op`s, printed with `Debug`.
+//! the real vault, on each backend, and against a plain in-memory model of
+//! what should be visible. Every observable result must match. A failing
+//! case shrinks to a short list of `Op`s, printed with `Debug`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use common::start;
+use common::{Backend, Storage, create_in, open_in, start, storage};
 use llmvault::clock::ManualClock;
 use llmvault::{
     ConversationId, Error, KdfParams, KeySource, Message, NewRecord, RecordId, SubjectId, Vault,
@@ -88,7 +88,7 @@ struct Expected {
 
 struct Harness {
     _dir: tempfile::TempDir,
-    path: std::path::PathBuf,
+    storage: Storage,
     clock: Arc<ManualClock>,
     opts: VaultOptions,
     key: u8,
@@ -99,19 +99,19 @@ struct Harness {
 }
 
 impl Harness {
-    fn new() -> Self {
+    fn new(backend: Backend) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("model.vault");
+        let storage = storage(backend, &dir.path().join("model.vault"));
         let clock = Arc::new(ManualClock::new(start()));
         let opts = VaultOptions::default()
             .kdf(KdfParams::minimum())
             .retention_epoch(Duration::from_secs(6 * 3600))
             .max_records_per_key(4)
             .clock(clock.clone());
-        let vault = Vault::create(&path, KeySource::raw_key([1; 32]), &opts).unwrap();
+        let vault = create_in(&storage, KeySource::raw_key([1; 32]), &opts).unwrap();
         Self {
             _dir: dir,
-            path,
+            storage,
             clock,
             opts,
             key: 1,
@@ -267,13 +267,17 @@ impl Harness {
                 let old = KeySource::raw_key([self.key.wrapping_sub(1); 32]);
                 if self.key > 1 {
                     assert!(matches!(
-                        Vault::open(&self.path, old, &self.opts),
+                        open_in(&self.storage, old, &self.opts),
                         Err(Error::WrongKey)
                     ));
                 }
                 self.vault = Some(
-                    Vault::open(&self.path, KeySource::raw_key([self.key; 32]), &self.opts)
-                        .unwrap(),
+                    open_in(
+                        &self.storage,
+                        KeySource::raw_key([self.key; 32]),
+                        &self.opts,
+                    )
+                    .unwrap(),
                 );
             }
         }
@@ -288,14 +292,33 @@ impl Harness {
     }
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+fn run(backend: Backend, ops: &[Op]) {
+    let mut h = Harness::new(backend);
+    for op in ops {
+        h.apply(op);
+    }
+}
 
-    #[test]
-    fn vault_matches_the_model(ops in prop::collection::vec(op(), 1..40)) {
-        let mut h = Harness::new();
-        for op in &ops {
-            h.apply(op);
+/// One body, one proptest per backend (each draws its own cases):
+/// `vault_matches_the_model::sqlite` and `::memory`.
+mod vault_matches_the_model {
+    use super::*;
+
+    fn ops() -> impl Strategy<Value = Vec<Op>> {
+        prop::collection::vec(op(), 1..40)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        #[test]
+        fn sqlite(ops in ops()) {
+            run(Backend::Sqlite, &ops);
+        }
+
+        #[test]
+        fn memory(ops in ops()) {
+            run(Backend::Memory, &ops);
         }
     }
 }

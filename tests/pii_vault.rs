@@ -14,9 +14,18 @@ use llmvault::{AuditAction, ConversationId, Message, NewRecord, Query, SubjectId
 const EMAIL: &str = "alice.liddell@example.com";
 const PHONE: &str = "+44 20 7946 0958";
 
-#[test]
-fn multi_turn_round_trip_keeps_placeholders_stable() {
-    let t = new_vault();
+// On every backend; the test that reads the files is a plain `#[test]`, on
+// SQLite only.
+on_each_backend!(
+    multi_turn_round_trip_keeps_placeholders_stable,
+    masked_records_read_back_real_values_and_export_can_keep_placeholders,
+    erasing_the_subject_destroys_the_mapping,
+    mappings_expire_with_retention_unless_a_masked_record_needs_them,
+    a_placeholder_the_user_types_never_restores_to_another_persons_value,
+);
+
+fn multi_turn_round_trip_keeps_placeholders_stable(backend: Backend) {
+    let t = new_vault_on(backend);
     let conv = ConversationId::new("support-1");
     let first = t
         .pseudonymize(&conv, &format!("I am {EMAIL}, please help"))
@@ -74,9 +83,8 @@ fn mappings_are_sealed_on_disk() {
     }
 }
 
-#[test]
-fn masked_records_read_back_real_values_and_export_can_keep_placeholders() {
-    let t = new_vault();
+fn masked_records_read_back_real_values_and_export_can_keep_placeholders(backend: Backend) {
+    let t = new_vault_on(backend);
     let conv = ConversationId::new("c");
     let masked = t.pseudonymize(&conv, &format!("mail {EMAIL}")).unwrap();
     let id = t
@@ -108,9 +116,8 @@ fn masked_records_read_back_real_values_and_export_can_keep_placeholders() {
     assert_eq!(exported, vec![(true, "mail <EMAIL_1>".to_owned())]);
 }
 
-#[test]
-fn erasing_the_subject_destroys_the_mapping() {
-    let t = new_vault();
+fn erasing_the_subject_destroys_the_mapping(backend: Backend) {
+    let t = new_vault_on(backend);
     // Bound to the subject directly...
     let direct = ConversationId::new("direct");
     t.pseudonymize_for(&direct, &SubjectId::new("alice"), EMAIL)
@@ -129,9 +136,8 @@ fn erasing_the_subject_destroys_the_mapping() {
     assert_eq!(t.restore(&kept, "<EMAIL_1>").unwrap(), "bob@example.org");
 }
 
-#[test]
-fn mappings_expire_with_retention_unless_a_masked_record_needs_them() {
-    let t = new_vault_with(|o| o.default_ttl(Duration::from_secs(3600)));
+fn mappings_expire_with_retention_unless_a_masked_record_needs_them(backend: Backend) {
+    let t = new_vault_on_with(backend, |o| o.default_ttl(Duration::from_secs(3600)));
     let short = ConversationId::new("short");
     t.pseudonymize(&short, EMAIL).unwrap();
     let long = ConversationId::new("long");
@@ -158,9 +164,8 @@ fn mappings_expire_with_retention_unless_a_masked_record_needs_them() {
     );
 }
 
-#[test]
-fn a_placeholder_the_user_types_never_restores_to_another_persons_value() {
-    let mut t = new_vault();
+fn a_placeholder_the_user_types_never_restores_to_another_persons_value(backend: Backend) {
+    let mut t = new_vault_on(backend);
     let conv = ConversationId::new("c");
     let first = t.pseudonymize(&conv, &format!("I am {EMAIL}")).unwrap();
     assert_eq!(first.text, "I am <EMAIL_1>");

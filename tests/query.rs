@@ -9,12 +9,20 @@ use std::time::Duration;
 use common::*;
 use llmvault::{
     Actor, AuditAction, AuditEntry, AuditOutcome, AuditQuery, ConversationId, Error, Query,
-    SubjectId, Vault,
+    SubjectId,
 };
 
-#[test]
-fn queries_filter_by_time_tag_model_subject_and_consent() {
-    let t = new_vault();
+// On every backend; the tests that read or change the file are plain
+// `#[test]`s, on SQLite only.
+on_each_backend!(
+    queries_filter_by_time_tag_model_subject_and_consent,
+    the_export_entry_is_committed_before_the_first_record_is_handed_out,
+    a_panicking_export_callback_still_leaves_its_entries,
+    an_export_its_callback_stops_is_recorded_with_the_count_so_far,
+);
+
+fn queries_filter_by_time_tag_model_subject_and_consent(backend: Backend) {
+    let t = new_vault_on(backend);
     let a = t
         .put(
             record("c1", Some("alice"), "a")
@@ -80,19 +88,18 @@ fn queries_filter_by_time_tag_model_subject_and_consent() {
 }
 
 /// A vault with three records of one subject, and its export filter.
-fn exportable() -> (TestVault, Query) {
-    let t = new_vault();
+fn exportable(backend: Backend) -> (TestVault, Query) {
+    let t = new_vault_on(backend);
     for i in 0..3 {
         t.put(record("c", Some("alice"), &i.to_string())).unwrap();
     }
     (t, Query::all().subject(SubjectId::new("alice")).tag("x"))
 }
 
-#[test]
-fn the_export_entry_is_committed_before_the_first_record_is_handed_out() {
-    let (t, _) = exportable();
-    // Another handle on the same file sees only what was committed.
-    let other = Vault::open(&t.path, key(), &t.opts).unwrap();
+fn the_export_entry_is_committed_before_the_first_record_is_handed_out(backend: Backend) {
+    let (t, _) = exportable(backend);
+    // Another handle on the same storage sees only what was committed.
+    let other = open_in(&t.storage, key(), &t.opts).unwrap();
     let query = Query::all().subject(SubjectId::new("alice"));
     let mut seen_at_first: Option<Vec<AuditEntry>> = None;
     let n = t
@@ -121,9 +128,8 @@ fn the_export_entry_is_committed_before_the_first_record_is_handed_out() {
     );
 }
 
-#[test]
-fn a_panicking_export_callback_still_leaves_its_entries() {
-    let (t, _) = exportable();
+fn a_panicking_export_callback_still_leaves_its_entries(backend: Backend) {
+    let (t, _) = exportable(backend);
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         t.export(&Query::all(), &mut |_| panic!("consumer crashed"))
     }));
@@ -146,9 +152,8 @@ fn a_panicking_export_callback_still_leaves_its_entries() {
     assert_eq!(t.export(&Query::all(), &mut |_| Ok(())).unwrap(), 3);
 }
 
-#[test]
-fn an_export_its_callback_stops_is_recorded_with_the_count_so_far() {
-    let (t, query) = exportable();
+fn an_export_its_callback_stops_is_recorded_with_the_count_so_far(backend: Backend) {
+    let (t, query) = exportable(backend);
     let mut seen = 0;
     let err = t
         .export(&Query::all(), &mut |_| {
@@ -197,7 +202,7 @@ fn rotate_keys_gives_new_records_fresh_keys_and_old_ones_still_read() {
 
 #[test]
 fn an_export_whose_entry_cannot_be_written_hands_out_nothing() {
-    let (t, _) = exportable();
+    let (t, _) = exportable(Backend::Sqlite);
     // The audit table vanishes under the open vault: no entry can be written.
     t.sql()
         .execute_batch("ALTER TABLE audit RENAME TO audit_away")

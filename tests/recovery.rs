@@ -8,15 +8,24 @@ mod common;
 use common::*;
 use llmvault::{AuditAction, Error, KeySource, RecoveryShare, Vault};
 
+// On every backend; the tests that copy or change the file are plain
+// `#[test]`s, on SQLite only.
+on_each_backend!(
+    any_k_of_n_shares_open_the_vault_and_fewer_do_not,
+    shares_survive_a_change_of_passphrase_and_die_on_revoke,
+    new_shares_revoke_old_ones_and_bad_thresholds_are_refused,
+    a_handle_opened_with_shares_changes_the_key_before_it_can_revoke,
+    revoking_keeps_the_passphrase_and_another_handle_sees_the_change,
+);
+
 fn parse(texts: &[String], pick: &[usize]) -> Vec<RecoveryShare> {
     pick.iter()
         .map(|&i| RecoveryShare::from_text(&texts[i]).unwrap())
         .collect()
 }
 
-#[test]
-fn any_k_of_n_shares_open_the_vault_and_fewer_do_not() {
-    let mut t = new_vault();
+fn any_k_of_n_shares_open_the_vault_and_fewer_do_not(backend: Backend) {
+    let mut t = new_vault_on(backend);
     let id = t.put(record("c", Some("s"), "secret stuff")).unwrap();
     let texts: Vec<String> = t
         .recovery_shares(3, 5)
@@ -28,23 +37,21 @@ fn any_k_of_n_shares_open_the_vault_and_fewer_do_not() {
     t.close();
 
     for pick in [[0, 1, 2], [4, 2, 0], [1, 3, 4]] {
-        let v =
-            Vault::open_with_shares_and_options(&t.path, &parse(&texts, &pick), &t.opts).unwrap();
+        let v = open_with_shares_in(&t.storage, &parse(&texts, &pick), &t.opts).unwrap();
         assert_eq!(
             v.get(id).unwrap().prompt()[0].content(),
             "prompt: secret stuff"
         );
     }
-    let err =
-        Vault::open_with_shares_and_options(&t.path, &parse(&texts, &[0, 1]), &t.opts).unwrap_err();
+    let err = open_with_shares_in(&t.storage, &parse(&texts, &[0, 1]), &t.opts).unwrap_err();
     assert!(matches!(err, Error::WrongKey), "two of three: {err:?}");
 
     // A forged share with a valid checksum (from another vault) does not combine.
-    let other = new_vault();
+    let other = new_vault_on(backend);
     let forged = other.recovery_shares(3, 5).unwrap().remove(0);
     let mut mixed = parse(&texts, &[0, 1]);
     mixed.push(forged);
-    let err = Vault::open_with_shares_and_options(&t.path, &mixed, &t.opts).unwrap_err();
+    let err = open_with_shares_in(&t.storage, &mixed, &t.opts).unwrap_err();
     assert!(matches!(err, Error::WrongKey), "forged share: {err:?}");
 
     t.reopen();
@@ -72,9 +79,8 @@ fn any_k_of_n_shares_open_the_vault_and_fewer_do_not() {
     assert_eq!(failed.map(|e| e.count), Some(2));
 }
 
-#[test]
-fn shares_survive_a_change_of_passphrase_and_die_on_revoke() {
-    let mut t = new_vault();
+fn shares_survive_a_change_of_passphrase_and_die_on_revoke(backend: Backend) {
+    let mut t = new_vault_on(backend);
     let shares: Vec<String> = t
         .recovery_shares(2, 3)
         .unwrap()
@@ -83,22 +89,19 @@ fn shares_survive_a_change_of_passphrase_and_die_on_revoke() {
         .collect();
     t.change_key(KeySource::passphrase("brand new")).unwrap();
     t.close();
-    let v =
-        Vault::open_with_shares_and_options(&t.path, &parse(&shares, &[0, 2]), &t.opts).unwrap();
+    let v = open_with_shares_in(&t.storage, &parse(&shares, &[0, 2]), &t.opts).unwrap();
     // The recovered handle is a full one: it can set a new passphrase.
     v.change_key(KeySource::passphrase(PASS)).unwrap();
     drop(v);
     t.reopen();
     t.revoke_recovery().unwrap();
     t.close();
-    let err = Vault::open_with_shares_and_options(&t.path, &parse(&shares, &[0, 1, 2]), &t.opts)
-        .unwrap_err();
+    let err = open_with_shares_in(&t.storage, &parse(&shares, &[0, 1, 2]), &t.opts).unwrap_err();
     assert!(matches!(err, Error::WrongKey), "{err:?}");
 }
 
-#[test]
-fn new_shares_revoke_old_ones_and_bad_thresholds_are_refused() {
-    let mut t = new_vault();
+fn new_shares_revoke_old_ones_and_bad_thresholds_are_refused(backend: Backend) {
+    let mut t = new_vault_on(backend);
     let old: Vec<String> = t
         .recovery_shares(1, 2)
         .unwrap()
@@ -120,8 +123,8 @@ fn new_shares_revoke_old_ones_and_bad_thresholds_are_refused() {
         Err(Error::InvalidInput { .. })
     ));
     t.close();
-    assert!(Vault::open_with_shares_and_options(&t.path, &parse(&old, &[0]), &t.opts).is_err());
-    assert!(Vault::open_with_shares_and_options(&t.path, &parse(&new, &[1]), &t.opts).is_ok());
+    assert!(open_with_shares_in(&t.storage, &parse(&old, &[0]), &t.opts).is_err());
+    assert!(open_with_shares_in(&t.storage, &parse(&new, &[1]), &t.opts).is_ok());
 }
 
 fn texts(shares: Vec<RecoveryShare>) -> Vec<String> {
@@ -226,14 +229,12 @@ fn reissued_shares_make_old_shares_and_rows_unwrap_no_current_key() {
     old_shares_and_old_rows_open_nothing(&mut t, &old_copy, &old, &[before, after]);
 }
 
-#[test]
-fn a_handle_opened_with_shares_changes_the_key_before_it_can_revoke() {
-    let mut t = new_vault();
+fn a_handle_opened_with_shares_changes_the_key_before_it_can_revoke(backend: Backend) {
+    let mut t = new_vault_on(backend);
     let id = t.put(record("c", Some("s"), "x")).unwrap();
     let shares = texts(t.recovery_shares(2, 3).unwrap());
     t.close();
-    let v =
-        Vault::open_with_shares_and_options(&t.path, &parse(&shares, &[0, 1]), &t.opts).unwrap();
+    let v = open_with_shares_in(&t.storage, &parse(&shares, &[0, 1]), &t.opts).unwrap();
     // It holds the KEK but not the key the header wraps it under: a new
     // KEK written now would lock out the passphrase.
     assert!(matches!(v.revoke_recovery(), Err(Error::KeySourceNeeded)));
@@ -248,18 +249,17 @@ fn a_handle_opened_with_shares_changes_the_key_before_it_can_revoke() {
     v.revoke_recovery().unwrap();
     let fresh = texts(v.recovery_shares(1, 1).unwrap());
     drop(v);
-    let err = Vault::open_with_shares_and_options(&t.path, &parse(&shares, &[0, 1]), &t.opts)
-        .unwrap_err();
+    let err = open_with_shares_in(&t.storage, &parse(&shares, &[0, 1]), &t.opts).unwrap_err();
     assert!(matches!(err, Error::WrongKey), "{err:?}");
-    let v = Vault::open(
-        &t.path,
+    let v = open_in(
+        &t.storage,
         KeySource::passphrase("after the incident"),
         &t.opts,
     )
     .unwrap();
     assert!(v.get(id).is_ok());
     drop(v);
-    let v = Vault::open_with_shares_and_options(&t.path, &parse(&fresh, &[0]), &t.opts).unwrap();
+    let v = open_with_shares_in(&t.storage, &parse(&fresh, &[0]), &t.opts).unwrap();
     assert!(v.get(id).is_ok());
     let actions: Vec<_> = v
         .audit()
@@ -275,11 +275,10 @@ fn a_handle_opened_with_shares_changes_the_key_before_it_can_revoke() {
     assert!(actions.contains(&(AuditAction::RecoveryRevoked, false)));
 }
 
-#[test]
-fn revoking_keeps_the_passphrase_and_another_handle_sees_the_change() {
-    let t = new_vault();
+fn revoking_keeps_the_passphrase_and_another_handle_sees_the_change(backend: Backend) {
+    let t = new_vault_on(backend);
     let id = t.put(record("c", Some("s"), "x")).unwrap();
-    let other = Vault::open(&t.path, key(), &t.opts).unwrap();
+    let other = open_in(&t.storage, key(), &t.opts).unwrap();
     t.recovery_shares(1, 1).unwrap();
     t.revoke_recovery().unwrap();
     // The stale handle's KEK is gone from the file: it may not write keys
@@ -293,7 +292,7 @@ fn revoking_keeps_the_passphrase_and_another_handle_sees_the_change() {
         Err(Error::KeyChanged)
     ));
     drop(other);
-    let v = Vault::open(&t.path, key(), &t.opts).unwrap();
+    let v = open_in(&t.storage, key(), &t.opts).unwrap();
     assert!(v.get(id).is_ok());
     assert_eq!(v.verify().unwrap().records, 1);
 }

@@ -9,14 +9,23 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use llmvault::{ConversationId, Error, SubjectId, Vault};
+use llmvault::{ConversationId, Error, SubjectId};
 
 const HOUR: Duration = Duration::from_secs(3600);
 const DAY: Duration = Duration::from_secs(86_400);
 
-#[test]
-fn records_expire_after_their_ttl_or_the_default() {
-    let t = new_vault_with(|o| o.default_ttl(2 * HOUR));
+// On every backend; the test that reads the files is a plain `#[test]`, on
+// SQLite only.
+on_each_backend!(
+    records_expire_after_their_ttl_or_the_default,
+    a_ttl_above_the_maximum_is_refused,
+    purge_destroys_keys_only_once_their_epoch_has_ended,
+    expired_records_stay_hidden_across_reopen_before_a_purge,
+    conversation_is_oldest_first,
+);
+
+fn records_expire_after_their_ttl_or_the_default(backend: Backend) {
+    let t = new_vault_on_with(backend, |o| o.default_ttl(2 * HOUR));
     let short = t.put(record("c", Some("s"), "short").ttl(HOUR)).unwrap();
     let default = t.put(record("c", Some("s"), "default")).unwrap();
     assert_eq!(t.get(default).unwrap().expires_at(), start() + 2 * HOUR);
@@ -53,9 +62,8 @@ fn records_expire_after_their_ttl_or_the_default() {
     assert!(t.get(default).is_ok());
 }
 
-#[test]
-fn a_ttl_above_the_maximum_is_refused() {
-    let t = new_vault_with(|o| o.max_ttl(30 * DAY));
+fn a_ttl_above_the_maximum_is_refused(backend: Backend) {
+    let t = new_vault_on_with(backend, |o| o.max_ttl(30 * DAY));
     let err = t.put(record("c", None, "x").ttl(31 * DAY)).unwrap_err();
     assert!(
         matches!(err, Error::TtlTooLong { requested, max } if requested == 31 * DAY && max == 30 * DAY)
@@ -73,14 +81,13 @@ fn a_ttl_above_the_maximum_is_refused() {
     // A default above the maximum is refused when opening.
     let bad = t.opts.clone().default_ttl(31 * DAY);
     assert!(matches!(
-        Vault::open(&t.path, key(), &bad),
+        open_in(&t.storage, key(), &bad),
         Err(Error::TtlTooLong { .. })
     ));
 }
 
-#[test]
-fn purge_destroys_keys_only_once_their_epoch_has_ended() {
-    let t = new_vault(); // one-day epochs; start is 01:00 of a day
+fn purge_destroys_keys_only_once_their_epoch_has_ended(backend: Backend) {
+    let t = new_vault_on(backend); // one-day epochs; start is 01:00 of a day
     let a = t.put(record("c", None, "a").ttl(HOUR)).unwrap(); // expires 02:00, epoch ends 24:00
     let b = t.put(record("c", None, "b").ttl(3 * HOUR)).unwrap(); // same epoch
     let c = t.put(record("c", None, "c").ttl(3 * DAY)).unwrap(); // later epoch
@@ -137,9 +144,8 @@ fn purged_records_are_gone_from_the_files() {
     assert_eq!(t.verify().unwrap().records, 1);
 }
 
-#[test]
-fn expired_records_stay_hidden_across_reopen_before_a_purge() {
-    let mut t = new_vault();
+fn expired_records_stay_hidden_across_reopen_before_a_purge(backend: Backend) {
+    let mut t = new_vault_on(backend);
     let id = t.put(record("c", None, "x").ttl(HOUR)).unwrap();
     t.clock.advance(HOUR);
     t.reopen();
@@ -153,9 +159,8 @@ fn expired_records_stay_hidden_across_reopen_before_a_purge() {
     assert_eq!((v.records, v.expired), (1, 1));
 }
 
-#[test]
-fn conversation_is_oldest_first() {
-    let t = new_vault();
+fn conversation_is_oldest_first(backend: Backend) {
+    let t = new_vault_on(backend);
     let mut ids = Vec::new();
     for i in 0..5 {
         ids.push(t.put(record("conv", None, &i.to_string())).unwrap());

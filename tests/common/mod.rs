@@ -1,15 +1,18 @@
 //! Shared helpers for the integration tests.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+mod seam;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use llmvault::clock::ManualClock;
 use llmvault::{
-    AuditAction, AuditEntry, AuditOutcome, ConversationId, KdfParams, KeySource, Message,
-    NewRecord, RecordId, SubjectId, Vault, VaultOptions,
+    AuditAction, AuditEntry, AuditOutcome, ConversationId, IngestKey, Ingestor, KdfParams,
+    KeySource, Message, NewRecord, RecordId, SubjectId, Vault, VaultOptions,
 };
+pub use seam::*;
 
 pub const PASS: &str = "correct horse battery staple";
 
@@ -18,9 +21,13 @@ pub fn start() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600 + 3600)
 }
 
+/// A vault on one backend. `dir` and `path` are there on every backend;
+/// only on SQLite does `path` name the vault's file (the helpers that read
+/// it, `with_closed`, `sql` and `blobs`, are for SQLite vaults only).
 pub struct TestVault {
     pub dir: tempfile::TempDir,
     pub path: PathBuf,
+    pub storage: Storage,
     pub clock: Arc<ManualClock>,
     pub opts: VaultOptions,
     vault: Option<Vault>,
@@ -44,19 +51,36 @@ pub fn key() -> KeySource {
     KeySource::passphrase(PASS)
 }
 
+/// A SQLite vault, for tests that read or change its file.
 pub fn new_vault() -> TestVault {
     new_vault_with(|o| o)
 }
 
+/// A SQLite vault with `tune`d options.
 pub fn new_vault_with(tune: impl FnOnce(VaultOptions) -> VaultOptions) -> TestVault {
+    new_vault_on_with(Backend::Sqlite, tune)
+}
+
+/// A vault on `backend`, for tests that reach it only through its storage.
+pub fn new_vault_on(backend: Backend) -> TestVault {
+    new_vault_on_with(backend, |o| o)
+}
+
+/// A vault on `backend` with `tune`d options.
+pub fn new_vault_on_with(
+    backend: Backend,
+    tune: impl FnOnce(VaultOptions) -> VaultOptions,
+) -> TestVault {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("test.vault");
+    let storage = storage(backend, &path);
     let clock = Arc::new(ManualClock::new(start()));
     let opts = tune(opts(&clock));
-    let vault = Vault::create(&path, key(), &opts).unwrap();
+    let vault = create_in(&storage, key(), &opts).unwrap();
     TestVault {
         dir,
         path,
+        storage,
         clock,
         opts,
         vault: Some(vault),
@@ -64,18 +88,25 @@ pub fn new_vault_with(tune: impl FnOnce(VaultOptions) -> VaultOptions) -> TestVa
 }
 
 impl TestVault {
-    /// Closes the vault (checkpointing the WAL into the file) and opens it again.
+    /// Closes the vault (on SQLite, checkpointing the WAL into the file) and
+    /// opens it again on the same storage.
     pub fn reopen(&mut self) {
         self.vault = None;
-        self.vault = Some(Vault::open(&self.path, key(), &self.opts).unwrap());
+        self.vault = Some(open_in(&self.storage, key(), &self.opts).unwrap());
     }
 
-    /// Closes the vault so the database file holds everything, runs `f` on
-    /// it, and opens it again.
+    /// An ingestor on this vault's storage, with its options.
+    pub fn ingestor(&self, key: &IngestKey) -> Ingestor {
+        ingestor_in_with_options(&self.storage, key, &self.opts).unwrap()
+    }
+
+    /// Closes the vault (on SQLite, the database file then holds everything).
     pub fn close(&mut self) {
         self.vault = None;
     }
 
+    /// Closes the vault so the database file holds everything, runs `f` on
+    /// its path, and opens it again.
     pub fn with_closed<T>(&mut self, f: impl FnOnce(&Path) -> T) -> T {
         self.vault = None;
         let out = f(&self.path);
