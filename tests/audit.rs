@@ -7,6 +7,7 @@
 mod common;
 
 use common::*;
+use llmvault::Vault;
 use llmvault::{
     AUDIT_MAX_LISTED_RECORDS, Actor, AuditAction, AuditHead, AuditOutcome, ConversationId, Error,
     KeySource, Query, RecordId, SubjectId,
@@ -111,7 +112,7 @@ fn failed_opens_are_folded_in_at_the_next_open(backend: Backend) {
     t.close();
     for _ in 0..3 {
         assert!(matches!(
-            open_in(&t.storage, KeySource::passphrase("wrong"), &t.opts),
+            Vault::open_in(&t.storage, KeySource::passphrase("wrong"), &t.opts),
             Err(Error::WrongKey)
         ));
     }

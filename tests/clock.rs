@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
+use llmvault::Vault;
 use llmvault::clock::ManualClock;
 use llmvault::{AuditAction, AuditOutcome, Error, Maintenance};
 
@@ -25,7 +26,7 @@ on_each_backend!(
 );
 
 fn job(t: &TestVault, clock: &Arc<ManualClock>) -> Maintenance {
-    open_for_maintenance_in(&t.storage)
+    Vault::open_for_maintenance_in(&t.storage)
         .unwrap()
         .with_clock(clock.clone())
 }
@@ -71,7 +72,7 @@ fn the_check_survives_reopening_and_a_handle_with_another_clock(backend: Backend
     t.close();
     // Another process, whose clock is an hour behind.
     let late = Arc::new(ManualClock::new(start() + 2 * HOUR));
-    let other = open_in(&t.storage, key(), opts(&late)).unwrap();
+    let other = Vault::open_in(&t.storage, key(), opts(&late)).unwrap();
     assert!(matches!(
         other.purge_expired(),
         Err(Error::ClockBehind { .. })

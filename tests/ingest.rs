@@ -103,7 +103,7 @@ fn an_ingestor_needs_the_right_ingest_key(backend: Backend) {
     let hex = &key.to_text()["llmvault-ingest-2-".len()..][..64];
     let other = new_vault_on(backend).ingest_key().unwrap();
     assert!(matches!(
-        ingestor_in(&t.storage, &other),
+        Ingestor::open_in(&t.storage, &other),
         Err(Error::WrongKey)
     ));
     // The right public key with another MAC secret: refused at open.
@@ -111,7 +111,7 @@ fn an_ingestor_needs_the_right_ingest_key(backend: Backend) {
         .parse()
         .unwrap();
     assert!(matches!(
-        ingestor_in(&t.storage, &forged),
+        Ingestor::open_in(&t.storage, &forged),
         Err(Error::WrongKey)
     ));
     // The format-1 key was the public key alone: it proves nothing.
@@ -121,7 +121,7 @@ fn an_ingestor_needs_the_right_ingest_key(backend: Backend) {
         "{legacy:?}"
     );
     assert!("llmvault-ingest-2-zz".parse::<IngestKey>().is_err());
-    assert!(ingestor_in(&t.storage, &key).is_ok());
+    assert!(Ingestor::open_in(&t.storage, &key).is_ok());
 }
 
 fn retention_and_erasure_apply_to_ingested_records(backend: Backend) {
@@ -137,7 +137,7 @@ fn retention_and_erasure_apply_to_ingested_records(backend: Backend) {
     // A key-less purge reaches records still staged.
     t.close();
     t.clock.advance(Duration::from_secs(2 * 86_400));
-    let job = open_for_maintenance_in(&t.storage)
+    let job = Vault::open_for_maintenance_in(&t.storage)
         .unwrap()
         .with_clock(t.clock.clone());
     assert_eq!(job.purge_expired().unwrap().records, 1);
@@ -165,7 +165,7 @@ fn rotated_with_an_ingested_record(backend: Backend) -> (TestVault, IngestKey, R
     let id = ingestor.put(record("c", None, "after rotation")).unwrap();
     drop(ingestor);
     t.close();
-    let v = open_in(&t.storage, KeySource::passphrase("rotated"), &t.opts).unwrap();
+    let v = Vault::open_in(&t.storage, KeySource::passphrase("rotated"), &t.opts).unwrap();
     assert_eq!(
         v.get(id).unwrap().prompt()[0].content(),
         "prompt: after rotation"

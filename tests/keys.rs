@@ -24,7 +24,7 @@ fn wrong_passphrase_is_wrong_key(backend: Backend) {
     let mut t = new_vault_on(backend);
     let id = t.put(record("c", None, "x")).unwrap();
     t.close();
-    let err = open_in(&t.storage, KeySource::passphrase("not it"), &t.opts).unwrap_err();
+    let err = Vault::open_in(&t.storage, KeySource::passphrase("not it"), &t.opts).unwrap_err();
     assert!(matches!(err, Error::WrongKey), "{err:?}");
     t.reopen();
     assert_eq!(t.get(id).unwrap().id(), id);
@@ -32,7 +32,7 @@ fn wrong_passphrase_is_wrong_key(backend: Backend) {
 
 fn create_refuses_an_existing_file(backend: Backend) {
     let t = new_vault_on(backend);
-    let err = create_in(&t.storage, key(), &t.opts).unwrap_err();
+    let err = Vault::create_in(&t.storage, key(), &t.opts).unwrap_err();
     assert!(matches!(err, Error::AlreadyExists), "{err:?}");
 }
 
@@ -45,7 +45,8 @@ fn composite_key_needs_both_parts(backend: Backend) {
     std::fs::write(&other_file, [0x5A; 64]).unwrap();
     let clock = std::sync::Arc::new(llmvault::clock::ManualClock::new(start()));
     let o = opts(&clock);
-    let vault = create_in(&s, KeySource::passphrase_and_keyfile(PASS, &key_file), &o).unwrap();
+    let vault =
+        Vault::create_in(&s, KeySource::passphrase_and_keyfile(PASS, &key_file), &o).unwrap();
     let id = vault.put(record("c", None, "composite")).unwrap();
     drop(vault);
 
@@ -55,10 +56,10 @@ fn composite_key_needs_both_parts(backend: Backend) {
         KeySource::passphrase_and_keyfile("not it", &key_file),
     ];
     for k in wrong {
-        let err = open_in(&s, &k, &o).unwrap_err();
+        let err = Vault::open_in(&s, &k, &o).unwrap_err();
         assert!(matches!(err, Error::WrongKey), "{k:?}: {err:?}");
     }
-    let vault = open_in(&s, KeySource::passphrase_and_keyfile(PASS, &key_file), &o).unwrap();
+    let vault = Vault::open_in(&s, KeySource::passphrase_and_keyfile(PASS, &key_file), &o).unwrap();
     assert_eq!(
         vault.get(id).unwrap().prompt()[0].content(),
         "prompt: composite"
@@ -70,18 +71,18 @@ fn raw_key_opens_and_another_raw_key_does_not(backend: Backend) {
     let s = storage(backend, &dir.path().join("v.vault"));
     let clock = std::sync::Arc::new(llmvault::clock::ManualClock::new(start()));
     let o = opts(&clock);
-    let vault = create_in(&s, KeySource::raw_key([7; 32]), &o).unwrap();
+    let vault = Vault::create_in(&s, KeySource::raw_key([7; 32]), &o).unwrap();
     let id = vault.put(record("c", None, "raw")).unwrap();
     drop(vault);
     assert!(matches!(
-        open_in(&s, KeySource::raw_key([8; 32]), &o),
+        Vault::open_in(&s, KeySource::raw_key([8; 32]), &o),
         Err(Error::WrongKey)
     ));
     assert!(matches!(
-        open_in(&s, KeySource::passphrase(PASS), &o),
+        Vault::open_in(&s, KeySource::passphrase(PASS), &o),
         Err(Error::WrongKey)
     ));
-    let vault = open_in(&s, KeySource::raw_key([7; 32]), &o).unwrap();
+    let vault = Vault::open_in(&s, KeySource::raw_key([7; 32]), &o).unwrap();
     assert!(vault.get(id).is_ok());
 }
 
@@ -273,7 +274,7 @@ fn wrapped_column(t: &TestVault) -> Vec<Vec<u8>> {
 
 fn a_stale_handle_cannot_create_keys_after_another_changed_the_key(backend: Backend) {
     let t = new_vault_on(backend);
-    let other = open_in(&t.storage, key(), &t.opts).unwrap();
+    let other = Vault::open_in(&t.storage, key(), &t.opts).unwrap();
     other.change_key(KeySource::passphrase("rotated")).unwrap();
     // A new scope needs a new data key, which the stale KEK must not wrap.
     let err = t.put(record("c", Some("new-subject"), "x")).unwrap_err();

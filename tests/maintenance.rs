@@ -28,7 +28,7 @@ fn a_keyless_job_purges_and_the_next_open_audits_it(backend: Backend) {
     t.close();
 
     t.clock.advance(Duration::from_secs(2 * 86_400));
-    let job = open_for_maintenance_in(&t.storage)
+    let job = Vault::open_for_maintenance_in(&t.storage)
         .unwrap()
         .with_clock(t.clock.clone());
     let before = job.stats().unwrap();
@@ -90,7 +90,7 @@ fn notes_and_failed_opens_folded_in_together_are_chained_once_each(backend: Back
         .unwrap();
     t.close();
     t.clock.advance(Duration::from_secs(120));
-    let job = open_for_maintenance_in(&t.storage)
+    let job = Vault::open_for_maintenance_in(&t.storage)
         .unwrap()
         .with_clock(t.clock.clone());
     job.purge_expired().unwrap();
@@ -99,7 +99,7 @@ fn notes_and_failed_opens_folded_in_together_are_chained_once_each(backend: Back
     for _ in 0..2 {
         let wrong = llmvault::KeySource::passphrase("wrong");
         assert!(matches!(
-            open_in(&t.storage, wrong, &t.opts),
+            Vault::open_in(&t.storage, wrong, &t.opts),
             Err(Error::WrongKey)
         ));
     }

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use common::{Backend, Storage, create_in, open_in, start, storage};
+use common::{Backend, Storage, start, storage};
 use llmvault::clock::ManualClock;
 use llmvault::{
     ConversationId, Error, KdfParams, KeySource, Message, NewRecord, RecordId, SubjectId, Vault,
@@ -108,7 +108,7 @@ impl Harness {
             .retention_epoch(Duration::from_secs(6 * 3600))
             .max_records_per_key(4)
             .clock(clock.clone());
-        let vault = create_in(&storage, KeySource::raw_key([1; 32]), &opts).unwrap();
+        let vault = Vault::create_in(&storage, KeySource::raw_key([1; 32]), &opts).unwrap();
         Self {
             _dir: dir,
             storage,
@@ -267,12 +267,12 @@ impl Harness {
                 let old = KeySource::raw_key([self.key.wrapping_sub(1); 32]);
                 if self.key > 1 {
                     assert!(matches!(
-                        open_in(&self.storage, old, &self.opts),
+                        Vault::open_in(&self.storage, old, &self.opts),
                         Err(Error::WrongKey)
                     ));
                 }
                 self.vault = Some(
-                    open_in(
+                    Vault::open_in(
                         &self.storage,
                         KeySource::raw_key([self.key; 32]),
                         &self.opts,

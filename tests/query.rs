@@ -7,6 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use llmvault::Vault;
 use llmvault::{
     Actor, AuditAction, AuditEntry, AuditOutcome, AuditQuery, ConversationId, Error, Query,
     SubjectId,
@@ -99,7 +100,7 @@ fn exportable(backend: Backend) -> (TestVault, Query) {
 fn the_export_entry_is_committed_before_the_first_record_is_handed_out(backend: Backend) {
     let (t, _) = exportable(backend);
     // Another handle on the same storage sees only what was committed.
-    let other = open_in(&t.storage, key(), &t.opts).unwrap();
+    let other = Vault::open_in(&t.storage, key(), &t.opts).unwrap();
     let query = Query::all().subject(SubjectId::new("alice"));
     let mut seen_at_first: Option<Vec<AuditEntry>> = None;
     let n = t

@@ -37,13 +37,13 @@ fn any_k_of_n_shares_open_the_vault_and_fewer_do_not(backend: Backend) {
     t.close();
 
     for pick in [[0, 1, 2], [4, 2, 0], [1, 3, 4]] {
-        let v = open_with_shares_in(&t.storage, &parse(&texts, &pick), &t.opts).unwrap();
+        let v = Vault::open_with_shares_in(&t.storage, &parse(&texts, &pick), &t.opts).unwrap();
         assert_eq!(
             v.get(id).unwrap().prompt()[0].content(),
             "prompt: secret stuff"
         );
     }
-    let err = open_with_shares_in(&t.storage, &parse(&texts, &[0, 1]), &t.opts).unwrap_err();
+    let err = Vault::open_with_shares_in(&t.storage, &parse(&texts, &[0, 1]), &t.opts).unwrap_err();
     assert!(matches!(err, Error::WrongKey), "two of three: {err:?}");
 
     // A forged share with a valid checksum (from another vault) does not combine.
@@ -51,7 +51,7 @@ fn any_k_of_n_shares_open_the_vault_and_fewer_do_not(backend: Backend) {
     let forged = other.recovery_shares(3, 5).unwrap().remove(0);
     let mut mixed = parse(&texts, &[0, 1]);
     mixed.push(forged);
-    let err = open_with_shares_in(&t.storage, &mixed, &t.opts).unwrap_err();
+    let err = Vault::open_with_shares_in(&t.storage, &mixed, &t.opts).unwrap_err();
     assert!(matches!(err, Error::WrongKey), "forged share: {err:?}");
 
     t.reopen();
@@ -89,14 +89,15 @@ fn shares_survive_a_change_of_passphrase_and_die_on_revoke(backend: Backend) {
         .collect();
     t.change_key(KeySource::passphrase("brand new")).unwrap();
     t.close();
-    let v = open_with_shares_in(&t.storage, &parse(&shares, &[0, 2]), &t.opts).unwrap();
+    let v = Vault::open_with_shares_in(&t.storage, &parse(&shares, &[0, 2]), &t.opts).unwrap();
     // The recovered handle is a full one: it can set a new passphrase.
     v.change_key(KeySource::passphrase(PASS)).unwrap();
     drop(v);
     t.reopen();
     t.revoke_recovery().unwrap();
     t.close();
-    let err = open_with_shares_in(&t.storage, &parse(&shares, &[0, 1, 2]), &t.opts).unwrap_err();
+    let err =
+        Vault::open_with_shares_in(&t.storage, &parse(&shares, &[0, 1, 2]), &t.opts).unwrap_err();
     assert!(matches!(err, Error::WrongKey), "{err:?}");
 }
 
@@ -123,8 +124,8 @@ fn new_shares_revoke_old_ones_and_bad_thresholds_are_refused(backend: Backend) {
         Err(Error::InvalidInput { .. })
     ));
     t.close();
-    assert!(open_with_shares_in(&t.storage, &parse(&old, &[0]), &t.opts).is_err());
-    assert!(open_with_shares_in(&t.storage, &parse(&new, &[1]), &t.opts).is_ok());
+    assert!(Vault::open_with_shares_in(&t.storage, &parse(&old, &[0]), &t.opts).is_err());
+    assert!(Vault::open_with_shares_in(&t.storage, &parse(&new, &[1]), &t.opts).is_ok());
 }
 
 fn texts(shares: Vec<RecoveryShare>) -> Vec<String> {
@@ -234,7 +235,7 @@ fn a_handle_opened_with_shares_changes_the_key_before_it_can_revoke(backend: Bac
     let id = t.put(record("c", Some("s"), "x")).unwrap();
     let shares = texts(t.recovery_shares(2, 3).unwrap());
     t.close();
-    let v = open_with_shares_in(&t.storage, &parse(&shares, &[0, 1]), &t.opts).unwrap();
+    let v = Vault::open_with_shares_in(&t.storage, &parse(&shares, &[0, 1]), &t.opts).unwrap();
     // It holds the KEK but not the key the header wraps it under: a new
     // KEK written now would lock out the passphrase.
     assert!(matches!(v.revoke_recovery(), Err(Error::KeySourceNeeded)));
@@ -249,9 +250,10 @@ fn a_handle_opened_with_shares_changes_the_key_before_it_can_revoke(backend: Bac
     v.revoke_recovery().unwrap();
     let fresh = texts(v.recovery_shares(1, 1).unwrap());
     drop(v);
-    let err = open_with_shares_in(&t.storage, &parse(&shares, &[0, 1]), &t.opts).unwrap_err();
+    let err =
+        Vault::open_with_shares_in(&t.storage, &parse(&shares, &[0, 1]), &t.opts).unwrap_err();
     assert!(matches!(err, Error::WrongKey), "{err:?}");
-    let v = open_in(
+    let v = Vault::open_in(
         &t.storage,
         KeySource::passphrase("after the incident"),
         &t.opts,
@@ -259,7 +261,7 @@ fn a_handle_opened_with_shares_changes_the_key_before_it_can_revoke(backend: Bac
     .unwrap();
     assert!(v.get(id).is_ok());
     drop(v);
-    let v = open_with_shares_in(&t.storage, &parse(&fresh, &[0]), &t.opts).unwrap();
+    let v = Vault::open_with_shares_in(&t.storage, &parse(&fresh, &[0]), &t.opts).unwrap();
     assert!(v.get(id).is_ok());
     let actions: Vec<_> = v
         .audit()
@@ -278,7 +280,7 @@ fn a_handle_opened_with_shares_changes_the_key_before_it_can_revoke(backend: Bac
 fn revoking_keeps_the_passphrase_and_another_handle_sees_the_change(backend: Backend) {
     let t = new_vault_on(backend);
     let id = t.put(record("c", Some("s"), "x")).unwrap();
-    let other = open_in(&t.storage, key(), &t.opts).unwrap();
+    let other = Vault::open_in(&t.storage, key(), &t.opts).unwrap();
     t.recovery_shares(1, 1).unwrap();
     t.revoke_recovery().unwrap();
     // The stale handle's KEK is gone from the file: it may not write keys
@@ -292,7 +294,7 @@ fn revoking_keeps_the_passphrase_and_another_handle_sees_the_change(backend: Bac
         Err(Error::KeyChanged)
     ));
     drop(other);
-    let v = open_in(&t.storage, key(), &t.opts).unwrap();
+    let v = Vault::open_in(&t.storage, key(), &t.opts).unwrap();
     assert!(v.get(id).is_ok());
     assert_eq!(v.verify().unwrap().records, 1);
 }

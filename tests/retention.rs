@@ -9,6 +9,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use llmvault::Vault;
 use llmvault::{ConversationId, Error, SubjectId};
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -81,7 +82,7 @@ fn a_ttl_above_the_maximum_is_refused(backend: Backend) {
     // A default above the maximum is refused when opening.
     let bad = t.opts.clone().default_ttl(31 * DAY);
     assert!(matches!(
-        open_in(&t.storage, key(), &bad),
+        Vault::open_in(&t.storage, key(), &bad),
         Err(Error::TtlTooLong { .. })
     ));
 }

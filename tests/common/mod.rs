@@ -76,7 +76,7 @@ pub fn new_vault_on_with(
     let storage = storage(backend, &path);
     let clock = Arc::new(ManualClock::new(start()));
     let opts = tune(opts(&clock));
-    let vault = create_in(&storage, key(), &opts).unwrap();
+    let vault = Vault::create_in(&storage, key(), &opts).unwrap();
     TestVault {
         dir,
         path,
@@ -92,12 +92,12 @@ impl TestVault {
     /// opens it again on the same storage.
     pub fn reopen(&mut self) {
         self.vault = None;
-        self.vault = Some(open_in(&self.storage, key(), &self.opts).unwrap());
+        self.vault = Some(Vault::open_in(&self.storage, key(), &self.opts).unwrap());
     }
 
     /// An ingestor on this vault's storage, with its options.
     pub fn ingestor(&self, key: &IngestKey) -> Ingestor {
-        ingestor_in_with_options(&self.storage, key, &self.opts).unwrap()
+        Ingestor::open_in_with_options(&self.storage, key, &self.opts).unwrap()
     }
 
     /// Closes the vault (on SQLite, the database file then holds everything).
