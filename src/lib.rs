@@ -38,6 +38,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! The everyday types are at the root. The specialist ones live in their
+//! modules: [`audit`] (entries, heads, verification, acting as an actor),
+//! [`ingest`] (write-only ingestors), [`recovery`] (recovery shares),
+//! [`maintenance`] (key-less retention jobs), [`pii`] (pseudonymization),
+//! [`clock`]. [`Storage`] says where a vault lives.
+//!
 //! See `docs/DESIGN.md` for the key hierarchy and threat model and
 //! `docs/FORMAT.md` for the bytes on disk.
 //!
@@ -66,7 +72,7 @@ macro_rules! failpoint {
 }
 
 mod aead;
-mod audit;
+pub mod audit;
 pub mod clock;
 mod codec;
 mod derive;
@@ -74,7 +80,7 @@ mod error;
 #[cfg(feature = "failpoints")]
 #[doc(hidden)]
 pub mod failpoint;
-mod ingest;
+pub mod ingest;
 #[cfg(feature = "internals")]
 #[doc(hidden)]
 pub mod internals;
@@ -91,21 +97,39 @@ mod store;
 mod tables;
 mod vault;
 
+/// Opening a vault without its key, for retention jobs.
+pub mod maintenance {
+    pub use crate::vault::{Maintenance, VaultStats};
+}
+
+/// Recovery shares: opening a vault with `k` of `n` shares instead of its key.
+pub mod recovery {
+    pub use crate::keys::RecoveryShare;
+}
+
 pub use aead::AEAD_BACKEND;
-pub use audit::{
-    AUDIT_MAX_LISTED_RECORDS, Actor, AuditAction, AuditEntry, AuditFindings, AuditHead,
-    AuditOutcome, AuditQuery, AuditReport, RecordSummary,
-};
+pub use audit::Actor;
 pub use error::{Error, Result};
-pub use ingest::{IngestKey, Ingestor};
 pub use kdf::{KdfParams, KeySource};
-pub use keys::RecoveryShare;
 pub use record::{ConversationId, Message, NewRecord, Record, RecordId, Role, SubjectId};
 pub use retention::{DEFAULT_EPOCH, DEFAULT_TTL};
 pub use seal::SEAL_OVERHEAD;
 pub use store::{DEFAULT_PAGE_CACHE_MIB, Storage};
 pub use vault::{
-    AsActor, Audit, DEFAULT_MAX_RECORDS_PER_KEY, EraseReport, FORMAT_VERSION,
-    MAX_RECORDS_PER_KEY_LIMIT, Maintenance, PurgeReport, Query, Vault, VaultOptions, VaultStats,
-    VerifyReport,
+    DEFAULT_MAX_RECORDS_PER_KEY, EraseReport, FORMAT_VERSION, MAX_RECORDS_PER_KEY_LIMIT,
+    PurgeReport, Query, Vault, VaultOptions, VerifyReport,
 };
+
+// The specialist types' old paths at the root, kept for one release; the
+// documented ones are their modules'.
+#[doc(hidden)]
+pub use audit::{
+    AUDIT_MAX_LISTED_RECORDS, AsActor, Audit, AuditAction, AuditEntry, AuditFindings, AuditHead,
+    AuditOutcome, AuditQuery, AuditReport, RecordSummary,
+};
+#[doc(hidden)]
+pub use ingest::{IngestKey, Ingestor};
+#[doc(hidden)]
+pub use maintenance::{Maintenance, VaultStats};
+#[doc(hidden)]
+pub use recovery::RecoveryShare;

@@ -9,6 +9,7 @@ mod keys;
 mod newest;
 mod records;
 
+pub use crate::vault::{AsActor, Audit};
 pub(crate) use chain::{ChainVerifier, entry_row, open_entry};
 pub use findings::AuditFindings;
 pub(crate) use findings::FullVerifier;

@@ -7,6 +7,8 @@
 //! Two backends: SQLite (`sqlite/`, the file format) and, for the crate's
 //! own tests, memory (`memory.rs`). [`Storage`] names one and opens it.
 
+#[cfg(all(test, feature = "internals"))]
+mod contract;
 #[cfg(feature = "internals")]
 mod memory;
 mod sqlite;

@@ -1,0 +1,272 @@
+//! The seam's contract, checked on each backend from one source: what
+//! the rules in `crate::tables` rely on a backend for.
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use super::sqlite::SqliteBackend;
+use super::{
+    AuditRow, Backend, Counter, Durability, IngestRow, KeyRow, MAX_STAGED_LEN, ReadTxn, RecordRow,
+    Row, Select, Table, memory::MemoryBackend,
+};
+use crate::error::Error;
+use crate::keys::{IdTag, KeyScope};
+
+/// Runs `check` on a fresh SQLite backend and a fresh memory one.
+fn on_each(check: impl Fn(&dyn Backend)) {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = SqliteBackend::create(&dir.path().join("v"), 2).unwrap();
+    check(&sqlite);
+    let memory = Arc::new(MemoryBackend::default());
+    memory.create().unwrap();
+    check(&memory);
+}
+
+fn tag(n: u8) -> IdTag {
+    [n; crate::keys::ID_TAG_LEN]
+}
+
+fn record(id: u64, conversation: u8, subject: Option<u8>, expires_at_ms: i64) -> Row {
+    Row::Record(RecordRow {
+        id,
+        conversation: tag(conversation),
+        subject: subject.map(tag),
+        expires_at_ms,
+        sealed: vec![id as u8; 8],
+    })
+}
+
+fn staged(id: u64, expires_at_ms: i64, len: usize) -> Row {
+    Row::Staged(IngestRow {
+        id,
+        key_id: 1,
+        expires_at_ms,
+        sealed: vec![7; len],
+    })
+}
+
+fn key(id: u64, subject: Option<u8>, not_after_ms: i64, retired: bool) -> Row {
+    Row::Key(KeyRow {
+        id,
+        scope: KeyScope {
+            subject: subject.map(tag),
+            not_after_ms,
+        },
+        sealed: 0,
+        retired,
+        wrapped: vec![1, 2, 3],
+    })
+}
+
+/// The ids of the selected rows, in the order the backend gives them.
+fn ids(r: &mut dyn ReadTxn, table: Table, select: Select<'_>) -> Vec<u64> {
+    let mut out = Vec::new();
+    r.scan(table, select, &mut |row| {
+        out.push(match row.unwrap() {
+            Row::Record(r) => r.id,
+            Row::Key(k) => k.id,
+            Row::Audit(a) => a.seq,
+            Row::Staged(s) => s.id,
+            other => panic!("{other:?}"),
+        });
+        Ok(ControlFlow::Continue(()))
+    })
+    .unwrap();
+    out
+}
+
+#[test]
+fn a_dropped_write_leaves_nothing_and_a_commit_is_seen() {
+    on_each(|b| {
+        let mut w = b.write(Durability::Durable).unwrap();
+        w.put(&record(1, 1, None, 10)).unwrap();
+        drop(w);
+        assert!(
+            b.read()
+                .unwrap()
+                .get(Table::Records, Select::Id(1))
+                .unwrap()
+                .is_none()
+        );
+        let mut w = b.write(Durability::Buffered).unwrap();
+        w.put(&record(1, 1, None, 10)).unwrap();
+        // A transaction sees its own writes.
+        assert_eq!(ids(&mut *w, Table::Records, Select::All), [1]);
+        w.commit().unwrap();
+        assert!(w.commit().is_err(), "a second commit");
+        drop(w);
+        assert_eq!(
+            ids(&mut *b.read().unwrap(), Table::Records, Select::All),
+            [1]
+        );
+    });
+}
+
+#[test]
+fn rows_that_are_only_added_refuse_a_taken_key_and_the_others_replace() {
+    on_each(|b| {
+        let mut w = b.write(Durability::Durable).unwrap();
+        w.put(&record(1, 1, None, 10)).unwrap();
+        assert!(w.put(&record(1, 2, None, 20)).is_err(), "record replaced");
+        let audit = Row::Audit(AuditRow {
+            seq: 1,
+            at_ms: 5,
+            sealed: vec![1],
+            mac: [9; 32],
+        });
+        w.put(&audit).unwrap();
+        assert!(w.put(&audit).is_err(), "audit entry replaced");
+        w.put(&staged(3, 10, 4)).unwrap();
+        assert!(w.put(&staged(3, 10, 4)).is_err(), "staged row replaced");
+        w.put(&key(1, None, 100, false)).unwrap();
+        w.put(&key(1, None, 100, true)).unwrap();
+        let Some(Row::Key(k)) = w.get(Table::Keys, Select::Id(1)).unwrap() else {
+            panic!("key 1")
+        };
+        assert!(k.retired, "a key row is replaced");
+        for value in [b"one".to_vec(), b"two".to_vec()] {
+            w.put(&Row::Meta {
+                name: "x".into(),
+                value,
+            })
+            .unwrap();
+        }
+        let Some(Row::Meta { value, .. }) = w.get(Table::Meta, Select::Name("x")).unwrap() else {
+            panic!("meta x")
+        };
+        assert_eq!(value, b"two");
+        assert_eq!(w.delete(Table::Meta, Select::Name("x")).unwrap(), 1);
+        assert!(w.get(Table::Meta, Select::Name("x")).unwrap().is_none());
+    });
+}
+
+#[test]
+fn selectors_pick_the_same_rows_in_the_same_order() {
+    on_each(|b| {
+        let mut w = b.write(Durability::Durable).unwrap();
+        for (id, conv, subject, expires) in
+            [(5, 1, Some(1), 50), (2, 2, Some(1), 20), (9, 1, None, 90)]
+        {
+            w.put(&record(id, conv, subject, expires)).unwrap();
+        }
+        assert_eq!(ids(&mut *w, Table::Records, Select::All), [2, 5, 9]);
+        assert_eq!(
+            ids(&mut *w, Table::Records, Select::Conversation(&tag(1))),
+            [5, 9]
+        );
+        assert_eq!(
+            ids(&mut *w, Table::Records, Select::Subject(Some(&tag(1)))),
+            [2, 5]
+        );
+        assert_eq!(ids(&mut *w, Table::Records, Select::Newest), [9]);
+        let tally = w.tally(Table::Records, Select::ExpiredBy(50)).unwrap();
+        assert_eq!(
+            (tally.rows, tally.bytes, tally.min_expiry_ms),
+            (2, 16, Some(20))
+        );
+        for (id, subject, end, retired) in [
+            (1, None, 100, true),
+            (2, Some(1), 100, false),
+            (3, None, 100, false),
+            (4, None, 200, false),
+        ] {
+            w.put(&key(id, subject, end, retired)).unwrap();
+        }
+        let anon = KeyScope {
+            subject: None,
+            not_after_ms: 100,
+        };
+        assert_eq!(ids(&mut *w, Table::Keys, Select::Scope(&anon)), [1, 3]);
+        assert_eq!(ids(&mut *w, Table::Keys, Select::Subject(None)), [1, 3, 4]);
+        assert_eq!(ids(&mut *w, Table::Keys, Select::ExpiredBy(100)), [1, 2, 3]);
+        for seq in 1..=4 {
+            w.put(&Row::Audit(AuditRow {
+                seq,
+                at_ms: 0,
+                sealed: Vec::new(),
+                mac: [1; 32],
+            }))
+            .unwrap();
+        }
+        assert_eq!(ids(&mut *w, Table::Audit, Select::After(2)), [3, 4]);
+        assert_eq!(ids(&mut *w, Table::Audit, Select::Range(2, 3)), [2, 3]);
+        assert_eq!(
+            ids(&mut *w, Table::Audit, Select::Range(3, u64::MAX)),
+            [3, 4]
+        );
+        assert_eq!(
+            ids(&mut *w, Table::Audit, Select::After(u64::MAX)),
+            [] as [u64; 0]
+        );
+        assert_eq!(ids(&mut *w, Table::Audit, Select::Newest), [4]);
+        assert_eq!(w.delete(Table::Records, Select::ExpiredBy(50)).unwrap(), 2);
+        assert_eq!(
+            w.delete(Table::Keys, Select::Subject(Some(&tag(1))))
+                .unwrap(),
+            1
+        );
+        assert_eq!(ids(&mut *w, Table::Records, Select::All), [9]);
+        assert_eq!(ids(&mut *w, Table::Keys, Select::All), [1, 3, 4]);
+        // A pairing the vault never makes is an error, not a guess.
+        assert!(matches!(
+            w.delete(Table::Audit, Select::All),
+            Err(Error::Storage(_))
+        ));
+    });
+}
+
+#[test]
+fn staged_rows_set_aside_leave_the_waiting_ones_and_long_ones_come_without_bytes() {
+    on_each(|b| {
+        let mut w = b.write(Durability::Durable).unwrap();
+        for id in [3, 4, 6] {
+            w.put(&staged(id, 100, 4)).unwrap();
+        }
+        w.put(&staged(8, 100, MAX_STAGED_LEN + 1)).unwrap();
+        w.set_aside(4, 50).unwrap();
+        assert_eq!(ids(&mut *w, Table::Staged, Select::All), [3, 6, 8]);
+        assert_eq!(ids(&mut *w, Table::Staged, Select::After(3)), [6, 8]);
+        assert_eq!(w.tally(Table::Staged, Select::SetAside).unwrap().rows, 1);
+        let Some(Row::Staged(long)) = w.get(Table::Staged, Select::Id(8)).unwrap() else {
+            panic!("staged 8")
+        };
+        assert!(
+            long.sealed.is_empty(),
+            "a row past the cap is read without its bytes"
+        );
+        // The set-aside row's expiry was capped: a purge at 50 reaches it.
+        assert_eq!(w.delete(Table::Staged, Select::ExpiredBy(50)).unwrap(), 1);
+        assert_eq!(w.tally(Table::Staged, Select::SetAside).unwrap().rows, 0);
+        assert_eq!(w.delete(Table::Staged, Select::Id(3)).unwrap(), 1);
+        assert_eq!(ids(&mut *w, Table::Staged, Select::All), [6, 8]);
+    });
+}
+
+#[test]
+fn counters_bump_from_their_value_and_a_missing_one_is_corrupt() {
+    on_each(|b| {
+        let mut w = b.write(Durability::Durable).unwrap();
+        assert!(matches!(
+            w.bump(Counter::KeyIds, 1),
+            Err(Error::Corrupt { .. })
+        ));
+        w.put(&Row::Counter {
+            counter: Counter::KeyIds,
+            value: Some(7),
+        })
+        .unwrap();
+        assert_eq!(w.bump(Counter::KeyIds, 3).unwrap(), 7);
+        assert_eq!(w.bump(Counter::KeyIds, 1).unwrap(), 10);
+        let Some(Row::Counter { value, .. }) = w
+            .get(Table::Counters, Select::Counter(Counter::KeyIds))
+            .unwrap()
+        else {
+            panic!("counter")
+        };
+        assert_eq!(value, Some(11));
+        assert_eq!(w.bump(Counter::KeyUses(1), 5).unwrap(), 0, "no such key");
+        w.put(&key(1, None, 100, false)).unwrap();
+        assert_eq!(w.bump(Counter::KeyUses(1), 5).unwrap(), 0);
+        assert_eq!(w.bump(Counter::KeyUses(1), 2).unwrap(), 5);
+    });
+}
