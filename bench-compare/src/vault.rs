@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use llmvault::{
-    ConversationId, KdfParams, KeySource, Message, NewRecord, RecordId, SubjectId, Vault,
+    ConversationId, KdfParams, KeySource, Message, NewRecord, RecordId, Storage, SubjectId, Vault,
     VaultOptions,
 };
 
@@ -166,10 +166,9 @@ pub fn run_all(plan: &Plan, shapes: &Shapes, dir: &Path) -> Vec<Figure> {
         ("get/big_cache+batched_audit", big, 256),
     ];
     for (workload, cache_mib, audit_batch) in settings {
-        let opts = VaultOptions::default()
-            .page_cache_mib(cache_mib as u32)
-            .danger_audit_read_batch(audit_batch);
-        let vault = Vault::open(&path, KeySource::raw_key([7; 32]), opts).expect("open");
+        let storage = Storage::sqlite(&path).page_cache_mib(cache_mib as u32);
+        let opts = VaultOptions::default().danger_audit_read_batch(audit_batch);
+        let vault = Vault::open_in(&storage, KeySource::raw_key([7; 32]), opts).expect("open");
         if cache_mib > 2 {
             for &id in &ids {
                 std::hint::black_box(vault.get(id).expect("get"));

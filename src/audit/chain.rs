@@ -46,6 +46,7 @@ pub(crate) fn entry_row(
         at_ms,
         sealed,
         mac,
+        mac_intact: true,
     }
 }
 

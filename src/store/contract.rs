@@ -120,6 +120,7 @@ fn rows_that_are_only_added_refuse_a_taken_key_and_the_others_replace() {
             at_ms: 5,
             sealed: vec![1],
             mac: [9; 32],
+            mac_intact: true,
         });
         w.put(&audit).unwrap();
         assert!(w.put(&audit).is_err(), "audit entry replaced");
@@ -183,7 +184,25 @@ fn selectors_pick_the_same_rows_in_the_same_order() {
             subject: None,
             not_after_ms: 100,
         };
-        assert_eq!(ids(&mut *w, Table::Keys, Select::Scope(&anon)), [1, 3]);
+        assert_eq!(ids(&mut *w, Table::Keys, Select::Sealing(&anon)), [3]);
+        let ending = Select::EndingIn {
+            subject: None,
+            after_ms: 100,
+            until_ms: 200,
+        };
+        assert_eq!(ids(&mut *w, Table::Keys, ending), [4]);
+        assert_eq!(
+            ids(
+                &mut *w,
+                Table::Records,
+                Select::LiveConversation(&tag(1), 50)
+            ),
+            [9]
+        );
+        assert_eq!(
+            ids(&mut *w, Table::Records, Select::LiveSubject(&tag(1), 20)),
+            [5]
+        );
         assert_eq!(ids(&mut *w, Table::Keys, Select::Subject(None)), [1, 3, 4]);
         assert_eq!(ids(&mut *w, Table::Keys, Select::ExpiredBy(100)), [1, 2, 3]);
         for seq in 1..=4 {
@@ -192,6 +211,7 @@ fn selectors_pick_the_same_rows_in_the_same_order() {
                 at_ms: 0,
                 sealed: Vec::new(),
                 mac: [1; 32],
+                mac_intact: true,
             }))
             .unwrap();
         }
@@ -206,6 +226,19 @@ fn selectors_pick_the_same_rows_in_the_same_order() {
             [] as [u64; 0]
         );
         assert_eq!(ids(&mut *w, Table::Audit, Select::Newest), [4]);
+        w.put(&Row::PiiMap(crate::store::PiiMapRow {
+            conversation: tag(2),
+            subject: None,
+            expires_at_ms: 500,
+            sealed: vec![1],
+        }))
+        .unwrap();
+        // The mapping of conversation 2, which a record of subject 1 is in.
+        assert_eq!(
+            w.delete(Table::PiiMaps, Select::ConversationsOf(&tag(1)))
+                .unwrap(),
+            1
+        );
         assert_eq!(w.delete(Table::Records, Select::ExpiredBy(50)).unwrap(), 2);
         assert_eq!(
             w.delete(Table::Keys, Select::Subject(Some(&tag(1))))
@@ -250,30 +283,36 @@ fn staged_rows_set_aside_leave_the_waiting_ones_and_long_ones_come_without_bytes
 }
 
 #[test]
-fn counters_bump_from_their_value_and_a_missing_one_is_corrupt() {
+fn counters_bump_from_their_value_or_floor_and_a_missing_one_is_an_error() {
     on_each(|b| {
         let mut w = b.write(Durability::Durable).unwrap();
         assert!(matches!(
-            w.bump(Counter::KeyIds, 1),
-            Err(Error::Corrupt { .. })
+            w.bump(Counter::KeyIds, 1, 0),
+            Err(Error::Storage(_))
         ));
         w.put(&Row::Counter {
             counter: Counter::KeyIds,
             value: Some(7),
         })
         .unwrap();
-        assert_eq!(w.bump(Counter::KeyIds, 3).unwrap(), 7);
-        assert_eq!(w.bump(Counter::KeyIds, 1).unwrap(), 10);
+        assert_eq!(w.bump(Counter::KeyIds, 3, 0).unwrap(), 7);
+        assert_eq!(w.bump(Counter::KeyIds, 1, 0).unwrap(), 10);
+        // Raised to the floor first.
+        assert_eq!(w.bump(Counter::KeyIds, 1, 20).unwrap(), 20);
         let Some(Row::Counter { value, .. }) = w
             .get(Table::Counters, Select::Counter(Counter::KeyIds))
             .unwrap()
         else {
             panic!("counter")
         };
-        assert_eq!(value, Some(11));
-        assert_eq!(w.bump(Counter::KeyUses(1), 5).unwrap(), 0, "no such key");
+        assert_eq!(value, Some(21));
+        w.bump(Counter::KeyUses(1), 5, 0).unwrap();
         w.put(&key(1, None, 100, false)).unwrap();
-        assert_eq!(w.bump(Counter::KeyUses(1), 5).unwrap(), 0);
-        assert_eq!(w.bump(Counter::KeyUses(1), 2).unwrap(), 5);
+        w.bump(Counter::KeyUses(1), 5, 0).unwrap();
+        w.bump(Counter::KeyUses(1), 2, 0).unwrap();
+        let Some(Row::Key(k)) = w.get(Table::Keys, Select::Id(1)).unwrap() else {
+            panic!("key 1")
+        };
+        assert_eq!(k.sealed, 7, "uses counted on the key that exists");
     });
 }

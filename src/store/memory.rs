@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use super::{
     AuditRow, Backend, Counter, Durability, IngestKeyRow, IngestRow, KeyRow, MAX_STAGED_LEN,
-    MaintenanceNote, PiiMapRow, ReadTxn, RecordRow, Row, Select, Table, Tally, WriteTxn,
+    MaintenanceNote, PiiMapRow, ReadTxn, RecordRow, Row, Scanned, Select, Table, Tally, WriteTxn,
     unsupported,
 };
 use crate::error::{Error, Result};
@@ -126,7 +126,7 @@ impl ReadTxn for MemoryRead {
         &mut self,
         table: Table,
         select: Select<'_>,
-        each: &mut dyn FnMut(Result<Row>) -> Result<ControlFlow<()>>,
+        each: &mut dyn FnMut(Scanned) -> Result<ControlFlow<()>>,
     ) -> Result<()> {
         scan(&self.0, table, &select, each)
     }
@@ -145,7 +145,7 @@ impl ReadTxn for MemoryWrite<'_> {
         &mut self,
         table: Table,
         select: Select<'_>,
-        each: &mut dyn FnMut(Result<Row>) -> Result<ControlFlow<()>>,
+        each: &mut dyn FnMut(Scanned) -> Result<ControlFlow<()>>,
     ) -> Result<()> {
         scan(&self.work, table, &select, each)
     }
@@ -215,36 +215,44 @@ impl WriteTxn for MemoryWrite<'_> {
                 drain(&mut t.pii_maps, |m| m.subject.as_ref() == Some(tag))
             }
             (T::PiiMaps, S::Conversation(tag)) => u64::from(t.pii_maps.remove(tag).is_some()),
+            (T::PiiMaps, S::ConversationsOf(tag)) => {
+                let of: std::collections::BTreeSet<IdTag> = t
+                    .records
+                    .values()
+                    .filter(|r| r.subject.as_ref() == Some(tag))
+                    .map(|r| r.conversation)
+                    .collect();
+                drain(&mut t.pii_maps, |m| of.contains(&m.conversation))
+            }
             _ => return Err(unsupported(table, &select)),
         };
         Ok(n)
     }
 
-    fn bump(&mut self, counter: Counter, by: u64) -> Result<u64> {
+    fn bump(&mut self, counter: Counter, by: u64, at_least: u64) -> Result<u64> {
         if let Counter::KeyUses(id) = counter {
-            return Ok(self.work.keys.get_mut(&id).map_or(0, |k| {
-                let before = k.sealed;
+            if let Some(k) = self.work.keys.get_mut(&id) {
                 k.sealed = k.sealed.saturating_add(by);
-                before
-            }));
+            }
+            return Ok(0);
         }
         let value = self
             .work
             .counters
             .get_mut(&counter_slot(counter)?)
+            .ok_or_else(|| Error::Storage("a counter is missing".into()))?;
+        let first = u64::try_from(*value).unwrap_or(0).max(at_least);
+        *value = first
+            .checked_add(by)
+            .and_then(|next| i64::try_from(next).ok())
             .ok_or_else(|| Error::Corrupt {
-                what: "a counter is missing".into(),
+                what: "a counter".into(),
             })?;
-        let before = *value;
-        *value = i64::try_from(by)
-            .ok()
-            .and_then(|by| value.checked_add(by))
-            .ok_or_else(|| Error::Corrupt {
-                what: "a counter overflowed".into(),
-            })?;
-        u64::try_from(before).map_err(|_| Error::Corrupt {
-            what: "negative counter".into(),
-        })
+        Ok(first)
+    }
+
+    fn is_open(&self) -> bool {
+        !self.done
     }
 
     fn set_aside(&mut self, id: u64, expires_cap_ms: i64) -> Result<()> {
@@ -308,20 +316,25 @@ fn first(t: &Tables, table: Table, key: &Select<'_>) -> Result<Option<Row>> {
     Ok(found)
 }
 
-/// A staged row as a backend hands it out: past the cap, without bytes.
+/// A staged row as a backend hands it out: past the cap, as SQLite reads
+/// one whose bytes it left unread (none of its values).
 fn staged(row: &IngestRow) -> Row {
-    let mut row = row.clone();
     if row.sealed.len() > MAX_STAGED_LEN {
-        row.sealed = Vec::new();
+        return Row::Staged(IngestRow {
+            id: row.id,
+            key_id: 0,
+            expires_at_ms: 0,
+            sealed: Vec::new(),
+        });
     }
-    Row::Staged(row)
+    Row::Staged(row.clone())
 }
 
 fn scan(
     t: &Tables,
     table: Table,
     select: &Select<'_>,
-    each: &mut dyn FnMut(Result<Row>) -> Result<ControlFlow<()>>,
+    each: &mut dyn FnMut(Scanned) -> Result<ControlFlow<()>>,
 ) -> Result<()> {
     use Select as S;
     use Table as T;
@@ -353,6 +366,12 @@ fn scan(
             .collect(),
         (T::Records, S::Conversation(tag)) => records(t, |r| r.conversation == *tag),
         (T::Records, S::Subject(Some(tag))) => records(t, |r| r.subject.as_ref() == Some(tag)),
+        (T::Records, S::LiveConversation(tag, now)) => {
+            records(t, |r| r.conversation == *tag && r.expires_at_ms > now)
+        }
+        (T::Records, S::LiveSubject(tag, now)) => records(t, |r| {
+            r.subject.as_ref() == Some(tag) && r.expires_at_ms > now
+        }),
         (T::Records, S::All) => records(t, |_| true),
         (T::Records, S::Newest) => t
             .records
@@ -365,7 +384,23 @@ fn scan(
         (T::Keys, S::Id(id)) => t.keys.get(&id).cloned().map(Row::Key).into_iter().collect(),
         (T::Keys, S::All) => keys(t, |_| true),
         (T::Keys, S::Subject(subject)) => keys(t, |k| k.scope.subject.as_ref() == subject),
-        (T::Keys, S::Scope(scope)) => keys(t, |k| k.scope == *scope),
+        (T::Keys, S::Sealing(scope)) => {
+            let mut sealing = keys(t, |k| k.scope == *scope && !k.retired);
+            sealing.reverse();
+            sealing
+        }
+        (
+            T::Keys,
+            S::EndingIn {
+                subject,
+                after_ms,
+                until_ms,
+            },
+        ) => keys(t, |k| {
+            k.scope.subject.as_ref() == subject
+                && k.scope.not_after_ms > after_ms
+                && k.scope.not_after_ms <= until_ms
+        }),
         (T::Keys, S::ExpiredBy(at)) => keys(t, |k| k.scope.not_after_ms <= at),
         (T::Audit, S::Id(seq)) => t
             .audit

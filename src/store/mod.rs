@@ -79,13 +79,18 @@ pub(crate) struct PiiMapRow {
     pub(crate) sealed: Vec<u8>,
 }
 
-/// One audit entry as stored: sealed body and chain MAC.
+/// One audit entry as stored: sealed body and chain MAC. Read back
+/// leniently: a column of the wrong type or size reads as empty, zero
+/// time or zero MAC, so the entry fails its checks and a walk goes on.
 #[derive(Debug, Clone)]
 pub(crate) struct AuditRow {
     pub(crate) seq: u64,
     pub(crate) at_ms: i64,
     pub(crate) sealed: Vec<u8>,
     pub(crate) mac: [u8; 32],
+    /// Whether the stored MAC was 32 bytes (else `mac` reads as zeros):
+    /// no entry can be chained onto one that was not.
+    pub(crate) mac_intact: bool,
 }
 
 /// What a key-less maintenance purge did, kept in clear until a keyed
@@ -206,22 +211,52 @@ pub(crate) enum Select<'a> {
     After(u64),
     /// Rows with `from <= id <= to`, ascending (audit).
     Range(u64, u64),
-    /// The row with the highest id (records, staged, audit), set-aside
-    /// staged rows included.
+    /// The row with the highest id (records, staged, audit).
     Newest,
     /// Rows of this conversation tag (records; the one PII mapping).
     Conversation(&'a IdTag),
+    /// Records of this conversation not expired at this time in ms.
+    LiveConversation(&'a IdTag, i64),
     /// Rows of this subject tag (records, PII mappings); for keys, keys of
     /// this subject or, with `None`, of none.
     Subject(Option<&'a IdTag>),
-    /// Keys of exactly this scope ([`Table::Keys`]).
-    Scope(&'a KeyScope),
+    /// Records of this subject not expired at this time in ms.
+    LiveSubject(&'a IdTag, i64),
+    /// The PII mappings of every conversation a record of this subject is
+    /// in ([`Table::PiiMaps`]), found without reading the records.
+    ConversationsOf(&'a IdTag),
+    /// Keys of this scope not retired, newest first ([`Table::Keys`]).
+    Sealing(&'a KeyScope),
+    /// Keys of this subject (or of none) whose epoch ends in
+    /// `(after_ms, until_ms]` ([`Table::Keys`]).
+    EndingIn {
+        subject: Option<&'a IdTag>,
+        after_ms: i64,
+        until_ms: i64,
+    },
     /// Rows whose expiry (for keys, the epoch's end) is at or before this
     /// time in ms: records, staged, PII mappings, keys, ingest keys.
     ExpiredBy(i64),
     /// Staged rows set aside ([`Table::Staged`]).
     SetAside,
 }
+
+/// A stored row whose values do not decode (only a writer of the file can
+/// make one): its id where the id itself could be read, and the error.
+#[derive(Debug)]
+pub(crate) struct Damaged {
+    pub(crate) id: Option<u64>,
+    pub(crate) error: Error,
+}
+
+impl From<Damaged> for Error {
+    fn from(damaged: Damaged) -> Self {
+        damaged.error
+    }
+}
+
+/// One row of a scan: decoded, or [`Damaged`].
+pub(crate) type Scanned = std::result::Result<Row, Damaged>;
 
 /// What [`ReadTxn::tally`] counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -297,14 +332,14 @@ pub(crate) trait ReadTxn {
     /// [`Select::Conversation`]: the one row), or `None`.
     fn get(&mut self, table: Table, key: Select<'_>) -> Result<Option<Row>>;
     /// Calls `each` for the selected rows until it breaks. A row whose
-    /// stored values do not decode comes as `Err` ([`Error::Corrupt`]),
-    /// and the scan goes on past it if `each` does: an erasure must not
-    /// stop at one damaged row.
+    /// stored values do not decode comes as [`Damaged`] (with its id
+    /// where that reads), and the scan goes on past it if `each` does: a
+    /// purge must still learn which keys it destroyed.
     fn scan(
         &mut self,
         table: Table,
         select: Select<'_>,
-        each: &mut dyn FnMut(Result<Row>) -> Result<ControlFlow<()>>,
+        each: &mut dyn FnMut(Scanned) -> Result<ControlFlow<()>>,
     ) -> Result<()>;
     /// Counts the selected rows.
     fn tally(&mut self, table: Table, select: Select<'_>) -> Result<Tally>;
@@ -317,17 +352,22 @@ pub(crate) trait WriteTxn: ReadTxn {
     fn put(&mut self, row: &Row) -> Result<()>;
     /// Deletes the selected rows; returns how many.
     fn delete(&mut self, table: Table, select: Select<'_>) -> Result<u64>;
-    /// Adds `by` to a counter and returns its value before: the first of
-    /// `by` ids reserved. A stored value that is not an integer, or a
-    /// missing counter, is [`Error::Corrupt`]; a key that is gone has no
-    /// uses to count (0 comes back).
-    fn bump(&mut self, counter: Counter, by: u64) -> Result<u64>;
+    /// Raises a counter to at least `at_least` (a stored value that is not
+    /// an integer counts as 0), adds `by`, and returns the value before
+    /// the add: the first of `by` ids reserved. A missing counter is
+    /// [`Error::Storage`]. For [`Counter::KeyUses`] of a key that is gone
+    /// nothing happens; it returns 0.
+    fn bump(&mut self, counter: Counter, by: u64, at_least: u64) -> Result<u64>;
     /// Moves a waiting staged row among the set-aside ones (FORMAT.md
     /// §12) with its expiry lowered to at most `expires_cap_ms` (or set to
     /// it, if the stored one is not an integer), without reading its bytes.
     fn set_aside(&mut self, id: u64, expires_cap_ms: i64) -> Result<()>;
+    /// Whether the transaction can still commit: a failed operation may
+    /// have ended it (SQLite rolls back on some storage errors).
+    fn is_open(&self) -> bool;
     /// Makes every change reach the transaction's [`Durability`]. Writers
-    /// stay out until the transaction is dropped.
+    /// stay out until the transaction is dropped (a [`Durability::Scrubbed`]
+    /// one scrubs then, after the vault's own bookkeeping).
     fn commit(&mut self) -> Result<()>;
 }
 

@@ -20,13 +20,12 @@ pub(super) fn rows(
 
 impl Txn<'_> {
     /// The newest audit entry's seq and MAC; (0, zeros) for an empty log.
-    /// A tail whose MAC is not 32 bytes (it reads as zeros) cannot be
-    /// chained onto.
+    /// A tail whose stored MAC is not 32 bytes cannot be chained onto.
     pub(crate) fn audit_tail(&mut self) -> Result<(u64, [u8; 32])> {
         match self.raw.get(Table::Audit, Select::Newest)? {
             None => Ok((0, [0; 32])),
-            Some(Row::Audit(a)) if a.mac == [0; 32] => Err(Error::Corrupt {
-                what: format!("audit entry {} has no MAC of 32 bytes", a.seq),
+            Some(Row::Audit(a)) if !a.mac_intact => Err(Error::Corrupt {
+                what: "audit mac of the wrong length".into(),
             }),
             Some(Row::Audit(a)) => Ok((a.seq, a.mac)),
             Some(other) => Err(wrong_row(&other)),

@@ -29,51 +29,41 @@ fn value(r: &mut dyn ReadTxn, counter: Counter) -> Result<Option<i64>> {
     }
 }
 
-pub(super) fn count_failed_open(w: &mut dyn WriteTxn) -> Result<()> {
-    w.bump(Counter::FailedOpens, 1).map(|_| ())
+/// The highest id in `table`, 0 if it is empty.
+fn newest_id(r: &mut dyn ReadTxn, table: Table) -> Result<u64> {
+    let mut newest = 0;
+    r.scan(table, Select::Newest, &mut |row| {
+        newest = match row {
+            Ok(Row::Record(r)) => r.id,
+            Ok(Row::Staged(s)) => s.id,
+            Ok(_) => 0,
+            Err(damaged) => damaged.id.unwrap_or(0),
+        };
+        Ok(std::ops::ControlFlow::Break(()))
+    })?;
+    Ok(newest)
 }
 
-/// The id `n` ids past `first`, if there is one.
-fn past(first: u64, n: u64) -> Result<i64> {
-    first
-        .checked_add(n)
-        .and_then(|next| i64::try_from(next).ok())
-        .ok_or_else(|| Error::Corrupt {
-            what: "the record id counter is at its end".into(),
-        })
+pub(super) fn count_failed_open(w: &mut dyn WriteTxn) -> Result<()> {
+    w.bump(Counter::FailedOpens, 1, 0).map(|_| ())
 }
 
 impl Txn<'_> {
     /// Reserves `n` consecutive record ids, none below `at_least`, and
-    /// returns the first. A counter turned into text (or removed) counts
-    /// as 0: the floor still holds.
+    /// returns the first. A counter turned into text counts as 0: the
+    /// floor still holds.
     pub(crate) fn allocate_record_ids(&mut self, n: u64, at_least: u64) -> Result<u64> {
-        let stored = value(self.r(), Counter::RecordIds)?
-            .and_then(|v| u64::try_from(v).ok())
-            .unwrap_or(0);
-        let first = stored.max(at_least);
-        self.raw.put(&Row::Counter {
-            counter: Counter::RecordIds,
-            value: Some(past(first, n)?),
-        })?;
-        Ok(first)
+        self.raw.bump(Counter::RecordIds, n, at_least)
     }
 
     /// The highest record id the storage shows in use or handed out: the
     /// largest of the stored records' ids, the staged ones' and the record
     /// counter's last. Unauthenticated: a floor for when the authenticated
-    /// high-water mark is missing. Whatever the values' types: this runs
-    /// when the file was tampered with, and must not fail on a counter
-    /// made text.
+    /// high-water mark is missing. Whatever the values' types (a damaged
+    /// row still has its id): this runs when the file was tampered with.
     pub(crate) fn record_id_floor(&mut self) -> Result<u64> {
-        let record = match self.raw.get(Table::Records, Select::Newest) {
-            Ok(Some(Row::Record(r))) => r.id,
-            _ => 0,
-        };
-        let staged = match self.raw.get(Table::Staged, Select::Newest) {
-            Ok(Some(Row::Staged(s))) => s.id,
-            _ => 0,
-        };
+        let record = newest_id(&mut *self.raw, Table::Records)?;
+        let staged = newest_id(&mut *self.raw, Table::Staged)?;
         let counter = value(self.r(), Counter::RecordIds)?
             .and_then(|v| u64::try_from(v).ok())
             .map_or(0, |next| next.max(1) - 1);

@@ -3,7 +3,7 @@
 use std::ops::ControlFlow;
 
 use super::{Txn, wrong_row};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::keys::{IdTag, KeyScope};
 use crate::store::{Counter, KeyRow, ReadTxn, Row, Select, Table};
 
@@ -39,15 +39,17 @@ pub(super) fn scope_has_key(
     after_ms: i64,
     until_ms: i64,
 ) -> Result<bool> {
+    // A row there at all, damaged or not: the question is whether the
+    // scope still has a key, not whether it opens.
     let mut found = false;
-    r.scan(Table::Keys, Select::Subject(subject), &mut |row| {
-        let end = into_key(row?)?.scope.not_after_ms;
-        found = end > after_ms && end <= until_ms;
-        Ok(if found {
-            ControlFlow::Break(())
-        } else {
-            ControlFlow::Continue(())
-        })
+    let ending = Select::EndingIn {
+        subject,
+        after_ms,
+        until_ms,
+    };
+    r.scan(Table::Keys, ending, &mut |_| {
+        found = true;
+        Ok(ControlFlow::Break(()))
     })?;
     Ok(found)
 }
@@ -56,23 +58,36 @@ impl Txn<'_> {
     /// The key sealing records of `scope`: the newest of the scope's keys
     /// not retired. Older ones of the scope still open what they sealed.
     pub(crate) fn active_key(&mut self, scope: &KeyScope) -> Result<Option<KeyRow>> {
-        let keys = selected(self.r(), Select::Scope(scope))?;
-        Ok(keys.into_iter().filter(|k| !k.retired).max_by_key(|k| k.id))
+        self.raw
+            .get(Table::Keys, Select::Sealing(scope))?
+            .map(into_key)
+            .transpose()
     }
 
     /// Reserves a key id.
     pub(crate) fn allocate_key_id(&mut self) -> Result<u64> {
-        self.raw.bump(Counter::KeyIds, 1)
+        self.raw.bump(Counter::KeyIds, 1, 0)
     }
 
-    /// Stores a new key.
+    /// Stores a new key; never over one stored under its id (a key
+    /// counter set back must not overwrite a key records need).
     pub(crate) fn insert_key(&mut self, key: &KeyRow) -> Result<()> {
+        let mut taken = false;
+        self.raw.scan(Table::Keys, Select::Id(key.id), &mut |_| {
+            taken = true;
+            Ok(ControlFlow::Break(()))
+        })?;
+        if taken {
+            return Err(Error::Storage(
+                format!("key id {} is already stored", key.id).into(),
+            ));
+        }
         self.raw.put(&Row::Key(key.clone()))
     }
 
     /// Counts `n` more records sealed by key `id`.
     pub(crate) fn add_key_use(&mut self, id: u64, n: u64) -> Result<()> {
-        self.raw.bump(Counter::KeyUses(id), n).map(|_| ())
+        self.raw.bump(Counter::KeyUses(id), n, 0).map(|_| ())
     }
 
     /// Stops key `id` from sealing any more records.

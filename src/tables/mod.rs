@@ -78,12 +78,12 @@ impl Tables {
 
     /// Records of this conversation not expired at `now_ms`, by id.
     pub(crate) fn conversation(&self, tag: &IdTag, now_ms: i64) -> Result<Vec<RecordRow>> {
-        live(&mut *self.read()?, Select::Conversation(tag), now_ms)
+        records(&mut *self.read()?, Select::LiveConversation(tag, now_ms))
     }
 
     /// Records of this subject not expired at `now_ms`, by id.
     pub(crate) fn subject(&self, tag: &IdTag, now_ms: i64) -> Result<Vec<RecordRow>> {
-        live(&mut *self.read()?, Select::Subject(Some(tag)), now_ms)
+        records(&mut *self.read()?, Select::LiveSubject(tag, now_ms))
     }
 
     /// Calls `each` for every stored record, expired or not, by id.
@@ -176,6 +176,12 @@ pub(crate) struct Txn<'a> {
 impl Txn<'_> {
     fn r(&mut self) -> &mut dyn ReadTxn {
         &mut *self.raw
+    }
+
+    /// Whether the transaction can still commit (a failed statement may
+    /// have ended it).
+    pub(crate) fn is_open(&self) -> bool {
+        self.raw.is_open()
     }
 
     /// Writes the rows a new vault starts with.
@@ -283,14 +289,11 @@ fn pii_map(r: &mut dyn ReadTxn, conversation: &IdTag) -> Result<Option<PiiMapRow
     }
 }
 
-/// The selected records not expired at `now_ms`.
-fn live(r: &mut dyn ReadTxn, select: Select<'_>, now_ms: i64) -> Result<Vec<RecordRow>> {
+/// The selected records.
+fn records(r: &mut dyn ReadTxn, select: Select<'_>) -> Result<Vec<RecordRow>> {
     let mut out = Vec::new();
     r.scan(Table::Records, select, &mut |row| {
-        let row = into_record(row?)?;
-        if row.expires_at_ms > now_ms {
-            out.push(row);
-        }
+        out.push(into_record(row?)?);
         Ok(ControlFlow::Continue(()))
     })?;
     Ok(out)

@@ -25,9 +25,18 @@ impl Txn<'_> {
         Ok(notes)
     }
 
-    /// The latest time of a maintenance note not yet folded in.
+    /// The latest time of a maintenance note not yet folded in. A note
+    /// that does not decode is passed over: this is the key-less job's
+    /// clock check, which no writer of the file is held to anyway.
     pub(crate) fn newest_maintenance_note(&mut self) -> Result<Option<i64>> {
-        Ok(self.notes()?.iter().map(|n| n.at_ms).max())
+        let mut newest = None;
+        self.raw.scan(Table::Notes, Select::All, &mut |row| {
+            if let Ok(Row::Note(n)) = row {
+                newest = newest.max(Some(n.at_ms));
+            }
+            Ok(ControlFlow::Continue(()))
+        })?;
+        Ok(newest)
     }
 
     fn notes(&mut self) -> Result<Vec<MaintenanceNote>> {

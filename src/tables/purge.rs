@@ -1,13 +1,12 @@
 //! What a purge and an erasure remove, in one transaction each. The
 //! cascades are here, once: a backend only deletes what it is told.
 
-use std::collections::BTreeSet;
 use std::ops::ControlFlow;
 
-use super::{Txn, into_record};
+use super::Txn;
 use crate::error::Result;
 use crate::keys::IdTag;
-use crate::store::{Row, Select, Table};
+use crate::store::{ReadTxn, Row, Select, Table};
 
 impl Txn<'_> {
     /// Deletes what expired by `now_ms`: PII mappings, staged records
@@ -25,19 +24,10 @@ impl Txn<'_> {
     /// `now_ms`; returns their ids.
     pub(crate) fn delete_keys_ended(&mut self, now_ms: i64) -> Result<Vec<u64>> {
         let at = Select::ExpiredBy(now_ms);
-        let mut ids = self.key_ids(at)?;
+        let mut ids = ids_of(&mut *self.raw, Table::Keys, at)?;
         self.raw.delete(Table::Keys, at)?;
-        // A row that does not decode is no key anyone can use, and must
-        // not stop the purge; the delete reaches it by its expiry if it has one.
-        let mut ingest = Vec::new();
-        self.raw.scan(Table::IngestKeys, at, &mut |row| {
-            if let Ok(Row::IngestKey(k)) = row {
-                ingest.push(k.id);
-            }
-            Ok(ControlFlow::Continue(()))
-        })?;
+        ids.extend(ids_of(&mut *self.raw, Table::IngestKeys, at)?);
         self.raw.delete(Table::IngestKeys, at)?;
-        ids.extend(ingest);
         Ok(ids)
     }
 
@@ -46,36 +36,31 @@ impl Txn<'_> {
     /// in), their records, and their keys. Returns (records, key ids).
     pub(crate) fn delete_subject(&mut self, tag: &IdTag) -> Result<(usize, Vec<u64>)> {
         let subject = Select::Subject(Some(tag));
-        let mut conversations = BTreeSet::new();
-        // A damaged record of theirs does not stop the erasure: its row
-        // goes with the others, only its conversation's mapping cannot be
-        // told from it.
-        self.raw.scan(Table::Records, subject, &mut |row| {
-            if let Ok(row) = row.and_then(into_record) {
-                conversations.insert(row.conversation);
-            }
-            Ok(ControlFlow::Continue(()))
-        })?;
-        for conversation in &conversations {
-            self.raw
-                .delete(Table::PiiMaps, Select::Conversation(conversation))?;
-        }
+        // Before the records go: they say which conversations are theirs.
+        self.raw
+            .delete(Table::PiiMaps, Select::ConversationsOf(tag))?;
         self.raw.delete(Table::PiiMaps, subject)?;
         let records = self.raw.delete(Table::Records, subject)?;
         failpoint!("erase-records-deleted");
-        let keys = self.key_ids(subject)?;
+        let keys = ids_of(&mut *self.raw, Table::Keys, subject)?;
         self.raw.delete(Table::Keys, subject)?;
         Ok((usize::try_from(records).unwrap_or(usize::MAX), keys))
     }
+}
 
-    fn key_ids(&mut self, select: Select<'_>) -> Result<Vec<u64>> {
-        let mut ids = Vec::new();
-        self.raw.scan(Table::Keys, select, &mut |row| {
-            if let Ok(Row::Key(k)) = row {
-                ids.push(k.id);
-            }
-            Ok(ControlFlow::Continue(()))
-        })?;
-        Ok(ids)
-    }
+/// The ids of the selected key rows, damaged ones too: a key row that does
+/// not decode is destroyed all the same, and its cached copy forgotten.
+fn ids_of(r: &mut dyn ReadTxn, table: Table, select: Select<'_>) -> Result<Vec<u64>> {
+    let mut ids = Vec::new();
+    r.scan(table, select, &mut |row| {
+        let id = match row {
+            Ok(Row::Key(k)) => Some(k.id),
+            Ok(Row::IngestKey(k)) => Some(k.id),
+            Ok(_) => None,
+            Err(damaged) => damaged.id,
+        };
+        ids.extend(id);
+        Ok(ControlFlow::Continue(()))
+    })?;
+    Ok(ids)
 }

@@ -241,10 +241,10 @@ impl Vault {
             txn = self.begin_light()?;
         }
         let result = read(&mut txn);
-        // A failed read may have left the transaction unusable (a storage
-        // error can make the backend roll it back); the entry then goes in
-        // a fresh one, never half into a dead one.
-        let txn = if result.is_ok() {
+        // A storage error inside the transaction may have made the backend
+        // roll it back; the entry then goes in a fresh one, never into a
+        // dead one.
+        let txn = if txn.is_open() {
             Ok(txn)
         } else {
             drop(txn);

@@ -6,7 +6,7 @@ use std::ops::ControlFlow;
 
 use super::{SqliteBackend, rows};
 use crate::error::Result;
-use crate::store::{ReadTxn, Row, Select, Table, Tally};
+use crate::store::{ReadTxn, Row, Scanned, Select, Table, Tally};
 
 pub(super) struct SqliteRead<'a> {
     pub(super) backend: &'a SqliteBackend,
@@ -22,7 +22,7 @@ impl ReadTxn for SqliteRead<'_> {
         &mut self,
         table: Table,
         select: Select<'_>,
-        each: &mut dyn FnMut(Result<Row>) -> Result<ControlFlow<()>>,
+        each: &mut dyn FnMut(Scanned) -> Result<ControlFlow<()>>,
     ) -> Result<()> {
         let query = rows::select(table, &select)?;
         self.backend.pooled(|c| rows::scan(c, table, query, each))

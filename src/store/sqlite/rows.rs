@@ -12,8 +12,8 @@ use super::storage_error;
 use crate::error::{Error, Result};
 use crate::keys::{ID_TAG_LEN, IdTag, KeyScope};
 use crate::store::{
-    AuditRow, Counter, IngestKeyRow, IngestRow, KeyRow, MAX_STAGED_LEN, MaintenanceNote, PiiMapRow,
-    RecordRow, Row, Select, Table, Tally, unsupported,
+    AuditRow, Counter, Damaged, IngestKeyRow, IngestRow, KeyRow, MAX_STAGED_LEN, MaintenanceNote,
+    PiiMapRow, RecordRow, Row, Scanned, Select, Table, Tally, unsupported,
 };
 
 /// A statement's text and its parameters (borrowed where they can be: a
@@ -70,6 +70,20 @@ pub(super) fn select<'a>(table: Table, select: &Select<'a>) -> Result<Query<'a>>
                 vec![blob(&tag[..])],
             ));
         }
+        (T::Records, S::LiveConversation(tag, now)) => {
+            return Ok((
+                "SELECT id, conversation, subject, expires_at, sealed FROM records \
+                 WHERE conversation = ?1 AND expires_at > ?2 ORDER BY id",
+                vec![blob(&tag[..]), int_v(*now)],
+            ));
+        }
+        (T::Records, S::LiveSubject(tag, now)) => {
+            return Ok((
+                "SELECT id, conversation, subject, expires_at, sealed FROM records \
+                 WHERE subject = ?1 AND expires_at > ?2 ORDER BY id",
+                vec![blob(&tag[..]), int_v(*now)],
+            ));
+        }
         (T::Records, S::All) => {
             "SELECT id, conversation, subject, expires_at, sealed FROM records ORDER BY id"
         }
@@ -93,11 +107,25 @@ pub(super) fn select<'a>(table: Table, select: &Select<'a>) -> Result<Query<'a>>
                 vec![opt_tag(*subject)],
             ));
         }
-        (T::Keys, S::Scope(scope)) => {
+        (T::Keys, S::Sealing(scope)) => {
             return Ok((
                 "SELECT id, subject, not_after, sealed, retired, wrapped FROM keys \
-                 WHERE subject IS ?1 AND not_after = ?2 ORDER BY id",
+                 WHERE not_after = ?2 AND subject IS ?1 AND retired = 0 ORDER BY id DESC",
                 scope_params(scope),
+            ));
+        }
+        (
+            T::Keys,
+            S::EndingIn {
+                subject,
+                after_ms,
+                until_ms,
+            },
+        ) => {
+            return Ok((
+                "SELECT id, subject, not_after, sealed, retired, wrapped FROM keys \
+                 WHERE subject IS ?1 AND not_after > ?2 AND not_after <= ?3",
+                vec![opt_tag(*subject), int_v(*after_ms), int_v(*until_ms)],
             ));
         }
         (T::Keys, S::ExpiredBy(t)) => {
@@ -242,6 +270,11 @@ pub(super) fn delete<'a>(table: Table, select: &Select<'a>) -> Result<Query<'a>>
             "DELETE FROM pii_maps WHERE conversation = ?1",
             vec![blob(&tag[..])],
         ),
+        (T::PiiMaps, S::ConversationsOf(tag)) => (
+            "DELETE FROM pii_maps WHERE conversation IN \
+             (SELECT DISTINCT conversation FROM records WHERE subject = ?1)",
+            vec![blob(&tag[..])],
+        ),
         _ => return Err(unsupported(table, select)),
     })
 }
@@ -334,14 +367,20 @@ pub(super) fn scan(
     conn: &Connection,
     table: Table,
     (sql, params): Query<'_>,
-    each: &mut dyn FnMut(Result<Row>) -> Result<ControlFlow<()>>,
+    each: &mut dyn FnMut(Scanned) -> Result<ControlFlow<()>>,
 ) -> Result<()> {
     let mut stmt = conn.prepare_cached(sql).map_err(storage_error)?;
     let mut rows = stmt
         .query(params_from_iter(params))
         .map_err(storage_error)?;
     while let Some(r) = rows.next().map_err(storage_error)? {
-        let row = decode(table, r).map_err(storage_error).and_then(|row| row);
+        let row = decode(table, r)
+            .map_err(storage_error)
+            .and_then(|row| row)
+            .map_err(|error| Damaged {
+                id: id_of(table, r),
+                error,
+            });
         if each(row)?.is_break() {
             break;
         }
@@ -383,6 +422,20 @@ pub(super) fn execute(conn: &Connection, (sql, params): Query<'_>) -> Result<u64
         .and_then(|mut s| s.execute(params_from_iter(params)))
         .map_err(storage_error)?;
     Ok(n as u64)
+}
+
+/// The id of a row of a table keyed by one (the first column, an integer
+/// primary key), whatever its other columns hold.
+fn id_of(table: Table, r: &rusqlite::Row<'_>) -> Option<u64> {
+    match table {
+        Table::Records | Table::Keys | Table::Audit | Table::IngestKeys | Table::Staged => {
+            match r.get_ref(0) {
+                Ok(ValueRef::Integer(n)) => u64::try_from(n).ok(),
+                _ => None,
+            }
+        }
+        Table::Meta | Table::Counters | Table::Notes | Table::PiiMaps => None,
+    }
 }
 
 /// Decodes a row of `table` as [`select`] reads its columns. The outer
@@ -470,7 +523,8 @@ fn key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<KeyRow>> {
     let subject: Option<Vec<u8>> = r.get(1)?;
     let not_after_ms: i64 = r.get(2)?;
     let sealed: i64 = r.get(3)?;
-    let retired: i64 = r.get(4)?;
+    // As the old `retired = 0` filter read it: only an integer 0 is active.
+    let retired = !matches!(r.get_ref(4)?, ValueRef::Integer(0));
     let wrapped: Vec<u8> = r.get(5)?;
     Ok((|| {
         Ok(KeyRow {
@@ -480,7 +534,7 @@ fn key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<KeyRow>> {
                 not_after_ms,
             },
             sealed: u64::try_from(sealed).map_err(|_| corrupt("negative key use count"))?,
-            retired: retired != 0,
+            retired,
             wrapped,
         })
     })())
@@ -501,8 +555,8 @@ fn audit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRow> {
         _ => Vec::new(),
     };
     let mac = match r.get_ref(3)? {
-        ValueRef::Blob(b) => <[u8; 32]>::try_from(b).unwrap_or([0; 32]),
-        _ => [0; 32],
+        ValueRef::Blob(b) => <[u8; 32]>::try_from(b).ok(),
+        _ => None,
     };
     // The primary key is an integer; only a negative one is out of range,
     // and it sorts before every entry a walk asks for.
@@ -510,7 +564,8 @@ fn audit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRow> {
         seq: u64::try_from(seq).unwrap_or(0),
         at_ms,
         sealed,
-        mac,
+        mac: mac.unwrap_or([0; 32]),
+        mac_intact: mac.is_some(),
     })
 }
 

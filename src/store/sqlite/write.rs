@@ -10,7 +10,7 @@ use rusqlite::{Connection, params};
 use super::schema::{FAILED_OPENS, NEXT_KEY, NEXT_RECORD};
 use super::{rows, storage_error};
 use crate::error::{Error, Result};
-use crate::store::{Counter, Durability, ReadTxn, Row, Select, Table, Tally, WriteTxn};
+use crate::store::{Counter, Durability, ReadTxn, Row, Scanned, Select, Table, Tally, WriteTxn};
 
 /// The writer connection and the `synchronous` level it is set to, so a
 /// run of buffered transactions (one per audited read) does not switch
@@ -78,6 +78,15 @@ impl Drop for SqliteWrite<'_> {
         // it drop the transaction (or the commit succeeded).
         if !self.done {
             let _ = run(&self.conn, "ROLLBACK");
+        } else if self.durability == Durability::Scrubbed {
+            // Moves the committed pages into the main file (where
+            // `secure_delete` overwrote what was deleted) and empties the
+            // write-ahead log, which still holds the old pages. Busy or
+            // failed: the next checkpoint (SQLite runs them on its own as
+            // the WAL grows, and on close) moves the same pages.
+            let _ = self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
         }
     }
 }
@@ -91,7 +100,7 @@ impl ReadTxn for SqliteWrite<'_> {
         &mut self,
         table: Table,
         select: Select<'_>,
-        each: &mut dyn FnMut(Result<Row>) -> Result<ControlFlow<()>>,
+        each: &mut dyn FnMut(Scanned) -> Result<ControlFlow<()>>,
     ) -> Result<()> {
         rows::scan(&self.conn, table, rows::select(table, &select)?, each)
     }
@@ -110,41 +119,35 @@ impl WriteTxn for SqliteWrite<'_> {
         rows::execute(&self.conn, rows::delete(table, &select)?)
     }
 
-    fn bump(&mut self, counter: Counter, by: u64) -> Result<u64> {
-        let by = i64::try_from(by).map_err(|_| corrupt("counter step out of range"))?;
-        let (sql, name_or_id) = match counter {
+    fn bump(&mut self, counter: Counter, by: u64, at_least: u64) -> Result<u64> {
+        let (name, floor) = match counter {
             Counter::KeyUses(id) => {
-                let id = i64::try_from(id).map_err(|_| corrupt("key id out of range"))?;
-                let before: Option<i64> = self
-                    .conn
-                    .prepare_cached(
-                        "UPDATE keys SET sealed = sealed + ?2 WHERE id = ?1 RETURNING sealed - ?2",
-                    )
-                    .and_then(|mut s| {
-                        rusqlite::OptionalExtension::optional(
-                            s.query_row(params![id, by], |r| r.get(0)),
-                        )
-                    })
+                let (id, by) = (rows::int(id)?, rows::int(by)?);
+                self.conn
+                    .prepare_cached("UPDATE keys SET sealed = sealed + ?2 WHERE id = ?1")
+                    .and_then(|mut s| s.execute(params![id, by]))
                     .map_err(storage_error)?;
-                return Ok(before.map_or(0, |n| u64::try_from(n).unwrap_or(0)));
+                return Ok(0);
             }
-            Counter::RecordIds => ("record", NEXT_RECORD),
-            Counter::KeyIds => ("key", NEXT_KEY),
-            Counter::FailedOpens => ("failed opens", FAILED_OPENS),
+            Counter::RecordIds => (NEXT_RECORD, at_least),
+            Counter::KeyIds => (NEXT_KEY, at_least),
+            Counter::FailedOpens => (FAILED_OPENS, at_least),
         };
-        let before: i64 = self
+        let (by_sql, floor_sql) = (rows::int(by)?, rows::int(floor)?);
+        let first: i64 = self
             .conn
             .prepare_cached(
-                "UPDATE counters SET next = next + ?2 WHERE name = ?1 RETURNING next - ?2",
+                "UPDATE counters SET next = max(CASE WHEN typeof(next) = 'integer' \
+                 THEN next ELSE 0 END, ?3) + ?2 WHERE name = ?1 RETURNING next - ?2",
             )
-            .and_then(|mut s| s.query_row(params![name_or_id, by], |r| r.get(0)))
-            .map_err(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => corrupt("a counter is missing"),
-                other => storage_error(other),
-            })?;
-        u64::try_from(before).map_err(|_| Error::Corrupt {
-            what: format!("negative {sql} counter"),
-        })
+            .and_then(|mut s| s.query_row(params![name, by_sql, floor_sql], |r| r.get(0)))
+            .map_err(storage_error)?;
+        // SQLite ranks text and blobs above every integer, and an overflow
+        // turns the sum into a real: neither may hand out a used id.
+        match u64::try_from(first) {
+            Ok(first) if first >= floor => Ok(first),
+            _ => Err(corrupt("a counter")),
+        }
     }
 
     fn set_aside(&mut self, id: u64, expires_cap_ms: i64) -> Result<()> {
@@ -200,17 +203,11 @@ impl WriteTxn for SqliteWrite<'_> {
         }
         run(&self.conn, "COMMIT").map_err(storage_error)?;
         self.done = true;
-        if self.durability == Durability::Scrubbed {
-            // Moves the committed pages into the main file (where
-            // `secure_delete` overwrote what was deleted) and empties the
-            // write-ahead log, which still holds the old pages. Busy or
-            // failed: the next checkpoint (SQLite runs them on its own as
-            // the WAL grows, and on close) moves the same pages.
-            let _ = self
-                .conn
-                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
-        }
         Ok(())
+    }
+
+    fn is_open(&self) -> bool {
+        !self.done && !self.conn.is_autocommit()
     }
 }
 
