@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use llmvault::clock::ManualClock;
+use llmvault::ingest::Ingestor;
+use llmvault::recovery::RecoveryShare;
 use llmvault::{
-    Actor, ConversationId, Ingestor, KdfParams, KeySource, Message, NewRecord, RecoveryShare,
-    SubjectId, Vault, VaultOptions,
+    Actor, ConversationId, KdfParams, KeySource, Message, NewRecord, SubjectId, Vault, VaultOptions,
 };
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -91,7 +91,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .audit()
         .entries(..)?
         .into_iter()
-        .filter(|e| e.action == llmvault::AuditAction::Erase)
+        .filter(|e| e.action == llmvault::audit::AuditAction::Erase)
         .count();
     println!(
         "  the audit log holds {erasures} erasure entry, naming the subject by keyed tag only"

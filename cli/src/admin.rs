@@ -1,7 +1,8 @@
 //! Looking after a vault: `init`, `purge`, `erase`, `verify`, `audit`,
 //! `passwd`, `rotate`, `stats`, `recovery`.
 
-use llmvault::{AuditEntry, AuditHead, AuditOutcome, KdfParams, SubjectId, Vault};
+use llmvault::audit::{AuditEntry, AuditHead, AuditOutcome};
+use llmvault::{KdfParams, SubjectId, Vault};
 use serde_json::json;
 
 use crate::args::{Audit, Global, Kdf, Passwd, Recovery};
@@ -239,7 +240,7 @@ pub fn recovery(g: &Global, r: &Recovery, out: &mut Out) -> Result<(), Fail> {
             let shares = vault.recovery_shares(k, n)?;
             let texts: Vec<_> = shares
                 .iter()
-                .map(llmvault::RecoveryShare::to_text)
+                .map(llmvault::recovery::RecoveryShare::to_text)
                 .collect();
             if out.json {
                 let list: Vec<&str> = texts.iter().map(|t| t.as_str()).collect();

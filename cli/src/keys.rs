@@ -4,7 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use llmvault::{KeySource, RecoveryShare};
+use llmvault::KeySource;
+use llmvault::recovery::RecoveryShare;
 use zeroize::Zeroizing;
 
 use crate::fail::Fail;

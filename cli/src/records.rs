@@ -7,7 +7,8 @@ use std::time::SystemTime;
 
 use llmvault::clock::{Clock, ManualClock};
 
-use llmvault::{ConversationId, Error, IngestKey, Ingestor, Query, RecordId, SubjectId};
+use llmvault::ingest::{IngestKey, Ingestor};
+use llmvault::{ConversationId, Error, Query, RecordId, SubjectId};
 use zeroize::Zeroizing;
 
 use crate::args::{Filters, Global, Put};

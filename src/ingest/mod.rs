@@ -349,7 +349,7 @@ impl Ingestor {
                     let key_id = txn.allocate_key_id()?;
                     let secret = SecretKey::random();
                     let aad = ingest_key_aad(key_id, not_after_ms);
-                    txn.insert_ingest_key(&IngestKeyRow {
+                    txn.insert_ingest_key(IngestKeyRow {
                         id: key_id,
                         not_after_ms,
                         wrapped: wrap::wrap_to(&self.public, &secret, &aad),
@@ -370,7 +370,7 @@ impl Ingestor {
             };
             let proof = self.mac.prove(&slot, &sealed);
             sealed.extend_from_slice(&proof);
-            txn.insert_ingested(&IngestRow {
+            txn.insert_ingested(IngestRow {
                 id: slot.id,
                 key_id: slot.key_id,
                 expires_at_ms,

@@ -33,8 +33,8 @@ impl Txn<'_> {
     }
 
     /// Appends an audit entry.
-    pub(crate) fn append_audit(&mut self, row: &AuditRow) -> Result<()> {
-        self.raw.put(&Row::Audit(row.clone()))?;
+    pub(crate) fn append_audit(&mut self, row: AuditRow) -> Result<()> {
+        self.raw.put(&Row::Audit(row))?;
         failpoint!("audit-appended");
         Ok(())
     }

@@ -71,7 +71,7 @@ impl Txn<'_> {
 
     /// Stores a new key; never over one stored under its id (a key
     /// counter set back must not overwrite a key records need).
-    pub(crate) fn insert_key(&mut self, key: &KeyRow) -> Result<()> {
+    pub(crate) fn insert_key(&mut self, key: KeyRow) -> Result<()> {
         let mut taken = false;
         self.raw.scan(Table::Keys, Select::Id(key.id), &mut |_| {
             taken = true;
@@ -82,7 +82,7 @@ impl Txn<'_> {
                 format!("key id {} is already stored", key.id).into(),
             ));
         }
-        self.raw.put(&Row::Key(key.clone()))
+        self.raw.put(&Row::Key(key))
     }
 
     /// Counts `n` more records sealed by key `id`.

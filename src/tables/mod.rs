@@ -223,8 +223,8 @@ impl Txn<'_> {
     }
 
     /// Stores a record.
-    pub(crate) fn insert_record(&mut self, row: &RecordRow) -> Result<()> {
-        self.raw.put(&Row::Record(row.clone()))?;
+    pub(crate) fn insert_record(&mut self, row: RecordRow) -> Result<()> {
+        self.raw.put(&Row::Record(row))?;
         failpoint!("record-inserted");
         Ok(())
     }
@@ -235,8 +235,8 @@ impl Txn<'_> {
     }
 
     /// Stores (or replaces) a conversation's PII mapping.
-    pub(crate) fn put_pii_map(&mut self, row: &PiiMapRow) -> Result<()> {
-        self.raw.put(&Row::PiiMap(row.clone()))
+    pub(crate) fn put_pii_map(&mut self, row: PiiMapRow) -> Result<()> {
+        self.raw.put(&Row::PiiMap(row))
     }
 
     /// Makes everything durable.

@@ -18,8 +18,8 @@ impl Txn<'_> {
     }
 
     /// Stages an ingested record.
-    pub(crate) fn insert_ingested(&mut self, row: &IngestRow) -> Result<()> {
-        self.raw.put(&Row::Staged(row.clone()))
+    pub(crate) fn insert_ingested(&mut self, row: IngestRow) -> Result<()> {
+        self.raw.put(&Row::Staged(row))
     }
 
     /// Up to `limit` staged records waiting with ids above `after`, by id.
@@ -57,8 +57,8 @@ impl Txn<'_> {
     }
 
     /// Stores a key an ingestor wrapped to the vault's public key.
-    pub(crate) fn insert_ingest_key(&mut self, key: &IngestKeyRow) -> Result<()> {
-        self.raw.put(&Row::IngestKey(key.clone()))
+    pub(crate) fn insert_ingest_key(&mut self, key: IngestKeyRow) -> Result<()> {
+        self.raw.put(&Row::IngestKey(key))
     }
 
     /// An ingest key by id.

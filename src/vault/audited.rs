@@ -69,7 +69,7 @@ impl Vault {
                 seq += 1;
                 let row = entry_row(&self.audit_keys, seq, at_ms, &prev, actor, event, outcome);
                 prev = row.mac;
-                txn.append_audit(&row)
+                txn.append_audit(row)
             });
         self.flushed_audit
             .store(already + waiting.len(), std::sync::atomic::Ordering::SeqCst);
@@ -299,7 +299,7 @@ impl Vault {
                 &w.outcome,
             );
             prev = row.mac;
-            txn.append_audit(&row)?;
+            txn.append_audit(row)?;
         }
         txn.commit_then(&mut || {
             self.lock_waiting().drain(..waiting.len());

@@ -161,7 +161,7 @@ impl Vault {
             expires_at_ms,
         };
         let sealed = seal::seal(&key, &binding, plaintext).map_err(|_| super::too_large())?;
-        txn.put_pii_map(&PiiMapRow {
+        txn.put_pii_map(PiiMapRow {
             conversation,
             subject,
             expires_at_ms,

@@ -266,7 +266,7 @@ impl Vault {
             subject: p.scope.subject,
         };
         let sealed = seal::seal(&key, &binding, p.plaintext).map_err(|_| super::too_large())?;
-        txn.insert_record(&RecordRow {
+        txn.insert_record(RecordRow {
             id: id.as_u64(),
             conversation: binding.conversation,
             subject: binding.subject,
@@ -345,7 +345,7 @@ impl Vault {
         let id = txn.allocate_key_id()?;
         let secret = SecretKey::random();
         let wrapped = unlocked.kek.wrap(&secret, &data_key_aad(id, scope));
-        txn.insert_key(&KeyRow {
+        txn.insert_key(KeyRow {
             id,
             scope: *scope,
             sealed: 0,
