@@ -42,7 +42,8 @@ use crate::store::{KeyRow, RecordRow, Storage, VaultMeta};
 use crate::tables::Tables;
 use header::Header;
 
-/// An encrypted log of model exchanges, in one SQLite file.
+/// An encrypted log of model exchanges, kept in a [`Storage`] (one SQLite
+/// file unless told otherwise).
 ///
 /// `Send + Sync`: share it with `Arc` and call it from any thread. Writes
 /// take turns; so does each `get`, which commits its audit entry in the
