@@ -209,7 +209,7 @@ fn selectors_pick_the_same_rows_in_the_same_order() {
             w.put(&Row::Audit(AuditRow {
                 seq,
                 at_ms: 0,
-                sealed: Vec::new(),
+                sealed: vec![7; 4],
                 mac: [1; 32],
                 mac_intact: true,
             }))
@@ -226,6 +226,10 @@ fn selectors_pick_the_same_rows_in_the_same_order() {
             [] as [u64; 0]
         );
         assert_eq!(ids(&mut *w, Table::Audit, Select::Newest), [4]);
+        let Some(Row::Audit(tail)) = w.get(Table::Audit, Select::Tail).unwrap() else {
+            panic!("tail")
+        };
+        assert_eq!((tail.seq, tail.mac, tail.sealed.len()), (4, [1; 32], 0));
         w.put(&Row::PiiMap(crate::store::PiiMapRow {
             conversation: tag(2),
             subject: None,

@@ -422,6 +422,18 @@ fn scan(
             .map(Row::Audit)
             .into_iter()
             .collect(),
+        (T::Audit, S::Tail) => t
+            .audit
+            .values()
+            .next_back()
+            .map(|a| {
+                Row::Audit(AuditRow {
+                    sealed: Vec::new(),
+                    ..a.clone()
+                })
+            })
+            .into_iter()
+            .collect(),
         (T::Notes, S::All) => t.notes.iter().copied().map(Row::Note).collect(),
         (T::IngestKeys, S::Id(id)) => t
             .ingest_keys

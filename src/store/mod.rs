@@ -213,6 +213,9 @@ pub(crate) enum Select<'a> {
     Range(u64, u64),
     /// The row with the highest id (records, staged, audit).
     Newest,
+    /// The newest audit entry without its body (`sealed` reads empty):
+    /// what every append chains onto, read on every call.
+    Tail,
     /// Rows of this conversation tag (records; the one PII mapping).
     Conversation(&'a IdTag),
     /// Records of this conversation not expired at this time in ms.

@@ -22,7 +22,7 @@ impl Txn<'_> {
     /// The newest audit entry's seq and MAC; (0, zeros) for an empty log.
     /// A tail whose stored MAC is not 32 bytes cannot be chained onto.
     pub(crate) fn audit_tail(&mut self) -> Result<(u64, [u8; 32])> {
-        match self.raw.get(Table::Audit, Select::Newest)? {
+        match self.raw.get(Table::Audit, Select::Tail)? {
             None => Ok((0, [0; 32])),
             Some(Row::Audit(a)) if !a.mac_intact => Err(Error::Corrupt {
                 what: "audit mac of the wrong length".into(),

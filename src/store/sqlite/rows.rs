@@ -18,7 +18,32 @@ use crate::store::{
 
 /// A statement's text and its parameters (borrowed where they can be: a
 /// record's sealed bytes are not copied to be bound).
-pub(super) type Query<'a> = (&'static str, Vec<ToSqlOutput<'a>>);
+pub(super) type Query<'a> = (&'static str, Args<'a>);
+
+/// The most parameters a statement here takes.
+const MAX_ARGS: usize = 6;
+
+/// A statement's parameters, kept inline: every `get` runs several
+/// statements, and a list on the heap for each showed in its profile.
+pub(super) struct Args<'a> {
+    values: [ToSqlOutput<'a>; MAX_ARGS],
+    len: usize,
+}
+
+impl<'a> Args<'a> {
+    fn new<const N: usize>(given: [ToSqlOutput<'a>; N]) -> Self {
+        const { assert!(N <= MAX_ARGS) };
+        let mut values = std::array::from_fn(|_| ToSqlOutput::Owned(Value::Null));
+        for (slot, value) in values.iter_mut().zip(given) {
+            *slot = value;
+        }
+        Self { values, len: N }
+    }
+
+    fn bound(&self) -> impl Iterator<Item = &ToSqlOutput<'a>> {
+        self.values.iter().take(self.len)
+    }
+}
 
 /// The name of a counter's row in `counters`.
 fn counter_name(counter: Counter) -> Result<&'static str> {
@@ -41,47 +66,47 @@ pub(super) fn select<'a>(table: Table, select: &Select<'a>) -> Result<Query<'a>>
         (T::Meta, S::Name(n)) => {
             return Ok((
                 "SELECT name, value FROM meta WHERE name = ?1",
-                vec![text(n)],
+                Args::new([text(n)]),
             ));
         }
         (T::Counters, S::Counter(c)) => {
             return Ok((
                 "SELECT name, next FROM counters WHERE name = ?1",
-                vec![text(counter_name(*c)?)],
+                Args::new([text(counter_name(*c)?)]),
             ));
         }
         (T::Records, S::Id(id)) => {
             return Ok((
                 "SELECT id, conversation, subject, expires_at, sealed FROM records WHERE id = ?1",
-                vec![int(*id)?],
+                Args::new([int(*id)?]),
             ));
         }
         (T::Records, S::Conversation(tag)) => {
             return Ok((
                 "SELECT id, conversation, subject, expires_at, sealed FROM records \
                  WHERE conversation = ?1 ORDER BY id",
-                vec![blob(&tag[..])],
+                Args::new([blob(&tag[..])]),
             ));
         }
         (T::Records, S::Subject(Some(tag))) => {
             return Ok((
                 "SELECT id, conversation, subject, expires_at, sealed FROM records \
                  WHERE subject = ?1 ORDER BY id",
-                vec![blob(&tag[..])],
+                Args::new([blob(&tag[..])]),
             ));
         }
         (T::Records, S::LiveConversation(tag, now)) => {
             return Ok((
                 "SELECT id, conversation, subject, expires_at, sealed FROM records \
                  WHERE conversation = ?1 AND expires_at > ?2 ORDER BY id",
-                vec![blob(&tag[..]), int_v(*now)],
+                Args::new([blob(&tag[..]), int_v(*now)]),
             ));
         }
         (T::Records, S::LiveSubject(tag, now)) => {
             return Ok((
                 "SELECT id, conversation, subject, expires_at, sealed FROM records \
                  WHERE subject = ?1 AND expires_at > ?2 ORDER BY id",
-                vec![blob(&tag[..]), int_v(*now)],
+                Args::new([blob(&tag[..]), int_v(*now)]),
             ));
         }
         (T::Records, S::All) => {
@@ -94,7 +119,7 @@ pub(super) fn select<'a>(table: Table, select: &Select<'a>) -> Result<Query<'a>>
         (T::Keys, S::Id(id)) => {
             return Ok((
                 "SELECT id, subject, not_after, sealed, retired, wrapped FROM keys WHERE id = ?1",
-                vec![int(*id)?],
+                Args::new([int(*id)?]),
             ));
         }
         (T::Keys, S::All) => {
@@ -104,7 +129,7 @@ pub(super) fn select<'a>(table: Table, select: &Select<'a>) -> Result<Query<'a>>
             return Ok((
                 "SELECT id, subject, not_after, sealed, retired, wrapped FROM keys \
                  WHERE subject IS ?1 ORDER BY id",
-                vec![opt_tag(*subject)],
+                Args::new([opt_tag(*subject)]),
             ));
         }
         (T::Keys, S::Sealing(scope)) => {
@@ -125,48 +150,49 @@ pub(super) fn select<'a>(table: Table, select: &Select<'a>) -> Result<Query<'a>>
             return Ok((
                 "SELECT id, subject, not_after, sealed, retired, wrapped FROM keys \
                  WHERE subject IS ?1 AND not_after > ?2 AND not_after <= ?3",
-                vec![opt_tag(*subject), int_v(*after_ms), int_v(*until_ms)],
+                Args::new([opt_tag(*subject), int_v(*after_ms), int_v(*until_ms)]),
             ));
         }
         (T::Keys, S::ExpiredBy(t)) => {
             return Ok((
                 "SELECT id, subject, not_after, sealed, retired, wrapped FROM keys \
                  WHERE not_after <= ?1 ORDER BY id",
-                vec![int_v(*t)],
+                Args::new([int_v(*t)]),
             ));
         }
         (T::Audit, S::Id(seq)) => {
             return Ok((
                 "SELECT seq, at, sealed, mac FROM audit WHERE seq = ?1",
-                vec![int(*seq)?],
+                Args::new([int(*seq)?]),
             ));
         }
         (T::Audit, S::All) => "SELECT seq, at, sealed, mac FROM audit ORDER BY seq",
         (T::Audit, S::After(seq)) => {
             return Ok((
                 "SELECT seq, at, sealed, mac FROM audit WHERE seq > ?1 ORDER BY seq",
-                vec![clamped(*seq)],
+                Args::new([clamped(*seq)]),
             ));
         }
         (T::Audit, S::Range(from, to)) => {
             return Ok((
                 "SELECT seq, at, sealed, mac FROM audit WHERE seq >= ?1 AND seq <= ?2 ORDER BY seq",
-                vec![clamped(*from), clamped(*to)],
+                Args::new([clamped(*from), clamped(*to)]),
             ));
         }
         (T::Audit, S::Newest) => "SELECT seq, at, sealed, mac FROM audit ORDER BY seq DESC LIMIT 1",
+        (T::Audit, S::Tail) => "SELECT seq, at, x'', mac FROM audit ORDER BY seq DESC LIMIT 1",
         (T::Notes, S::All) => "SELECT at, records, keys FROM maintenance ORDER BY rowid",
         (T::IngestKeys, S::Id(id)) => {
             return Ok((
                 "SELECT id, not_after, wrapped FROM ingest_keys WHERE id = ?1",
-                vec![int(*id)?],
+                Args::new([int(*id)?]),
             ));
         }
         (T::IngestKeys, S::All) => "SELECT id, not_after, wrapped FROM ingest_keys ORDER BY id",
         (T::IngestKeys, S::ExpiredBy(t)) => {
             return Ok((
                 "SELECT id, not_after, wrapped FROM ingest_keys WHERE not_after <= ?1 ORDER BY id",
-                vec![int_v(*t)],
+                Args::new([int_v(*t)]),
             ));
         }
         // Staged rows: a row longer than the cap comes back without its
@@ -175,40 +201,40 @@ pub(super) fn select<'a>(table: Table, select: &Select<'a>) -> Result<Query<'a>>
             return Ok((
                 "SELECT id, key_id, expires_at, CASE WHEN length(sealed) <= ?2 THEN sealed END \
                  FROM ingest_records WHERE id = ?1",
-                vec![int(*id)?, staged_cap()],
+                Args::new([int(*id)?, staged_cap()]),
             ));
         }
         (T::Staged, S::All) => {
             return Ok((
                 "SELECT id, key_id, expires_at, CASE WHEN length(sealed) <= ?1 THEN sealed END \
                  FROM ingest_records WHERE id > 0 ORDER BY id",
-                vec![staged_cap()],
+                Args::new([staged_cap()]),
             ));
         }
         (T::Staged, S::After(after)) => {
             return Ok((
                 "SELECT id, key_id, expires_at, CASE WHEN length(sealed) <= ?2 THEN sealed END \
                  FROM ingest_records WHERE id > max(?1, 0) ORDER BY id",
-                vec![clamped(*after), staged_cap()],
+                Args::new([clamped(*after), staged_cap()]),
             ));
         }
         (T::Staged, S::Newest) => {
             return Ok((
                 "SELECT id, key_id, expires_at, CASE WHEN length(sealed) <= ?1 THEN sealed END \
                  FROM ingest_records ORDER BY id DESC LIMIT 1",
-                vec![staged_cap()],
+                Args::new([staged_cap()]),
             ));
         }
         (T::PiiMaps, S::Conversation(tag)) => {
             return Ok((
                 "SELECT conversation, subject, expires_at, sealed FROM pii_maps \
                  WHERE conversation = ?1",
-                vec![blob(&tag[..])],
+                Args::new([blob(&tag[..])]),
             ));
         }
         _ => return Err(unsupported(table, select)),
     };
-    Ok((sql, Vec::new()))
+    Ok((sql, Args::new([])))
 }
 
 /// `SELECT count(*)`, the sealed bytes and the earliest expiry of the rows
@@ -219,18 +245,18 @@ pub(super) fn tally(table: Table, select: &Select<'_>) -> Result<Query<'static>>
     Ok(match (table, select) {
         (T::Records, S::All) => (
             "SELECT count(*), coalesce(sum(length(sealed)), 0), min(expires_at) FROM records",
-            Vec::new(),
+            Args::new([]),
         ),
         (T::Records, S::ExpiredBy(t)) => (
             "SELECT count(*), coalesce(sum(length(sealed)), 0), min(expires_at) FROM records \
              WHERE expires_at <= ?1",
-            vec![int_v(*t)],
+            Args::new([int_v(*t)]),
         ),
-        (T::Keys, S::All) => ("SELECT count(*), 0, NULL FROM keys", Vec::new()),
-        (T::Audit, S::All) => ("SELECT count(*), 0, NULL FROM audit", Vec::new()),
+        (T::Keys, S::All) => ("SELECT count(*), 0, NULL FROM keys", Args::new([])),
+        (T::Audit, S::All) => ("SELECT count(*), 0, NULL FROM audit", Args::new([])),
         (T::Staged, S::SetAside) => (
             "SELECT count(*), 0, NULL FROM ingest_records WHERE id < 0",
-            Vec::new(),
+            Args::new([]),
         ),
         _ => return Err(unsupported(table, select)),
     })
@@ -240,40 +266,44 @@ pub(super) fn tally(table: Table, select: &Select<'_>) -> Result<Query<'static>>
 pub(super) fn delete<'a>(table: Table, select: &Select<'a>) -> Result<Query<'a>> {
     use Select as S;
     use Table as T;
-    let at = |t: &i64| vec![int_v(*t)];
+    let at = |t: &i64| Args::new([int_v(*t)]);
     Ok(match (table, select) {
-        (T::Meta, S::Name(n)) => ("DELETE FROM meta WHERE name = ?1", vec![text(n)]),
+        (T::Meta, S::Name(n)) => ("DELETE FROM meta WHERE name = ?1", Args::new([text(n)])),
         (T::Records, S::ExpiredBy(t)) => ("DELETE FROM records WHERE expires_at <= ?1", at(t)),
         (T::Records, S::Subject(Some(tag))) => (
             "DELETE FROM records WHERE subject = ?1",
-            vec![blob(&tag[..])],
+            Args::new([blob(&tag[..])]),
         ),
         (T::Keys, S::ExpiredBy(t)) => ("DELETE FROM keys WHERE not_after <= ?1", at(t)),
-        (T::Keys, S::Subject(Some(tag))) => {
-            ("DELETE FROM keys WHERE subject = ?1", vec![blob(&tag[..])])
-        }
-        (T::Notes, S::All) => ("DELETE FROM maintenance", Vec::new()),
-        (T::IngestKeys, S::All) => ("DELETE FROM ingest_keys", Vec::new()),
+        (T::Keys, S::Subject(Some(tag))) => (
+            "DELETE FROM keys WHERE subject = ?1",
+            Args::new([blob(&tag[..])]),
+        ),
+        (T::Notes, S::All) => ("DELETE FROM maintenance", Args::new([])),
+        (T::IngestKeys, S::All) => ("DELETE FROM ingest_keys", Args::new([])),
         (T::IngestKeys, S::ExpiredBy(t)) => {
             ("DELETE FROM ingest_keys WHERE not_after <= ?1", at(t))
         }
-        (T::Staged, S::Id(id)) => ("DELETE FROM ingest_records WHERE id = ?1", vec![int(*id)?]),
+        (T::Staged, S::Id(id)) => (
+            "DELETE FROM ingest_records WHERE id = ?1",
+            Args::new([int(*id)?]),
+        ),
         (T::Staged, S::ExpiredBy(t)) => {
             ("DELETE FROM ingest_records WHERE expires_at <= ?1", at(t))
         }
         (T::PiiMaps, S::ExpiredBy(t)) => ("DELETE FROM pii_maps WHERE expires_at <= ?1", at(t)),
         (T::PiiMaps, S::Subject(Some(tag))) => (
             "DELETE FROM pii_maps WHERE subject = ?1",
-            vec![blob(&tag[..])],
+            Args::new([blob(&tag[..])]),
         ),
         (T::PiiMaps, S::Conversation(tag)) => (
             "DELETE FROM pii_maps WHERE conversation = ?1",
-            vec![blob(&tag[..])],
+            Args::new([blob(&tag[..])]),
         ),
         (T::PiiMaps, S::ConversationsOf(tag)) => (
             "DELETE FROM pii_maps WHERE conversation IN \
              (SELECT DISTINCT conversation FROM records WHERE subject = ?1)",
-            vec![blob(&tag[..])],
+            Args::new([blob(&tag[..])]),
         ),
         _ => return Err(unsupported(table, select)),
     })
@@ -288,76 +318,76 @@ pub(super) fn put(row: &Row) -> Result<Query<'_>> {
         Row::Meta { name, value } => (
             "INSERT INTO meta (name, value) VALUES (?1, ?2) \
              ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-            vec![text(name), blob(value)],
+            Args::new([text(name), blob(value)]),
         ),
         Row::Counter { counter, value } => (
             "INSERT INTO counters (name, next) VALUES (?1, ?2) \
              ON CONFLICT (name) DO UPDATE SET next = excluded.next",
-            vec![
+            Args::new([
                 text(counter_name(*counter)?),
                 int_v(value.ok_or_else(|| Error::InvalidInput {
                     what: "counter",
                     reason: "must be an integer".into(),
                 })?),
-            ],
+            ]),
         ),
         Row::Key(k) => (
             "INSERT INTO keys (id, subject, not_after, sealed, retired, wrapped) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO UPDATE SET \
              subject = excluded.subject, not_after = excluded.not_after, \
              sealed = excluded.sealed, retired = excluded.retired, wrapped = excluded.wrapped",
-            vec![
+            Args::new([
                 int(k.id)?,
                 opt_tag(k.scope.subject.as_ref()),
                 int_v(k.scope.not_after_ms),
                 int(k.sealed)?,
                 int_v(i64::from(k.retired)),
                 blob(&k.wrapped),
-            ],
+            ]),
         ),
         Row::Record(r) => (
             "INSERT INTO records (id, conversation, subject, expires_at, sealed) \
              VALUES (?1, ?2, ?3, ?4, ?5)",
-            vec![
+            Args::new([
                 int(r.id)?,
                 blob(&r.conversation[..]),
                 opt_tag(r.subject.as_ref()),
                 int_v(r.expires_at_ms),
                 blob(&r.sealed),
-            ],
+            ]),
         ),
         Row::Audit(a) => (
             "INSERT INTO audit (seq, at, sealed, mac) VALUES (?1, ?2, ?3, ?4)",
-            vec![int(a.seq)?, int_v(a.at_ms), blob(&a.sealed), blob(&a.mac)],
+            Args::new([int(a.seq)?, int_v(a.at_ms), blob(&a.sealed), blob(&a.mac)]),
         ),
         Row::Note(n) => (
             "INSERT INTO maintenance (at, records, keys) VALUES (?1, ?2, ?3)",
-            vec![int_v(n.at_ms), int(n.records)?, int(n.keys)?],
+            Args::new([int_v(n.at_ms), int(n.records)?, int(n.keys)?]),
         ),
         Row::IngestKey(k) => (
             "INSERT INTO ingest_keys (id, not_after, wrapped) VALUES (?1, ?2, ?3)",
-            vec![int(k.id)?, int_v(k.not_after_ms), blob(&k.wrapped)],
+            Args::new([int(k.id)?, int_v(k.not_after_ms), blob(&k.wrapped)]),
         ),
         Row::Staged(s) => (
             "INSERT INTO ingest_records (id, key_id, expires_at, sealed) VALUES (?1, ?2, ?3, ?4)",
-            vec![
+            Args::new([
                 int(s.id)?,
                 int(s.key_id)?,
                 int_v(s.expires_at_ms),
                 blob(&s.sealed),
-            ],
+            ]),
         ),
         Row::PiiMap(m) => (
             "INSERT INTO pii_maps (conversation, subject, expires_at, sealed) \
              VALUES (?1, ?2, ?3, ?4) ON CONFLICT (conversation) DO UPDATE SET \
              subject = excluded.subject, expires_at = excluded.expires_at, \
              sealed = excluded.sealed",
-            vec![
+            Args::new([
                 blob(&m.conversation[..]),
                 opt_tag(m.subject.as_ref()),
                 int_v(m.expires_at_ms),
                 blob(&m.sealed),
-            ],
+            ]),
         ),
     })
 }
@@ -371,7 +401,7 @@ pub(super) fn scan(
 ) -> Result<()> {
     let mut stmt = conn.prepare_cached(sql).map_err(storage_error)?;
     let mut rows = stmt
-        .query(params_from_iter(params))
+        .query(params_from_iter(params.bound()))
         .map_err(storage_error)?;
     while let Some(r) = rows.next().map_err(storage_error)? {
         let row = decode(table, r)
@@ -403,7 +433,7 @@ pub(super) fn count(conn: &Connection, (sql, params): Query<'_>) -> Result<Tally
     let (rows, bytes, min_expiry_ms): (i64, i64, Option<i64>) = conn
         .prepare_cached(sql)
         .and_then(|mut s| {
-            s.query_row(params_from_iter(params), |r| {
+            s.query_row(params_from_iter(params.bound()), |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })
         })
@@ -419,7 +449,7 @@ pub(super) fn count(conn: &Connection, (sql, params): Query<'_>) -> Result<Tally
 pub(super) fn execute(conn: &Connection, (sql, params): Query<'_>) -> Result<u64> {
     let n = conn
         .prepare_cached(sql)
-        .and_then(|mut s| s.execute(params_from_iter(params)))
+        .and_then(|mut s| s.execute(params_from_iter(params.bound())))
         .map_err(storage_error)?;
     Ok(n as u64)
 }
@@ -635,8 +665,8 @@ fn opt_tag(tag: Option<&IdTag>) -> ToSqlOutput<'_> {
     tag.map_or(ToSqlOutput::Owned(Value::Null), |t| blob(&t[..]))
 }
 
-fn scope_params(scope: &KeyScope) -> Vec<ToSqlOutput<'_>> {
-    vec![opt_tag(scope.subject.as_ref()), int_v(scope.not_after_ms)]
+fn scope_params(scope: &KeyScope) -> Args<'_> {
+    Args::new([opt_tag(scope.subject.as_ref()), int_v(scope.not_after_ms)])
 }
 
 fn corrupt(what: &str) -> Error {
