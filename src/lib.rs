@@ -116,8 +116,8 @@ pub use retention::{DEFAULT_EPOCH, DEFAULT_TTL};
 pub use seal::SEAL_OVERHEAD;
 pub use store::{DEFAULT_PAGE_CACHE_MIB, Storage};
 pub use vault::{
-    DEFAULT_MAX_RECORDS_PER_KEY, EraseReport, FORMAT_VERSION, MAX_RECORDS_PER_KEY_LIMIT,
-    PurgeReport, Query, Vault, VaultOptions, VerifyReport,
+    DEFAULT_KEY_CACHE, DEFAULT_MAX_RECORDS_PER_KEY, EraseReport, FORMAT_VERSION,
+    MAX_RECORDS_PER_KEY_LIMIT, PurgeReport, Query, Vault, VaultOptions, VerifyReport,
 };
 
 // The specialist types' old paths at the root, kept for one release; the

@@ -18,7 +18,39 @@ on_each_backend!(
     composite_key_needs_both_parts,
     raw_key_opens_and_another_raw_key_does_not,
     a_stale_handle_cannot_create_keys_after_another_changed_the_key,
+    a_key_cache_of_one_still_reads_and_writes_every_subject,
 );
+
+/// With room for one unwrapped key, every other subject's key is dropped
+/// and unwrapped again when needed: nothing is lost but time.
+fn a_key_cache_of_one_still_reads_and_writes_every_subject(backend: Backend) {
+    let mut t = new_vault_on_with(backend, |o| o.key_cache(1));
+    let ids: Vec<_> = (0..20)
+        .map(|i| {
+            t.put(record("c", Some(&format!("s{i}")), &format!("r{i}")))
+                .unwrap()
+        })
+        .collect();
+    for round in 0..2 {
+        for (i, id) in ids.iter().enumerate().rev() {
+            assert_eq!(
+                t.get(*id).unwrap().prompt()[0].content(),
+                format!("prompt: r{i}"),
+                "round {round}"
+            );
+        }
+        t.reopen();
+    }
+    assert_eq!(t.verify().unwrap().records, 20);
+    let none = t.opts.clone().key_cache(0);
+    assert!(matches!(
+        Vault::open_in(&t.storage, key(), none),
+        Err(Error::InvalidInput {
+            what: "key_cache",
+            ..
+        })
+    ));
+}
 
 fn wrong_passphrase_is_wrong_key(backend: Backend) {
     let mut t = new_vault_on(backend);

@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use super::{COMMITMENT_LEN, KeyScope};
@@ -43,48 +44,197 @@ impl fmt::Debug for DataKey {
     }
 }
 
-/// Cache of unwrapped data keys, each with its authenticated scope.
-#[derive(Default)]
+/// Cache of unwrapped data keys, each with its authenticated scope, of at
+/// most `capacity` keys. A vault with many subjects has a key per subject
+/// and epoch; caching all of them grew memory with every subject. Past
+/// the bound the CLOCK rule picks the key to drop: the hand passes over
+/// slots used since its last pass (clearing their mark) and drops the
+/// first one that was not, so a key in steady use stays, at O(1)
+/// amortized per insert. A dropped key is wiped once the last call using
+/// it lets go (`DataKey`'s cipher zeroizes on drop).
 pub(crate) struct Keyring {
-    keys: RwLock<HashMap<u64, (KeyScope, Arc<DataKey>)>>,
+    ring: RwLock<Ring>,
+    capacity: usize,
+}
+
+#[derive(Default)]
+struct Ring {
+    slots: Vec<Slot>,
+    index: HashMap<u64, usize>,
+    hand: usize,
+}
+
+struct Slot {
+    id: u64,
+    scope: KeyScope,
+    key: Arc<DataKey>,
+    /// Used since the hand last passed.
+    used: AtomicBool,
 }
 
 impl Keyring {
+    /// A keyring of at most `capacity` keys (at least one).
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            ring: RwLock::new(Ring::default()),
+            capacity: capacity.max(1),
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Ring> {
+        self.ring.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Ring> {
+        self.ring.write().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The key with this id, whatever its scope: for opening envelopes,
     /// whose own AAD names the key id and binds what they may hold.
     pub(crate) fn get(&self, id: u64) -> Option<Arc<DataKey>> {
-        self.keys
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&id)
-            .map(|(_, key)| Arc::clone(key))
+        self.read().find(id, None)
     }
 
     /// The key with this id only if it was authenticated for `scope`: for
     /// a key row read from the store, whose clear scope may have been
     /// edited since (then the row must be unwrapped, and fail, afresh).
     pub(crate) fn get_scoped(&self, id: u64, scope: &KeyScope) -> Option<Arc<DataKey>> {
-        self.keys
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&id)
-            .filter(|(cached, _)| cached == scope)
-            .map(|(_, key)| Arc::clone(key))
+        self.read().find(id, Some(scope))
     }
 
-    /// Keeps `key`, authenticated for `scope`.
+    /// Keeps `key`, authenticated for `scope`, dropping another if full.
     pub(crate) fn insert(&self, scope: KeyScope, key: Arc<DataKey>) {
-        self.keys
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key.id, (scope, key));
+        let mut ring = self.write();
+        // Unmarked: a key earns its place by a second use, so a run of
+        // keys each used once (a batch over many subjects) cannot push
+        // out the ones in steady use.
+        let slot = Slot {
+            id: key.id,
+            scope,
+            key,
+            used: AtomicBool::new(false),
+        };
+        if let Some(&at) = ring.index.get(&slot.id) {
+            ring.slots[at] = slot;
+        } else if ring.slots.len() < self.capacity {
+            let at = ring.slots.len();
+            ring.index.insert(slot.id, at);
+            ring.slots.push(slot);
+        } else {
+            let at = ring.victim();
+            let gone = std::mem::replace(&mut ring.slots[at], slot);
+            ring.index.remove(&gone.id);
+            let id = ring.slots[at].id;
+            ring.index.insert(id, at);
+        }
     }
 
     /// Forgets destroyed keys so no copy outlives the stored one.
     pub(crate) fn forget(&self, ids: &[u64]) {
-        let mut keys = self.keys.write().unwrap_or_else(|e| e.into_inner());
+        let mut ring = self.write();
         for id in ids {
-            keys.remove(id);
+            ring.remove(*id);
         }
+    }
+
+    /// How many keys are cached.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.read().slots.len()
+    }
+}
+
+impl Ring {
+    fn find(&self, id: u64, scope: Option<&KeyScope>) -> Option<Arc<DataKey>> {
+        let slot = &self.slots[*self.index.get(&id)?];
+        if scope.is_some_and(|s| *s != slot.scope) {
+            return None;
+        }
+        slot.used.store(true, Ordering::Relaxed);
+        Some(Arc::clone(&slot.key))
+    }
+
+    /// The slot to reuse: the first the hand finds not used since it last
+    /// passed. Ends within two turns: the first clears every mark.
+    fn victim(&mut self) -> usize {
+        loop {
+            let at = self.hand;
+            self.hand = (self.hand + 1) % self.slots.len();
+            if !self.slots[at].used.swap(false, Ordering::Relaxed) {
+                return at;
+            }
+        }
+    }
+
+    fn remove(&mut self, id: u64) {
+        let Some(at) = self.index.remove(&id) else {
+            return;
+        };
+        self.slots.swap_remove(at);
+        if let Some(moved) = self.slots.get(at) {
+            self.index.insert(moved.id, at);
+        }
+        if self.hand >= self.slots.len() {
+            self.hand = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(id: u64) -> Arc<DataKey> {
+        Arc::new(DataKey::new(id, &SecretKey::random()))
+    }
+
+    fn scope(n: i64) -> KeyScope {
+        KeyScope {
+            subject: None,
+            not_after_ms: n,
+        }
+    }
+
+    #[test]
+    fn it_never_holds_more_than_its_capacity() {
+        let ring = Keyring::new(3);
+        for id in 0..100 {
+            ring.insert(scope(1), key(id));
+            assert!(ring.len() <= 3);
+        }
+        assert_eq!(ring.len(), 3);
+        // The newest is always there.
+        assert!(ring.get(99).is_some());
+    }
+
+    #[test]
+    fn a_key_in_use_outlives_keys_touched_once() {
+        let ring = Keyring::new(4);
+        ring.insert(scope(1), key(0));
+        for id in 1..50 {
+            assert!(ring.get(0).is_some(), "the hot key was dropped at {id}");
+            ring.insert(scope(1), key(id));
+        }
+    }
+
+    #[test]
+    fn forgotten_keys_are_gone_and_the_rest_still_found() {
+        let ring = Keyring::new(8);
+        for id in 0..8 {
+            ring.insert(scope(id as i64), key(id));
+        }
+        ring.forget(&[0, 3, 7]);
+        assert_eq!(ring.len(), 5);
+        for id in 0..8 {
+            let found = ring.get_scoped(id, &scope(id as i64)).is_some();
+            assert_eq!(found, ![0, 3, 7].contains(&id), "key {id}");
+        }
+        // A scope it was not authenticated for finds nothing.
+        assert!(ring.get_scoped(1, &scope(2)).is_none());
+        // Inserting after a forget reuses the room.
+        for id in 8..20 {
+            ring.insert(scope(1), key(id));
+        }
+        assert_eq!(ring.len(), 8);
     }
 }

@@ -21,7 +21,9 @@ pub use audited::{AsActor, Audit};
 pub use header::FORMAT_VERSION;
 pub(crate) use high_water::{META_HIGH_WATER, clear_value as high_water_clear_value};
 pub use maintenance::{Maintenance, VaultStats};
-pub use options::{DEFAULT_MAX_RECORDS_PER_KEY, MAX_RECORDS_PER_KEY_LIMIT, VaultOptions};
+pub use options::{
+    DEFAULT_KEY_CACHE, DEFAULT_MAX_RECORDS_PER_KEY, MAX_RECORDS_PER_KEY_LIMIT, VaultOptions,
+};
 pub use query::Query;
 pub use reports::{EraseReport, PurgeReport, VerifyReport};
 
@@ -234,7 +236,7 @@ impl Vault {
             store,
             unlocked: RwLock::new(unlocked),
             tags: TagKey::new(tag_key),
-            keyring: Keyring::default(),
+            keyring: Keyring::new(options.key_cache),
             policy: options.retention,
             clock: Arc::clone(&options.clock),
             max_records_per_key: options.max_records_per_key,
@@ -391,6 +393,12 @@ fn check_options(options: &VaultOptions) -> Result<()> {
                  random-nonce AES-GCM at 2^32 messages per key)",
                 options.max_records_per_key
             ),
+        });
+    }
+    if options.key_cache == 0 {
+        return Err(Error::InvalidInput {
+            what: "key_cache",
+            reason: "must hold at least one key".into(),
         });
     }
     // A vault this handle creates must be one these options can open.

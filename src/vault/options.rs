@@ -13,6 +13,13 @@ use crate::retention::RetentionPolicy;
 /// 2^24, far below the 2^32 random-nonce limit NIST sets for AES-GCM.
 pub const DEFAULT_MAX_RECORDS_PER_KEY: u64 = 1 << 24;
 
+/// Default for [`VaultOptions::key_cache`]: 4,096 unwrapped data keys,
+/// about 4 MiB (docs/BENCHMARKS.md, "Bounded key cache"). A key per
+/// subject and epoch, so this is the number of subjects whose records are
+/// read or written often; a miss costs one unwrap (an AES-GCM open of 32
+/// bytes and a key schedule, a few microseconds), a fraction of a `get`.
+pub const DEFAULT_KEY_CACHE: usize = 4096;
+
 /// Largest [`VaultOptions::max_records_per_key`] accepted: 2^32, NIST SP
 /// 800-38D §8.3's limit on AES-GCM invocations with random 96-bit nonces
 /// under one key.
@@ -40,6 +47,7 @@ pub struct VaultOptions {
     pub(crate) max_records_per_key: u64,
     pub(crate) actor: Actor,
     pub(crate) audit_read_batch: usize,
+    pub(crate) key_cache: usize,
     pub(crate) detector: crate::pii::Detector,
     /// Set by the deprecated [`VaultOptions::page_cache_mib`]; a
     /// [`Storage`](crate::Storage) that sets its own wins.
@@ -56,6 +64,7 @@ impl Default for VaultOptions {
             max_records_per_key: DEFAULT_MAX_RECORDS_PER_KEY,
             actor: Actor::default(),
             audit_read_batch: 1,
+            key_cache: DEFAULT_KEY_CACHE,
             detector: crate::pii::Detector::default(),
             page_cache_mib: None,
         }
@@ -151,6 +160,16 @@ impl VaultOptions {
         self
     }
 
+    /// How many unwrapped data keys a handle keeps in memory (default
+    /// [`DEFAULT_KEY_CACHE`]); past it, the least recently used one is
+    /// dropped (and wiped once no call holds it) and unwrapped again when
+    /// next needed. At least 1; `create` and `open` refuse 0 with
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput).
+    pub fn key_cache(mut self, keys: usize) -> Self {
+        self.key_cache = keys;
+        self
+    }
+
     /// How many records one data key may seal before a fresh key replaces
     /// it (default [`DEFAULT_MAX_RECORDS_PER_KEY`]). At least 1, at most
     /// [`MAX_RECORDS_PER_KEY_LIMIT`]; `create` and `open` refuse other
@@ -169,6 +188,7 @@ impl fmt::Debug for VaultOptions {
             .field("retention", &self.retention)
             .field("max_records_per_key", &self.max_records_per_key)
             .field("audit_read_batch", &self.audit_read_batch)
+            .field("key_cache", &self.key_cache)
             .field("page_cache_mib", &self.page_cache_mib)
             .finish_non_exhaustive()
     }
