@@ -76,7 +76,10 @@ fn main() {
     if let Some(cache) = std::env::args().nth(1).and_then(|a| a.parse().ok()) {
         return measure(cache);
     }
-    println!("| key_cache | after {STEP} subjects | after {} | growth |", 2 * STEP);
+    println!(
+        "| key_cache | after {STEP} subjects | after {} | growth |",
+        2 * STEP
+    );
     println!("|---|---:|---:|---:|");
     let me = std::env::current_exe().unwrap();
     for cache in [DEFAULT_KEY_CACHE, usize::MAX] {

@@ -198,10 +198,10 @@ pub fn valid_samples() -> [Vec<u8>; 3] {
 ///     })+};
 /// }
 /// lacks!(llmvault::KeySource: Clone, std::fmt::Display, serde::Serialize);
-/// lacks!(llmvault::RecoveryShare: Clone, std::fmt::Display, serde::Serialize);
-/// lacks!(llmvault::IngestKey: Clone, std::fmt::Display, serde::Serialize);
+/// lacks!(llmvault::recovery::RecoveryShare: Clone, std::fmt::Display, serde::Serialize);
+/// lacks!(llmvault::ingest::IngestKey: Clone, std::fmt::Display, serde::Serialize);
 /// lacks!(llmvault::Vault: Clone);
-/// lacks!(llmvault::Ingestor: Clone);
+/// lacks!(llmvault::ingest::Ingestor: Clone);
 /// ```
 ///
 /// The control: the same macro on types that do have the trait must not
@@ -249,10 +249,10 @@ pub fn valid_samples() -> [Vec<u8>; 3] {
 /// display::<llmvault::RecordId>();
 /// serialize::<Plain>();
 /// let _ = std::mem::size_of::<llmvault::KeySource>();
-/// let _ = std::mem::size_of::<llmvault::RecoveryShare>();
-/// let _ = std::mem::size_of::<llmvault::IngestKey>();
+/// let _ = std::mem::size_of::<llmvault::recovery::RecoveryShare>();
+/// let _ = std::mem::size_of::<llmvault::ingest::IngestKey>();
 /// let _ = std::mem::size_of::<llmvault::Vault>();
-/// let _ = std::mem::size_of::<llmvault::Ingestor>();
+/// let _ = std::mem::size_of::<llmvault::ingest::Ingestor>();
 /// ```
 ///
 /// ```compile_fail
@@ -269,27 +269,27 @@ pub fn valid_samples() -> [Vec<u8>; 3] {
 /// ```
 /// ```compile_fail
 /// fn clone<T: Clone>() {}
-/// clone::<llmvault::RecoveryShare>();
+/// clone::<llmvault::recovery::RecoveryShare>();
 /// ```
 /// ```compile_fail
 /// fn display<T: std::fmt::Display>() {}
-/// display::<llmvault::RecoveryShare>();
+/// display::<llmvault::recovery::RecoveryShare>();
 /// ```
 /// ```compile_fail
 /// fn serialize<T: serde::Serialize>() {}
-/// serialize::<llmvault::RecoveryShare>();
+/// serialize::<llmvault::recovery::RecoveryShare>();
 /// ```
 /// ```compile_fail
 /// fn clone<T: Clone>() {}
-/// clone::<llmvault::IngestKey>();
+/// clone::<llmvault::ingest::IngestKey>();
 /// ```
 /// ```compile_fail
 /// fn display<T: std::fmt::Display>() {}
-/// display::<llmvault::IngestKey>();
+/// display::<llmvault::ingest::IngestKey>();
 /// ```
 /// ```compile_fail
 /// fn serialize<T: serde::Serialize>() {}
-/// serialize::<llmvault::IngestKey>();
+/// serialize::<llmvault::ingest::IngestKey>();
 /// ```
 /// ```compile_fail
 /// fn clone<T: Clone>() {}
@@ -297,7 +297,7 @@ pub fn valid_samples() -> [Vec<u8>; 3] {
 /// ```
 /// ```compile_fail
 /// fn clone<T: Clone>() {}
-/// clone::<llmvault::Ingestor>();
+/// clone::<llmvault::ingest::Ingestor>();
 /// ```
 ///
 /// What this proves: the trait is absent, so code outside the crate

@@ -177,23 +177,33 @@ fn the_id_floor_reads_the_id_of_a_damaged_newest_record() {
 }
 
 #[test]
-fn a_key_less_purge_passes_over_a_damaged_note() {
+fn a_damaged_note_still_holds_a_key_less_purge_to_its_time() {
     let mut t = new_vault();
     t.put(record("c", None, "one")).unwrap();
     t.close();
-    Vault::open_for_maintenance(&t.path)
-        .unwrap()
-        .with_clock(t.clock.clone())
-        .purge_expired()
-        .unwrap();
-    t.sql()
-        .execute_batch("UPDATE maintenance SET records = 'x'")
-        .unwrap();
-    assert!(
+    let purge = |t: &TestVault| {
         Vault::open_for_maintenance(&t.path)
             .unwrap()
             .with_clock(t.clock.clone())
             .purge_expired()
-            .is_ok()
+    };
+    t.clock.advance(std::time::Duration::from_secs(3600));
+    purge(&t).unwrap();
+    t.sql()
+        .execute_batch("UPDATE maintenance SET records = 'x'")
+        .unwrap();
+    // Its count is damaged, its time is not: a clock behind it is refused.
+    t.clock.set(start());
+    assert!(matches!(purge(&t), Err(Error::ClockBehind { .. })));
+    t.clock.advance(std::time::Duration::from_secs(7200));
+    purge(&t).unwrap();
+    // The keyed open folds both notes in.
+    t.reopen();
+    assert_eq!(
+        checked_audit(&t)
+            .iter()
+            .filter(|e| e.action == llmvault::audit::AuditAction::MaintenancePurge)
+            .count(),
+        2
     );
 }

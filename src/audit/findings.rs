@@ -9,7 +9,7 @@ use super::chain::{chain_mac, open_entry};
 use super::{AuditHead, AuditKeys};
 use crate::store::AuditRow;
 
-/// What [`Audit::verify_all`](crate::Audit::verify_all) found: every entry
+/// What [`Audit::verify_all`](crate::audit::Audit::verify_all) found: every entry
 /// that does not verify and every position with no entry, with the walk
 /// carried on past each of them.
 ///
@@ -38,13 +38,13 @@ pub struct AuditFindings {
 
 impl AuditFindings {
     /// Whether every entry verified and none is missing: then
-    /// [`Audit::verify`](crate::Audit::verify) passes too.
+    /// [`Audit::verify`](crate::audit::Audit::verify) passes too.
     pub fn is_clean(&self) -> bool {
         self.bad.is_empty() && self.missing.is_empty()
     }
 
     /// The first bad or missing position: the one
-    /// [`Audit::verify`](crate::Audit::verify) names.
+    /// [`Audit::verify`](crate::audit::Audit::verify) names.
     pub fn first_fault(&self) -> Option<u64> {
         let first = |ranges: &[RangeInclusive<u64>]| ranges.first().map(|r| *r.start());
         match (first(&self.bad), first(&self.missing)) {

@@ -247,7 +247,7 @@ pub struct AuditEntry {
 }
 
 /// The newest entry's position and MAC. Keep it outside the vault (a log
-/// line, another system): [`Audit::verify_against`](crate::Audit::verify_against)
+/// line, another system): [`Audit::verify_against`](crate::audit::Audit::verify_against)
 /// then also detects a log whose tail was cut off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AuditHead {

@@ -188,7 +188,7 @@ pub(crate) fn ingest_key_aad(id: u64, not_after_ms: i64) -> Vec<u8> {
 /// call that reads, and nothing it holds opens a record or unwraps a key.
 ///
 /// ```compile_fail
-/// fn peek(ingestor: &llmvault::Ingestor, id: llmvault::RecordId) {
+/// fn peek(ingestor: &llmvault::ingest::Ingestor, id: llmvault::RecordId) {
 ///     let _ = ingestor.get(id); // an ingestor cannot read
 /// }
 /// ```

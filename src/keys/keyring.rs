@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use super::{COMMITMENT_LEN, KeyScope};
@@ -55,6 +55,9 @@ impl fmt::Debug for DataKey {
 pub(crate) struct Keyring {
     ring: RwLock<Ring>,
     capacity: usize,
+    /// Counts calls of `forget`: a key unwrapped from a row read before
+    /// one may be a key that call destroyed, and must not be cached.
+    generation: AtomicU64,
 }
 
 #[derive(Default)]
@@ -78,6 +81,7 @@ impl Keyring {
         Self {
             ring: RwLock::new(Ring::default()),
             capacity: capacity.max(1),
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -102,36 +106,32 @@ impl Keyring {
         self.read().find(id, Some(scope))
     }
 
-    /// Keeps `key`, authenticated for `scope`, dropping another if full.
-    pub(crate) fn insert(&self, scope: KeyScope, key: Arc<DataKey>) {
+    /// Where `forget` stands: read it before reading a key row, and hand
+    /// it to [`Keyring::insert_read`] with the key unwrapped from it.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Keeps a key unwrapped from a row read when `forget` stood at
+    /// `seen`; if a key was forgotten since, keeps nothing (the row may
+    /// be of a key destroyed meanwhile, and its copy must not outlive it).
+    pub(crate) fn insert_read(&self, scope: KeyScope, key: Arc<DataKey>, seen: u64) {
         let mut ring = self.write();
-        // Unmarked: a key earns its place by a second use, so a run of
-        // keys each used once (a batch over many subjects) cannot push
-        // out the ones in steady use.
-        let slot = Slot {
-            id: key.id,
-            scope,
-            key,
-            used: AtomicBool::new(false),
-        };
-        if let Some(&at) = ring.index.get(&slot.id) {
-            ring.slots[at] = slot;
-        } else if ring.slots.len() < self.capacity {
-            let at = ring.slots.len();
-            ring.index.insert(slot.id, at);
-            ring.slots.push(slot);
-        } else {
-            let at = ring.victim();
-            let gone = std::mem::replace(&mut ring.slots[at], slot);
-            ring.index.remove(&gone.id);
-            let id = ring.slots[at].id;
-            ring.index.insert(id, at);
+        if self.generation.load(Ordering::SeqCst) == seen {
+            ring.insert(self.capacity, scope, key);
         }
+    }
+
+    /// Keeps a key the vault made or sealed with under the write lock (no
+    /// `forget` can run meanwhile), dropping another if full.
+    pub(crate) fn insert(&self, scope: KeyScope, key: Arc<DataKey>) {
+        self.write().insert(self.capacity, scope, key);
     }
 
     /// Forgets destroyed keys so no copy outlives the stored one.
     pub(crate) fn forget(&self, ids: &[u64]) {
         let mut ring = self.write();
+        self.generation.fetch_add(1, Ordering::SeqCst);
         for id in ids {
             ring.remove(*id);
         }
@@ -145,6 +145,32 @@ impl Keyring {
 }
 
 impl Ring {
+    fn insert(&mut self, capacity: usize, scope: KeyScope, key: Arc<DataKey>) {
+        let ring = self;
+        // Unmarked: a key earns its place by a second use, so a run of
+        // keys each used once (a batch over many subjects) cannot push
+        // out the ones in steady use.
+        let slot = Slot {
+            id: key.id,
+            scope,
+            key,
+            used: AtomicBool::new(false),
+        };
+        if let Some(&at) = ring.index.get(&slot.id) {
+            ring.slots[at] = slot;
+        } else if ring.slots.len() < capacity {
+            let at = ring.slots.len();
+            ring.index.insert(slot.id, at);
+            ring.slots.push(slot);
+        } else {
+            let at = ring.victim();
+            let gone = std::mem::replace(&mut ring.slots[at], slot);
+            ring.index.remove(&gone.id);
+            let id = ring.slots[at].id;
+            ring.index.insert(id, at);
+        }
+    }
+
     fn find(&self, id: u64, scope: Option<&KeyScope>) -> Option<Arc<DataKey>> {
         let slot = &self.slots[*self.index.get(&id)?];
         if scope.is_some_and(|s| *s != slot.scope) {
@@ -231,6 +257,13 @@ mod tests {
         }
         // A scope it was not authenticated for finds nothing.
         assert!(ring.get_scoped(1, &scope(2)).is_none());
+        // A key unwrapped from a row read before a forget is not kept.
+        let seen = ring.generation();
+        ring.forget(&[]);
+        ring.insert_read(scope(9), key(99), seen);
+        assert!(ring.get(99).is_none());
+        ring.insert_read(scope(9), key(99), ring.generation());
+        assert!(ring.get(99).is_some());
         // Inserting after a forget reuses the room.
         for id in 8..20 {
             ring.insert(scope(1), key(id));

@@ -195,7 +195,8 @@ impl Row {
 
 /// Which rows of a table an operation reaches. Scans come back in key
 /// order (maintenance notes in the order they were put), except
-/// [`Select::Newest`]. Not every table takes every selector: a backend
+/// [`Select::Newest`], [`Select::Tail`] and [`Select::Sealing`] (highest
+/// id first). Not every table takes every selector: a backend
 /// answers a pairing the vault never makes with [`Error::Storage`].
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Select<'a> {
@@ -359,7 +360,7 @@ pub(crate) trait WriteTxn: ReadTxn {
     /// an integer counts as 0), adds `by`, and returns the value before
     /// the add: the first of `by` ids reserved. A missing counter is
     /// [`Error::Storage`]. For [`Counter::KeyUses`] of a key that is gone
-    /// nothing happens; it returns 0.
+    /// nothing happens and `at_least` is not used; it returns 0.
     fn bump(&mut self, counter: Counter, by: u64, at_least: u64) -> Result<u64>;
     /// Moves a waiting staged row among the set-aside ones (FORMAT.md
     /// §12) with its expiry lowered to at most `expires_cap_ms` (or set to

@@ -27,6 +27,10 @@ impl Txn<'_> {
             Some(Row::Audit(a)) if !a.mac_intact => Err(Error::Corrupt {
                 what: "audit mac of the wrong length".into(),
             }),
+            // Entries start at 1; a tail at 0 is one whose seq was negative.
+            Some(Row::Audit(a)) if a.seq == 0 => Err(Error::Corrupt {
+                what: "negative audit seq".into(),
+            }),
             Some(Row::Audit(a)) => Ok((a.seq, a.mac)),
             Some(other) => Err(wrong_row(&other)),
         }

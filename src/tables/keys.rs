@@ -99,15 +99,23 @@ impl Txn<'_> {
         Ok(())
     }
 
-    /// Retires every active key; returns how many.
+    /// Retires every active key; returns how many. A key row that does
+    /// not decode is passed over: it cannot seal anyway (`active_key`
+    /// fails on it), and must not stop a rotation.
     pub(crate) fn retire_all_keys(&mut self) -> Result<usize> {
-        let mut retired = 0;
-        for mut k in all(self.r())? {
-            if !k.retired {
-                k.retired = true;
-                self.raw.put(&Row::Key(k))?;
-                retired += 1;
+        let mut active = Vec::new();
+        self.raw.scan(Table::Keys, Select::All, &mut |row| {
+            if let Ok(Row::Key(k)) = row
+                && !k.retired
+            {
+                active.push(k);
             }
+            Ok(ControlFlow::Continue(()))
+        })?;
+        let retired = active.len();
+        for mut k in active {
+            k.retired = true;
+            self.raw.put(&Row::Key(k))?;
         }
         Ok(retired)
     }

@@ -102,6 +102,12 @@ impl Vault {
     /// Commits a transaction that went through `log_in`, and drops the
     /// waiting entries it carried.
     pub(super) fn commit(&self, txn: Txn<'_>) -> Result<()> {
+        self.commit_then(txn, &mut || ())
+    }
+
+    /// As [`Vault::commit`], then runs `after` before any other writer's
+    /// turn (and before a scrubbed transaction's checkpoint).
+    pub(super) fn commit_then(&self, txn: Txn<'_>, after: &mut dyn FnMut()) -> Result<()> {
         // Drained under the write lock: another transaction must not see
         // (and append again) entries this one already committed.
         txn.commit_then(&mut || {
@@ -111,6 +117,8 @@ impl Vault {
             let mut waiting = self.lock_waiting();
             let n = flushed.min(waiting.len());
             waiting.drain(..n);
+            drop(waiting);
+            after();
         })
     }
 

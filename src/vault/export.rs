@@ -22,7 +22,7 @@ impl Vault {
     /// (durably) before the first record is handed out, and an
     /// `ExportFinished` entry afterwards gives the count, the records
     /// (listed, or summarized past
-    /// [`AUDIT_MAX_LISTED_RECORDS`](crate::AUDIT_MAX_LISTED_RECORDS)) and
+    /// [`AUDIT_MAX_LISTED_RECORDS`](crate::audit::AUDIT_MAX_LISTED_RECORDS)) and
     /// how it ended. If `each` panics, the panic is recorded in the
     /// `ExportFinished` entry and then resumed.
     ///

@@ -27,7 +27,7 @@ pub(super) struct IngestMaterial {
 }
 
 impl Vault {
-    /// The key that lets an [`Ingestor`](crate::Ingestor) append records to
+    /// The key that lets an [`Ingestor`](crate::ingest::Ingestor) append records to
     /// this vault and read nothing back. Created on first call (a fresh
     /// X25519 pair and MAC secret, both stored wrapped by the KEK); the
     /// same key after, until [`Vault::rotate_ingest_key`]. Each call is
@@ -79,7 +79,7 @@ impl Vault {
     /// [`Error::Busy`] or [`Error::Storage`].
     pub fn rotate_ingest_key(&self) -> Result<IngestKey> {
         let result = (|| {
-            let mut txn = self.begin()?;
+            let mut txn = self.begin_scrubbed()?;
             let mut sealers = HashMap::new();
             self.take_in(&mut txn, &mut sealers)?;
             self.count_key_uses(&mut txn, &sealers)?;
@@ -87,8 +87,7 @@ impl Vault {
             let key = self.issue_ingest_key(&mut txn)?;
             let event = Event::new(AuditAction::IngestKeyRotated);
             self.log_in(&mut txn, &self.actor, &event, &AuditOutcome::Ok)?;
-            self.commit(txn)?;
-            self.cache_sealers(sealers);
+            self.commit_keys(txn, sealers, &[])?;
             Ok(key)
         })();
         self.log_failed_write(&self.actor, AuditAction::IngestKeyRotated, &result);

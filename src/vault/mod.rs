@@ -265,8 +265,9 @@ impl Vault {
         if let Some(key) = self.keyring.get(key_id) {
             return Ok(key);
         }
+        let seen = self.keyring.generation();
         if let Some(row) = self.store.key(key_id)? {
-            return self.unwrap_row(&row);
+            return self.unwrap_row(&row, seen);
         }
         let id = RecordId::from_u64(record.id);
         if self.store.record(record.id)?.is_none() {
@@ -289,8 +290,9 @@ impl Vault {
 
     /// The data key of a stored key row, from memory only if it was
     /// authenticated for the scope the row names now (else unwrapped,
-    /// which fails for an edited scope: the wrap's AAD binds it).
-    fn unwrap_row(&self, row: &KeyRow) -> Result<Arc<DataKey>> {
+    /// which fails for an edited scope: the wrap's AAD binds it). `seen`:
+    /// the keyring's generation from before the row was read.
+    fn unwrap_row(&self, row: &KeyRow, seen: u64) -> Result<Arc<DataKey>> {
         if let Some(key) = self.keyring.get_scoped(row.id, &row.scope) {
             return Ok(key);
         }
@@ -307,7 +309,7 @@ impl Vault {
             });
         };
         let key = Arc::new(DataKey::new(row.id, &secret));
-        self.keyring.insert(row.scope, Arc::clone(&key));
+        self.keyring.insert_read(row.scope, Arc::clone(&key), seen);
         Ok(key)
     }
 

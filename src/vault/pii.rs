@@ -127,8 +127,7 @@ impl Vault {
                 .target(tag)
                 .count(masked.new_mappings.len() as u64);
             self.log_in(&mut txn, &self.actor, &event, &AuditOutcome::Ok)?;
-            self.commit(txn)?;
-            self.cache_sealers(sealers);
+            self.commit_keys(txn, sealers, &[])?;
             Ok(masked)
         })();
         self.log_failed_write(&self.actor, AuditAction::Pseudonymize, &result);
@@ -220,7 +219,11 @@ impl Vault {
         let key = match (created, self.keyring.get(key_id)) {
             (Some(sealer), _) => Arc::clone(&sealer.key),
             (None, Some(k)) => k,
-            (None, None) => self.unwrap_row(&self.store.key(key_id)?.ok_or_else(damaged)?)?,
+            (None, None) => {
+                let seen = self.keyring.generation();
+                let row = self.store.key(key_id)?.ok_or_else(damaged)?;
+                self.unwrap_row(&row, seen)?
+            }
         };
         let binding = PiiMapBinding {
             conversation: row.conversation,

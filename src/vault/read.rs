@@ -157,8 +157,9 @@ impl Vault {
             set_aside: self.set_aside_count()?,
             ..VerifyReport::default()
         };
+        let seen = self.keyring.generation();
         for row in self.store.keys()? {
-            self.unwrap_row(&row)?;
+            self.unwrap_row(&row, seen)?;
             report.keys += 1;
         }
         let now_ms = self.now_ms();

@@ -125,7 +125,7 @@ impl Vault {
         event: Event,
     ) -> Result<()> {
         let mut txn = self.begin_scrubbed()?;
-        let mut unlocked = self.unlocked.write().unwrap_or_else(|e| e.into_inner());
+        let unlocked = self.unlocked.write().unwrap_or_else(|e| e.into_inner());
         let meta = txn.meta()?;
         if meta.header != unlocked.header {
             return Err(Error::KeyChanged);
@@ -155,15 +155,23 @@ impl Vault {
         txn.set_meta(&new_meta)?;
         txn.retire_all_keys()?;
         self.log_in(&mut txn, actor, &event, &AuditOutcome::Ok)?;
-        self.commit(txn)?;
-        let unlock = new_unlock.or_else(|| unlocked.unlock.take());
-        *unlocked = Unlocked {
-            kek: new_kek,
-            header: new_meta.header,
-            unlock,
-        };
-        drop(unlocked);
-        Ok(())
+        // The new KEK goes in, and the lock on it is let go, before the
+        // transaction is dropped: a scrubbed drop checkpoints the WAL,
+        // which may wait on readers, and no read should wait with it.
+        let mut guard = Some(unlocked);
+        let mut next = Some((new_kek, new_meta.header, new_unlock));
+        self.commit_then(txn, &mut || {
+            if let (Some(mut unlocked), Some((kek, header, new_unlock))) =
+                (guard.take(), next.take())
+            {
+                let unlock = new_unlock.or_else(|| unlocked.unlock.take());
+                *unlocked = Unlocked {
+                    kek,
+                    header,
+                    unlock,
+                };
+            }
+        })
     }
 }
 

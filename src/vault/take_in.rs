@@ -52,8 +52,7 @@ impl Vault {
         let mut sealers = HashMap::new();
         self.take_in(&mut txn, &mut sealers)?;
         self.count_key_uses(&mut txn, &sealers)?;
-        self.commit(txn)?;
-        self.cache_sealers(sealers);
+        self.commit_keys(txn, sealers, &[])?;
         Ok(())
     }
 

@@ -104,8 +104,7 @@ impl Vault {
         self.count_key_uses(&mut txn, &sealers)?;
         let event = Event::new(action).records(ids.iter().copied());
         self.log_in(&mut txn, actor, &event, &AuditOutcome::Ok)?;
-        self.commit(txn)?;
-        self.cache_sealers(sealers);
+        self.commit_keys(txn, sealers, &[])?;
         Ok(ids)
     }
 
@@ -158,11 +157,7 @@ impl Vault {
         }
         let event = Event::new(AuditAction::Purge).count(records as u64);
         self.log_in(&mut txn, actor, &event, &AuditOutcome::Ok)?;
-        self.commit(txn)?;
-        // Cached first, then forgotten: a key the take-in used may be one
-        // this purge destroyed.
-        self.cache_sealers(sealers);
-        self.keyring.forget(&keys);
+        self.commit_keys(txn, sealers, &keys)?;
         Ok(PurgeReport {
             records,
             keys_destroyed: keys.len(),
@@ -202,9 +197,7 @@ impl Vault {
             .target(tag)
             .count(records as u64);
         self.log_in(&mut txn, actor, &event, &AuditOutcome::Ok)?;
-        self.commit(txn)?;
-        self.cache_sealers(sealers);
-        self.keyring.forget(&keys);
+        self.commit_keys(txn, sealers, &keys)?;
         Ok(EraseReport {
             records,
             keys_destroyed: keys.len(),
@@ -276,7 +269,7 @@ impl Vault {
     }
 
     /// Counts the uses of the keys a transaction sealed with; after commit,
-    /// [`Vault::cache_sealers`] keeps them.
+    /// [`Vault::commit_keys`] keeps them.
     pub(super) fn count_key_uses(
         &self,
         txn: &mut Txn<'_>,
@@ -287,13 +280,29 @@ impl Vault {
             .try_for_each(|s| txn.add_key_use(s.key.id, s.used))
     }
 
-    /// Only after commit do new keys exist for other handles too; caching
-    /// one from a rolled-back transaction would shadow whatever key later
-    /// takes its id.
-    pub(super) fn cache_sealers(&self, sealers: HashMap<KeyScope, Sealer>) {
-        for (scope, sealer) in sealers {
-            self.keyring.insert(scope, sealer.key);
-        }
+    /// Commits, and before any other writer's turn brings the key cache
+    /// in line: keeps the keys the transaction sealed with, then forgets
+    /// the ones it destroyed (a key the take-in used may be one a purge
+    /// destroyed). Only after commit do new keys exist for other handles
+    /// too; caching one from a rolled-back transaction would shadow
+    /// whatever key later takes its id. Inside the write lock: otherwise
+    /// an erasure on another thread could forget a key between this
+    /// commit and its caching, and the cache would keep a destroyed key.
+    pub(super) fn commit_keys(
+        &self,
+        txn: Txn<'_>,
+        sealers: HashMap<KeyScope, Sealer>,
+        destroyed: &[u64],
+    ) -> Result<()> {
+        let mut sealers = Some(sealers);
+        self.commit_then(txn, &mut || {
+            for (scope, sealer) in sealers.take().into_iter().flatten() {
+                self.keyring.insert(scope, sealer.key);
+            }
+            if !destroyed.is_empty() {
+                self.keyring.forget(destroyed);
+            }
+        })
     }
 
     /// The key to seal the next record of `scope` with, inside `txn`:
@@ -313,10 +322,11 @@ impl Vault {
             txn.retire_key(s.key.id)?;
             sealers.remove(scope);
         }
+        let seen = self.keyring.generation();
         let (key, left) = match txn.active_key(scope)? {
             Some(row) if row.sealed < self.max_records_per_key => {
                 let left = self.max_records_per_key - row.sealed;
-                (self.unwrap_row(&row)?, left)
+                (self.unwrap_row(&row, seen)?, left)
             }
             Some(row) => {
                 txn.retire_key(row.id)?;

@@ -149,7 +149,7 @@ pub(super) fn select<'a>(table: Table, select: &Select<'a>) -> Result<Query<'a>>
         ) => {
             return Ok((
                 "SELECT id, subject, not_after, sealed, retired, wrapped FROM keys \
-                 WHERE subject IS ?1 AND not_after > ?2 AND not_after <= ?3",
+                 WHERE subject IS ?1 AND not_after > ?2 AND not_after <= ?3 ORDER BY id",
                 Args::new([opt_tag(*subject), int_v(*after_ms), int_v(*until_ms)]),
             ));
         }
@@ -221,7 +221,7 @@ pub(super) fn select<'a>(table: Table, select: &Select<'a>) -> Result<Query<'a>>
         (T::Staged, S::Newest) => {
             return Ok((
                 "SELECT id, key_id, expires_at, CASE WHEN length(sealed) <= ?1 THEN sealed END \
-                 FROM ingest_records ORDER BY id DESC LIMIT 1",
+                 FROM ingest_records WHERE id > 0 ORDER BY id DESC LIMIT 1",
                 Args::new([staged_cap()]),
             ));
         }
@@ -493,11 +493,18 @@ fn decode(table: Table, r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Row>> 
         Table::Records => record_row(r)?.map(Row::Record),
         Table::Audit => Ok(Row::Audit(audit_row(r)?)),
         Table::Notes => {
-            let (at_ms, records, keys): (i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            // The time must be one (it is checked against the clock); the
+            // counts only go into an audit entry, and a bad one reads as 0,
+            // as a negative one always did.
+            let at_ms: i64 = r.get(0)?;
+            let count = |v: ValueRef<'_>| match v {
+                ValueRef::Integer(n) => u64::try_from(n).unwrap_or(0),
+                _ => 0,
+            };
             Ok(Row::Note(MaintenanceNote {
                 at_ms,
-                records: u64::try_from(records).unwrap_or(0),
-                keys: u64::try_from(keys).unwrap_or(0),
+                records: count(r.get_ref(1)?),
+                keys: count(r.get_ref(2)?),
             }))
         }
         Table::IngestKeys => {
