@@ -18,7 +18,7 @@ use criterion::{
 use llmvault::clock::ManualClock;
 use llmvault::internals::SealBench;
 use llmvault::{
-    ConversationId, KdfParams, KeySource, Message, NewRecord, RecordId, SubjectId, Vault,
+    ConversationId, KdfParams, KeySource, Message, NewRecord, Query, RecordId, SubjectId, Vault,
     VaultOptions,
 };
 use rand::RngExt;
@@ -187,6 +187,22 @@ fn reads_and_erase(c: &mut Criterion) {
             turns
         })
     });
+
+    // A data subject's access request: one of the 100 subjects, read
+    // through the subject index rather than by opening every record.
+    group.throughput(Throughput::Elements((READ_VAULT / 100) as u64));
+    group.bench_function(
+        format!("query (one of 100 subjects, vault of {READ_VAULT})"),
+        |b| {
+            let mut rng = rand::rng();
+            b.iter(|| {
+                let subject = SubjectId::new(format!("user-{}", rng.random_range(0..100)));
+                let found = vault.query(&Query::all().subject(subject)).unwrap();
+                assert_eq!(found.len(), READ_VAULT / 100);
+                found
+            })
+        },
+    );
 
     // Each sample erases a fresh subject of 100 records (added untimed).
     const SUBJECT_RECORDS: usize = 100;

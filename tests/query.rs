@@ -222,3 +222,35 @@ fn an_export_whose_entry_cannot_be_written_hands_out_nothing() {
         .unwrap();
     assert_eq!(t.export(&Query::all(), &mut |_| Ok(())).unwrap(), 3);
 }
+
+/// A query for one subject (or one conversation) reads that subject's
+/// rows through the index, not every record: another subject's damaged
+/// record, which a scan of the whole vault meets and fails on, is never
+/// opened.
+#[test]
+fn a_subject_or_conversation_query_opens_only_its_own_records() {
+    let mut t = new_vault();
+    let alice = t.put(record("a-conv", Some("alice"), "hers")).unwrap();
+    let bob = t.put(record("b-conv", Some("bob"), "his")).unwrap();
+    t.close();
+    t.sql()
+        .execute(
+            "UPDATE records SET sealed = CAST(zeroblob(length(sealed)) AS BLOB) WHERE id = ?1",
+            [bob.as_u64() as i64],
+        )
+        .unwrap();
+    t.reopen();
+    for query in [
+        Query::all().subject(SubjectId::new("alice")),
+        Query::all().conversation(ConversationId::new("a-conv")),
+    ] {
+        let found = t.query(&query).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].id(), alice);
+    }
+    // The whole vault still meets the damage.
+    assert!(matches!(
+        t.query(&Query::all()),
+        Err(Error::Tampered { id }) if id == bob
+    ));
+}

@@ -86,6 +86,28 @@ impl Tables {
         records(&mut *self.read()?, Select::LiveSubject(tag, now_ms))
     }
 
+    /// Calls `each` for the live records of a conversation (if given),
+    /// else of a subject (if given), else for every stored record,
+    /// expired or not; by id. Through the index, so a query for one
+    /// subject reads that subject's rows only.
+    pub(crate) fn each_record_of(
+        &self,
+        conversation: Option<&IdTag>,
+        subject: Option<&IdTag>,
+        now_ms: i64,
+        each: &mut dyn FnMut(RecordRow) -> Result<()>,
+    ) -> Result<()> {
+        let select = match (conversation, subject) {
+            (Some(c), _) => Select::LiveConversation(c, now_ms),
+            (None, Some(s)) => Select::LiveSubject(s, now_ms),
+            (None, None) => Select::All,
+        };
+        self.read()?.scan(Table::Records, select, &mut |row| {
+            each(into_record(row?)?)?;
+            Ok(ControlFlow::Continue(()))
+        })
+    }
+
     /// Calls `each` for every stored record, expired or not, by id.
     pub(crate) fn each_record(&self, each: &mut dyn FnMut(RecordRow) -> Result<()>) -> Result<()> {
         self.read()?.scan(Table::Records, Select::All, &mut |row| {

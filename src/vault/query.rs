@@ -142,23 +142,33 @@ impl Vault {
         each: &mut dyn FnMut(Record) -> Result<()>,
     ) -> Result<()> {
         let now_ms = self.now_ms();
-        self.store.each_record(&mut |row| {
-            if row.expires_at_ms <= now_ms {
-                return Ok(());
-            }
-            let mut record = self.open_row(row)?;
-            if to_millis(record.expires_at()) > now_ms && query.matches(&record) {
-                if !query.keep_masked {
-                    self.unmask(std::slice::from_mut(&mut record))?;
+        let conversation = query
+            .conversation
+            .as_ref()
+            .map(|c| self.tags.conversation(c.as_str()));
+        let subject = query
+            .subject
+            .as_ref()
+            .map(|s| self.tags.subject(s.as_str()));
+        let rows = (conversation.as_ref(), subject.as_ref());
+        self.store
+            .each_record_of(rows.0, rows.1, now_ms, &mut |row| {
+                if row.expires_at_ms <= now_ms {
+                    return Ok(());
                 }
-                if name_ids {
-                    event.records.push(record.id());
+                let mut record = self.open_row(row)?;
+                if to_millis(record.expires_at()) > now_ms && query.matches(&record) {
+                    if !query.keep_masked {
+                        self.unmask(std::slice::from_mut(&mut record))?;
+                    }
+                    if name_ids {
+                        event.records.push(record.id());
+                    }
+                    event.count += 1;
+                    each(record)?;
                 }
-                event.count += 1;
-                each(record)?;
-            }
-            Ok(())
-        })
+                Ok(())
+            })
     }
 
     /// The filter as the audit entry records it: tags, never ids.
