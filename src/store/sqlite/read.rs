@@ -14,8 +14,8 @@ pub(super) struct SqliteRead<'a> {
 
 impl ReadTxn for SqliteRead<'_> {
     fn get(&mut self, table: Table, key: Select<'_>) -> Result<Option<Row>> {
-        let query = rows::select(table, &key)?;
-        self.backend.short(|c| rows::first(c, table, query))
+        let (query, order) = (rows::select(table, &key)?, rows::order_of(table, &key));
+        self.backend.short(|c| rows::first(c, table, query, order))
     }
 
     fn scan(
@@ -24,8 +24,12 @@ impl ReadTxn for SqliteRead<'_> {
         select: Select<'_>,
         each: &mut dyn FnMut(Scanned) -> Result<ControlFlow<()>>,
     ) -> Result<()> {
-        let query = rows::select(table, &select)?;
-        self.backend.pooled(|c| rows::scan(c, table, query, each))
+        let (query, order) = (
+            rows::select(table, &select)?,
+            rows::order_of(table, &select),
+        );
+        self.backend
+            .pooled(|c| rows::scan(c, table, query, order, each))
     }
 
     fn tally(&mut self, table: Table, select: Select<'_>) -> Result<Tally> {

@@ -93,7 +93,8 @@ impl Drop for SqliteWrite<'_> {
 
 impl ReadTxn for SqliteWrite<'_> {
     fn get(&mut self, table: Table, key: Select<'_>) -> Result<Option<Row>> {
-        rows::first(&self.conn, table, rows::select(table, &key)?)
+        let order = rows::order_of(table, &key);
+        rows::first(&self.conn, table, rows::select(table, &key)?, order)
     }
 
     fn scan(
@@ -102,7 +103,14 @@ impl ReadTxn for SqliteWrite<'_> {
         select: Select<'_>,
         each: &mut dyn FnMut(Scanned) -> Result<ControlFlow<()>>,
     ) -> Result<()> {
-        rows::scan(&self.conn, table, rows::select(table, &select)?, each)
+        let order = rows::order_of(table, &select);
+        rows::scan(
+            &self.conn,
+            table,
+            rows::select(table, &select)?,
+            order,
+            each,
+        )
     }
 
     fn tally(&mut self, table: Table, select: Select<'_>) -> Result<Tally> {
