@@ -203,8 +203,27 @@ fn selectors_pick_the_same_rows_in_the_same_order() {
             ids(&mut *w, Table::Records, Select::LiveSubject(&tag(1), 20)),
             [5]
         );
+        // Several rows: in id order (or newest first for Sealing), however
+        // the backend reads them.
+        assert_eq!(
+            ids(&mut *w, Table::Records, Select::LiveSubject(&tag(1), 0)),
+            [2, 5]
+        );
+        assert_eq!(
+            ids(
+                &mut *w,
+                Table::Records,
+                Select::LiveConversation(&tag(1), 0)
+            ),
+            [5, 9]
+        );
         assert_eq!(ids(&mut *w, Table::Keys, Select::Subject(None)), [1, 3, 4]);
-        assert_eq!(ids(&mut *w, Table::Keys, Select::ExpiredBy(100)), [1, 2, 3]);
+        w.put(&key(7, None, 100, false)).unwrap();
+        assert_eq!(ids(&mut *w, Table::Keys, Select::Sealing(&anon)), [7, 3]);
+        assert_eq!(
+            ids(&mut *w, Table::Keys, Select::ExpiredBy(100)),
+            [1, 2, 3, 7]
+        );
         for seq in 1..=4 {
             w.put(&Row::Audit(AuditRow {
                 seq,
@@ -250,7 +269,7 @@ fn selectors_pick_the_same_rows_in_the_same_order() {
             1
         );
         assert_eq!(ids(&mut *w, Table::Records, Select::All), [9]);
-        assert_eq!(ids(&mut *w, Table::Keys, Select::All), [1, 3, 4]);
+        assert_eq!(ids(&mut *w, Table::Keys, Select::All), [1, 3, 4, 7]);
         // A pairing the vault never makes is an error, not a guess.
         assert!(matches!(
             w.delete(Table::Audit, Select::All),
