@@ -9,7 +9,12 @@
 //!   libsqlite3 cannot link next to plain SQLite. It gets the same plan
 //!   (record bytes, batch size, counts) and prints JSON.
 //!
-//! `cargo run --release [-- --quick] [--svg PATH] [--json PATH] | --aead-only`
+//! `cargo run --release [-- --quick] [--no-sqlcipher] [--svg PATH] [--json PATH] | --aead-only`
+//!
+//! `--no-sqlcipher` leaves the SQLCipher and OpenSSL columns empty instead
+//! of building their runner (about ten minutes): `.ci/run` runs
+//! `--quick --no-sqlcipher` as a smoke of the llmvault and plain-SQLite
+//! rows.
 
 #![allow(clippy::cast_possible_truncation)]
 
@@ -76,12 +81,16 @@ fn main() {
         }
     };
 
-    eprintln!("running SQLCipher and OpenSSL (sqlcipher-runner)...");
-    let (sqlcipher, openssl): (Vec<_>, Vec<_>) = run_runner(&plan)
-        .into_iter()
-        .partition(|f| !f.workload.starts_with("seal"));
-    put("SQLCipher", sqlcipher);
-    put("OpenSSL", openssl);
+    if args.iter().any(|a| a == "--no-sqlcipher") {
+        eprintln!("SQLCipher and OpenSSL left out (--no-sqlcipher)");
+    } else {
+        eprintln!("running SQLCipher and OpenSSL (sqlcipher-runner)...");
+        let (sqlcipher, openssl): (Vec<_>, Vec<_>) = run_runner(&plan)
+            .into_iter()
+            .partition(|f| !f.workload.starts_with("seal"));
+        put("SQLCipher", sqlcipher);
+        put("OpenSSL", openssl);
+    }
 
     eprintln!("running plain SQLite...");
     put(
