@@ -70,6 +70,7 @@ fn main() {
             .map(|&(len, batches)| (shapes.body_len(len), (batches / scale).max(1)))
             .collect(),
         big_cache_kib: 256 * 1024,
+        subject_batches: (20 / scale).max(1),
     };
     eprintln!("plan: {plan:?}");
 
@@ -176,6 +177,18 @@ fn print_tables(plan: &Plan, results: &Results) {
             format!("put_batch, {} × 1 KiB, records/s", plan.batch),
         ),
         ("put".into(), "put, one durable record, records/s".into()),
+        (
+            "put_batch/subjects/1".into(),
+            format!("put_batch, {} × 1 KiB, one subject", plan.batch),
+        ),
+        (
+            "put_batch/subjects/500".into(),
+            format!("put_batch, {} × 1 KiB, over 500 subjects", plan.batch),
+        ),
+        (
+            "put_batch/subjects/10000".into(),
+            format!("put_batch, {} × 1 KiB, over 10,000 subjects", plan.batch),
+        ),
         (
             "get/default_cache".into(),
             format!(

@@ -27,7 +27,15 @@ pub struct Plan {
     pub sizes: Vec<(usize, usize)>,
     /// `PRAGMA cache_size` (in KiB) of the large-cache read setting.
     pub big_cache_kib: i64,
+    /// Batches of the 1 KiB record timed for each count of subjects in
+    /// [`SUBJECT_COUNTS`] (one fresh store each).
+    pub subject_batches: usize,
 }
+
+/// How many subjects the records of the many-subjects rows spread over:
+/// one user, a few hundred, and a large user base (each subject has its
+/// own data key in llmvault, so this is where keys are made and found).
+pub const SUBJECT_COUNTS: [usize; 3] = [1, 500, 10_000];
 
 /// One measured figure.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -84,11 +92,6 @@ pub fn conversation_of(i: usize) -> usize {
     i / 50
 }
 
-/// Subject of record `i`: 100 subjects.
-pub fn subject_of(i: usize) -> usize {
-    i % 100
-}
-
 const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS records (id INTEGER PRIMARY KEY, conversation BLOB NOT NULL,
         subject BLOB, expires_at INTEGER NOT NULL, sealed BLOB NOT NULL);
@@ -121,8 +124,15 @@ pub fn open(path: &Path, key: Option<&str>) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-/// Inserts records `first..first + n` in one `BEGIN IMMEDIATE` transaction.
-fn insert_batch(conn: &Connection, first: usize, n: usize, len: usize) -> rusqlite::Result<()> {
+/// Inserts records `first..first + n` in one `BEGIN IMMEDIATE`
+/// transaction, spread over `subjects` subjects.
+fn insert_batch(
+    conn: &Connection,
+    first: usize,
+    n: usize,
+    len: usize,
+    subjects: usize,
+) -> rusqlite::Result<()> {
     let expires = 4_102_444_800_000_i64; // 2100-01-01, as ms
     let rows: Vec<_> = (first..first + n).map(|i| (i, payload(i, len))).collect();
     let start = Instant::now();
@@ -136,7 +146,7 @@ fn insert_batch(conn: &Connection, first: usize, n: usize, len: usize) -> rusqli
             stmt.execute(params![
                 *i as i64 + 1,
                 &tag(1, conversation_of(*i))[..],
-                &tag(2, subject_of(*i))[..],
+                &tag(2, *i % subjects)[..],
                 expires,
                 bytes
             ])?;
@@ -154,10 +164,16 @@ thread_local! {
 }
 
 /// Fills a fresh store with `batches` batches; returns records/s.
-fn fill(conn: &Connection, batch: usize, batches: usize, len: usize) -> rusqlite::Result<f64> {
+fn fill(
+    conn: &Connection,
+    batch: usize,
+    batches: usize,
+    len: usize,
+    subjects: usize,
+) -> rusqlite::Result<f64> {
     BATCH_TIME.with(|t| t.set(Duration::ZERO));
     for b in 0..batches {
-        insert_batch(conn, b * batch, batch, len)?;
+        insert_batch(conn, b * batch, batch, len, subjects)?;
     }
     let spent = BATCH_TIME.with(|t| t.get());
     Ok((batch * batches) as f64 / spent.as_secs_f64())
@@ -205,11 +221,31 @@ fn file_len(path: &Path) -> u64 {
 pub fn run_all(plan: &Plan, dir: &Path, key: Option<&str>) -> rusqlite::Result<Vec<Figure>> {
     let mut out = Vec::new();
 
+    // put_batch of the 1 KiB record over 1, 500 and 10,000 subjects.
+    for subjects in SUBJECT_COUNTS {
+        let path = dir.join(format!("subjects-{subjects}.db"));
+        let conn = open(&path, key)?;
+        let rate = fill(
+            &conn,
+            plan.batch,
+            plan.subject_batches,
+            plan.record_len,
+            subjects,
+        )?;
+        out.push(Figure::new(
+            format!("put_batch/subjects/{subjects}"),
+            rate,
+            "records/s",
+        ));
+        drop(conn);
+        let _ = std::fs::remove_file(&path);
+    }
+
     // put_batch by record size (the chart), each in a fresh file.
     for (n, &(len, batches)) in plan.sizes.iter().enumerate() {
         let path = dir.join(format!("size-{n}.db"));
         let conn = open(&path, key)?;
-        let rate = fill(&conn, plan.batch, batches, len)?;
+        let rate = fill(&conn, plan.batch, batches, len, 100)?;
         out.push(Figure::new(format!("put_batch/{len}"), rate, "records/s"));
         drop(conn);
         let _ = std::fs::remove_file(&path);
@@ -219,7 +255,7 @@ pub fn run_all(plan: &Plan, dir: &Path, key: Option<&str>) -> rusqlite::Result<V
     let path = dir.join("get.db");
     let conn = open(&path, key)?;
     let batches = plan.get_records / plan.batch;
-    let rate = fill(&conn, plan.batch, batches, plan.record_len)?;
+    let rate = fill(&conn, plan.batch, batches, plan.record_len, 100)?;
     out.push(Figure::new("put_batch", rate, "records/s"));
     conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
     drop(conn);
@@ -250,7 +286,7 @@ pub fn run_all(plan: &Plan, dir: &Path, key: Option<&str>) -> rusqlite::Result<V
     let conn = open(&path, key)?;
     let start = Instant::now();
     for i in 0..plan.single_puts {
-        insert_batch(&conn, plan.get_records + i, 1, plan.record_len)?;
+        insert_batch(&conn, plan.get_records + i, 1, plan.record_len, 100)?;
     }
     let rate = plan.single_puts as f64 / start.elapsed().as_secs_f64();
     out.push(Figure::new("put", rate, "records/s"));

@@ -19,6 +19,11 @@ pub struct Shapes {
 }
 
 fn record(i: usize, text_len: usize) -> NewRecord {
+    record_over(i, text_len, 100)
+}
+
+/// Record `i`, its subject one of `subjects`.
+fn record_over(i: usize, text_len: usize, subjects: usize) -> NewRecord {
     let text: String = peer::payload(i, text_len)
         .into_iter()
         .map(|b| char::from(b'a' + b % 26))
@@ -27,7 +32,7 @@ fn record(i: usize, text_len: usize) -> NewRecord {
         "c{:07}",
         peer::conversation_of(i)
     )))
-    .subject(SubjectId::new(format!("u{:03}", peer::subject_of(i))))
+    .subject(SubjectId::new(format!("u{:05}", i % subjects)))
     .model("gpt-4o")
     .prompt([Message::user(text)])
 }
@@ -105,11 +110,22 @@ fn fill(
     batches: usize,
     len: usize,
 ) -> (f64, Vec<RecordId>) {
+    fill_over(vault, shapes, plan, batches, len, 100)
+}
+
+fn fill_over(
+    vault: &Vault,
+    shapes: &Shapes,
+    plan: &Plan,
+    batches: usize,
+    len: usize,
+    subjects: usize,
+) -> (f64, Vec<RecordId>) {
     let mut ids = Vec::with_capacity(batches * plan.batch);
     let mut spent = std::time::Duration::ZERO;
     for b in 0..batches {
         let recs: Vec<_> = (b * plan.batch..(b + 1) * plan.batch)
-            .map(|i| record(i, shapes.text_len(len)))
+            .map(|i| record_over(i, shapes.text_len(len), subjects))
             .collect();
         let start = Instant::now();
         ids.extend(vault.put_batch(recs).expect("put_batch"));
@@ -121,6 +137,25 @@ fn fill(
 /// The same workloads as [`peer::run_all`], through llmvault's API.
 pub fn run_all(plan: &Plan, shapes: &Shapes, dir: &Path) -> Vec<Figure> {
     let mut out = Vec::new();
+    for subjects in peer::SUBJECT_COUNTS {
+        let path = dir.join(format!("subjects-{subjects}.vault"));
+        let vault = create(&path);
+        let (rate, _) = fill_over(
+            &vault,
+            shapes,
+            plan,
+            plan.subject_batches,
+            plan.record_len,
+            subjects,
+        );
+        out.push(Figure::new(
+            format!("put_batch/subjects/{subjects}"),
+            rate,
+            "records/s",
+        ));
+        drop(vault);
+        let _ = std::fs::remove_file(&path);
+    }
     for (n, &(len, batches)) in plan.sizes.iter().enumerate() {
         let path = dir.join(format!("size-{n}.vault"));
         let vault = create(&path);
