@@ -127,11 +127,14 @@ fn rows_that_are_only_added_refuse_a_taken_key_and_the_others_replace() {
         w.put(&staged(3, 10, 4)).unwrap();
         assert!(w.put(&staged(3, 10, 4)).is_err(), "staged row replaced");
         w.put(&key(1, None, 100, false)).unwrap();
+        assert!(w.put(&key(1, None, 100, true)).is_err(), "key replaced");
+        // A changed key row goes and comes back.
+        assert_eq!(w.delete(Table::Keys, Select::Id(1)).unwrap(), 1);
         w.put(&key(1, None, 100, true)).unwrap();
         let Some(Row::Key(k)) = w.get(Table::Keys, Select::Id(1)).unwrap() else {
             panic!("key 1")
         };
-        assert!(k.retired, "a key row is replaced");
+        assert!(k.retired);
         for value in [b"one".to_vec(), b"two".to_vec()] {
             w.put(&Row::Meta {
                 name: "x".into(),

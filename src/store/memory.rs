@@ -169,9 +169,7 @@ impl WriteTxn for MemoryWrite<'_> {
                 })?;
                 t.counters.insert(counter_slot(counter)?, value);
             }
-            Row::Key(k) => {
-                t.keys.insert(k.id, k);
-            }
+            Row::Key(k) => add(&mut t.keys, k.id, k)?,
             Row::Record(r) => add(&mut t.records, r.id, r)?,
             Row::Audit(a) => add(&mut t.audit, a.seq, a)?,
             Row::Note(n) => t.notes.push(n),
@@ -195,6 +193,7 @@ impl WriteTxn for MemoryWrite<'_> {
                 drain(&mut t.records, |r| r.subject.as_ref() == Some(tag))
             }
             (T::Keys, S::ExpiredBy(at)) => drain(&mut t.keys, |k| k.scope.not_after_ms <= at),
+            (T::Keys, S::Id(id)) => u64::from(t.keys.remove(&id).is_some()),
             (T::Keys, S::Subject(Some(tag))) => {
                 drain(&mut t.keys, |k| k.scope.subject.as_ref() == Some(tag))
             }

@@ -351,8 +351,11 @@ pub(crate) trait ReadTxn {
 
 /// A write transaction (see the contract on [`Backend`]).
 pub(crate) trait WriteTxn: ReadTxn {
-    /// Stores a row, replacing the one with the same key (a note is
-    /// always added).
+    /// Stores a row. Meta values, counters and PII mappings replace the
+    /// one with the same key; keys, records, audit entries, staged rows
+    /// and ingest keys are only added (a taken key fails with
+    /// [`Error::Storage`]: a backend never overwrites them; a changed key
+    /// row is deleted and put again); a note is always added.
     fn put(&mut self, row: &Row) -> Result<()>;
     /// Deletes the selected rows; returns how many.
     fn delete(&mut self, table: Table, select: Select<'_>) -> Result<u64>;

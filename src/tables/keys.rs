@@ -3,7 +3,7 @@
 use std::ops::ControlFlow;
 
 use super::{Txn, wrong_row};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::keys::{IdTag, KeyScope};
 use crate::store::{Counter, KeyRow, ReadTxn, Row, Select, Table};
 
@@ -70,18 +70,16 @@ impl Txn<'_> {
     }
 
     /// Stores a new key; never over one stored under its id (a key
-    /// counter set back must not overwrite a key records need).
+    /// counter set back must not overwrite a key records need): the put
+    /// of a taken id fails.
     pub(crate) fn insert_key(&mut self, key: KeyRow) -> Result<()> {
-        let mut taken = false;
-        self.raw.scan(Table::Keys, Select::Id(key.id), &mut |_| {
-            taken = true;
-            Ok(ControlFlow::Break(()))
-        })?;
-        if taken {
-            return Err(Error::Storage(
-                format!("key id {} is already stored", key.id).into(),
-            ));
-        }
+        self.raw.put(&Row::Key(key))
+    }
+
+    /// Writes a changed key row (retired, rewrapped) in place of the
+    /// stored one: key rows are only ever added, so it goes and comes back.
+    fn replace_key(&mut self, key: KeyRow) -> Result<()> {
+        self.raw.delete(Table::Keys, Select::Id(key.id))?;
         self.raw.put(&Row::Key(key))
     }
 
@@ -94,7 +92,7 @@ impl Txn<'_> {
     pub(crate) fn retire_key(&mut self, id: u64) -> Result<()> {
         if let Some(mut k) = key(self.r(), id)? {
             k.retired = true;
-            self.raw.put(&Row::Key(k))?;
+            self.replace_key(k)?;
         }
         Ok(())
     }
@@ -115,7 +113,7 @@ impl Txn<'_> {
         let retired = active.len();
         for mut k in active {
             k.retired = true;
-            self.raw.put(&Row::Key(k))?;
+            self.replace_key(k)?;
         }
         Ok(retired)
     }
@@ -124,7 +122,7 @@ impl Txn<'_> {
     pub(crate) fn rewrap_key(&mut self, id: u64, wrapped: &[u8]) -> Result<()> {
         if let Some(mut k) = key(self.r(), id)? {
             k.wrapped = wrapped.to_vec();
-            self.raw.put(&Row::Key(k))?;
+            self.replace_key(k)?;
         }
         Ok(())
     }

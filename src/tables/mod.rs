@@ -54,6 +54,7 @@ impl Tables {
     pub(crate) fn write(&self, durability: Durability) -> Result<Txn<'_>> {
         Ok(Txn {
             raw: self.backend.write(durability)?,
+            header: None,
         })
     }
 
@@ -193,6 +194,10 @@ impl Tables {
 /// rolled back if dropped. Its reads see its own writes.
 pub(crate) struct Txn<'a> {
     raw: Box<dyn WriteTxn + 'a>,
+    /// The header as this transaction read it, kept after the first
+    /// read: a batch over many subjects checks it for every key it makes,
+    /// and only this transaction can change it while it runs.
+    header: Option<Vec<u8>>,
 }
 
 impl Txn<'_> {
@@ -217,6 +222,18 @@ impl Txn<'_> {
         meta(self.r())
     }
 
+    /// Whether the stored header is `expected` (another handle that
+    /// changed the key changed it): read once per transaction.
+    pub(crate) fn header_is(&mut self, expected: &[u8]) -> Result<bool> {
+        if self.header.is_none() {
+            let header = meta_value(self.r(), META_HEADER)?.ok_or_else(|| Error::Corrupt {
+                what: format!("the vault's {META_HEADER} is missing"),
+            })?;
+            self.header = Some(header);
+        }
+        Ok(self.header.as_deref() == Some(expected))
+    }
+
     /// Replaces the header and wrapped tag key.
     pub(crate) fn set_meta(&mut self, meta: &VaultMeta) -> Result<()> {
         self.set_meta_value(META_HEADER, Some(&meta.header))?;
@@ -230,6 +247,9 @@ impl Txn<'_> {
 
     /// Sets (or, with `None`, removes) an optional vault-wide value.
     pub(crate) fn set_meta_value(&mut self, name: &str, value: Option<&[u8]>) -> Result<()> {
+        if name == META_HEADER {
+            self.header = None;
+        }
         match value {
             Some(v) => self.raw.put(&Row::Meta {
                 name: name.to_owned(),

@@ -122,7 +122,7 @@ impl Vault {
                 (Some(s), Some(m)) => (s, m),
                 _ => {
                     // Another handle may have rewrapped them under a new KEK.
-                    let moved = txn.meta()?.header != unlocked.header;
+                    let moved = !txn.header_is(&unlocked.header)?;
                     return Err(if moved { Error::KeyChanged } else { tampered });
                 }
             }
@@ -152,7 +152,7 @@ impl Vault {
         {
             let unlocked = self.unlocked.read().unwrap_or_else(|e| e.into_inner());
             // Wrapped under a stale KEK, the material would be unreadable.
-            if txn.meta()?.header != unlocked.header {
+            if !txn.header_is(&unlocked.header)? {
                 return Err(Error::KeyChanged);
             }
             let wrapped_secret = unlocked

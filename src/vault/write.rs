@@ -349,7 +349,7 @@ impl Vault {
         let unlocked = self.unlocked.read().unwrap_or_else(|e| e.into_inner());
         // Another process may have changed the key since we opened: a key
         // wrapped under our stale KEK would be unreadable to everyone else.
-        if txn.meta()?.header != unlocked.header {
+        if !txn.header_is(&unlocked.header)? {
             return Err(Error::KeyChanged);
         }
         let id = txn.allocate_key_id()?;

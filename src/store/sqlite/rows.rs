@@ -296,6 +296,7 @@ pub(super) fn delete<'a>(table: Table, select: &Select<'a>) -> Result<Query<'a>>
             "DELETE FROM records WHERE subject = ?1",
             Args::new([blob(&tag[..])]),
         ),
+        (T::Keys, S::Id(id)) => ("DELETE FROM keys WHERE id = ?1", Args::new([int(*id)?])),
         (T::Keys, S::ExpiredBy(t)) => ("DELETE FROM keys WHERE not_after <= ?1", at(t)),
         (T::Keys, S::Subject(Some(tag))) => (
             "DELETE FROM keys WHERE subject = ?1",
@@ -332,7 +333,7 @@ pub(super) fn delete<'a>(table: Table, select: &Select<'a>) -> Result<Query<'a>>
 }
 
 /// The `INSERT` that stores `row`. Mutable rows (meta values, counters,
-/// keys, PII mappings) replace the one with their key; records, audit
+/// PII mappings) replace the one with their key; keys, records, audit
 /// entries, staged rows and ingest keys are only ever added, so a taken
 /// key fails instead of overwriting.
 pub(super) fn put(row: &Row) -> Result<Query<'_>> {
@@ -355,9 +356,7 @@ pub(super) fn put(row: &Row) -> Result<Query<'_>> {
         ),
         Row::Key(k) => (
             "INSERT INTO keys (id, subject, not_after, sealed, retired, wrapped) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO UPDATE SET \
-             subject = excluded.subject, not_after = excluded.not_after, \
-             sealed = excluded.sealed, retired = excluded.retired, wrapped = excluded.wrapped",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             Args::new([
                 int(k.id)?,
                 opt_tag(k.scope.subject.as_ref()),
