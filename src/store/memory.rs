@@ -117,28 +117,27 @@ struct MemoryWrite<'a> {
     done: bool,
 }
 
-impl ReadTxn for MemoryRead {
-    fn get(&mut self, table: Table, key: Select<'_>) -> Result<Option<Row>> {
-        first(&self.0, table, &key)
-    }
+/// The tables a memory transaction reads: a snapshot, or a write's own
+/// working copy (which sees its own writes).
+trait Reads {
+    fn tables(&self) -> &Tables;
+}
 
-    fn scan(
-        &mut self,
-        table: Table,
-        select: Select<'_>,
-        each: &mut dyn FnMut(Scanned) -> Result<ControlFlow<()>>,
-    ) -> Result<()> {
-        scan(&self.0, table, &select, each)
-    }
-
-    fn tally(&mut self, table: Table, select: Select<'_>) -> Result<Tally> {
-        tally(&self.0, table, &select)
+impl Reads for MemoryRead {
+    fn tables(&self) -> &Tables {
+        &self.0
     }
 }
 
-impl ReadTxn for MemoryWrite<'_> {
+impl Reads for MemoryWrite<'_> {
+    fn tables(&self) -> &Tables {
+        &self.work
+    }
+}
+
+impl<T: Reads> ReadTxn for T {
     fn get(&mut self, table: Table, key: Select<'_>) -> Result<Option<Row>> {
-        first(&self.work, table, &key)
+        first(self.tables(), table, &key)
     }
 
     fn scan(
@@ -147,11 +146,11 @@ impl ReadTxn for MemoryWrite<'_> {
         select: Select<'_>,
         each: &mut dyn FnMut(Scanned) -> Result<ControlFlow<()>>,
     ) -> Result<()> {
-        scan(&self.work, table, &select, each)
+        scan(self.tables(), table, &select, each)
     }
 
     fn tally(&mut self, table: Table, select: Select<'_>) -> Result<Tally> {
-        tally(&self.work, table, &select)
+        tally(self.tables(), table, &select)
     }
 }
 
@@ -356,13 +355,7 @@ fn scan(
             })
             .into_iter()
             .collect(),
-        (T::Records, S::Id(id)) => t
-            .records
-            .get(&id)
-            .cloned()
-            .map(Row::Record)
-            .into_iter()
-            .collect(),
+        (T::Records, S::Id(id)) => one(t.records.get(&id), Row::Record),
         (T::Records, S::Conversation(tag)) => records(t, |r| r.conversation == *tag),
         (T::Records, S::Subject(Some(tag))) => records(t, |r| r.subject.as_ref() == Some(tag)),
         (T::Records, S::LiveConversation(tag, now)) => {
@@ -372,15 +365,8 @@ fn scan(
             r.subject.as_ref() == Some(tag) && r.expires_at_ms > now
         }),
         (T::Records, S::All) => records(t, |_| true),
-        (T::Records, S::Newest) => t
-            .records
-            .values()
-            .next_back()
-            .cloned()
-            .map(Row::Record)
-            .into_iter()
-            .collect(),
-        (T::Keys, S::Id(id)) => t.keys.get(&id).cloned().map(Row::Key).into_iter().collect(),
+        (T::Records, S::Newest) => one(t.records.values().next_back(), Row::Record),
+        (T::Keys, S::Id(id)) => one(t.keys.get(&id), Row::Key),
         (T::Keys, S::All) => keys(t, |_| true),
         (T::Keys, S::Subject(subject)) => keys(t, |k| k.scope.subject.as_ref() == subject),
         (T::Keys, S::Sealing(scope)) => {
@@ -401,26 +387,13 @@ fn scan(
                 && k.scope.not_after_ms <= until_ms
         }),
         (T::Keys, S::ExpiredBy(at)) => keys(t, |k| k.scope.not_after_ms <= at),
-        (T::Audit, S::Id(seq)) => t
-            .audit
-            .get(&seq)
-            .cloned()
-            .map(Row::Audit)
-            .into_iter()
-            .collect(),
+        (T::Audit, S::Id(seq)) => one(t.audit.get(&seq), Row::Audit),
         (T::Audit, S::All) => audit(t, 0, u64::MAX),
         (T::Audit, S::After(seq)) => seq
             .checked_add(1)
             .map_or_else(Vec::new, |from| audit(t, from, u64::MAX)),
         (T::Audit, S::Range(from, to)) => audit(t, from, to),
-        (T::Audit, S::Newest) => t
-            .audit
-            .values()
-            .next_back()
-            .cloned()
-            .map(Row::Audit)
-            .into_iter()
-            .collect(),
+        (T::Audit, S::Newest) => one(t.audit.values().next_back(), Row::Audit),
         (T::Audit, S::Tail) => t
             .audit
             .values()
@@ -434,13 +407,7 @@ fn scan(
             .into_iter()
             .collect(),
         (T::Notes, S::All) => t.notes.iter().copied().map(Row::Note).collect(),
-        (T::IngestKeys, S::Id(id)) => t
-            .ingest_keys
-            .get(&id)
-            .cloned()
-            .map(Row::IngestKey)
-            .into_iter()
-            .collect(),
+        (T::IngestKeys, S::Id(id)) => one(t.ingest_keys.get(&id), Row::IngestKey),
         (T::IngestKeys, S::All) => t
             .ingest_keys
             .values()
@@ -469,13 +436,7 @@ fn scan(
             .map(staged)
             .into_iter()
             .collect(),
-        (T::PiiMaps, S::Conversation(tag)) => t
-            .pii_maps
-            .get(tag)
-            .cloned()
-            .map(Row::PiiMap)
-            .into_iter()
-            .collect(),
+        (T::PiiMaps, S::Conversation(tag)) => one(t.pii_maps.get(tag), Row::PiiMap),
         _ => return Err(unsupported(table, select)),
     };
     for row in rows {
@@ -484,6 +445,11 @@ fn scan(
         }
     }
     Ok(())
+}
+
+/// The one row found, if any, as a row of its table.
+fn one<V: Clone>(found: Option<&V>, row: fn(V) -> Row) -> Vec<Row> {
+    found.cloned().map(row).into_iter().collect()
 }
 
 fn records(t: &Tables, keep: impl Fn(&RecordRow) -> bool) -> Vec<Row> {

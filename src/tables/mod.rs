@@ -103,15 +103,20 @@ impl Tables {
             (None, Some(s)) => Select::LiveSubject(s, now_ms),
             (None, None) => Select::All,
         };
-        self.read()?.scan(Table::Records, select, &mut |row| {
-            each(into_record(row?)?)?;
-            Ok(ControlFlow::Continue(()))
-        })
+        self.each_selected(select, each)
     }
 
     /// Calls `each` for every stored record, expired or not, by id.
     pub(crate) fn each_record(&self, each: &mut dyn FnMut(RecordRow) -> Result<()>) -> Result<()> {
-        self.read()?.scan(Table::Records, Select::All, &mut |row| {
+        self.each_selected(Select::All, each)
+    }
+
+    fn each_selected(
+        &self,
+        select: Select<'_>,
+        each: &mut dyn FnMut(RecordRow) -> Result<()>,
+    ) -> Result<()> {
+        self.read()?.scan(Table::Records, select, &mut |row| {
             each(into_record(row?)?)?;
             Ok(ControlFlow::Continue(()))
         })
