@@ -47,15 +47,20 @@ struct Files {
 
 impl Files {
     fn read(dir: &Path) -> Self {
+        // The read logs of a handle still open sit in `v.vault-reads`: a
+        // crash leaves them as they are, with the database.
+        let logs = dir.join("v.vault-reads");
+        let in_logs = std::fs::read_dir(&logs).into_iter().flatten();
         let mut files: Vec<_> = std::fs::read_dir(dir)
             .unwrap()
+            .chain(in_logs)
             .map(|e| e.unwrap().path())
             // SQLite rebuilds the shared-memory index from the WAL at the
             // first open, as after a crash.
             .filter(|p| p.is_file() && !p.to_string_lossy().ends_with("-shm"))
             .map(|p| {
                 (
-                    p.file_name().unwrap().to_string_lossy().into_owned(),
+                    p.strip_prefix(dir).unwrap().to_string_lossy().into_owned(),
                     std::fs::read(&p).unwrap(),
                 )
             })
@@ -80,6 +85,7 @@ impl Files {
             .dir
             .join(format!("case-{}", N.fetch_add(1, Ordering::Relaxed)));
         std::fs::create_dir(&sub).unwrap();
+        std::fs::create_dir(sub.join("v.vault-reads")).unwrap();
         for (n, b) in &self.files {
             match (n == name, &bytes) {
                 (false, _) => std::fs::write(sub.join(n), b).unwrap(),
@@ -100,7 +106,9 @@ fn sqlite_sees_damage(sub: &Path, scratch_in: &Path) -> bool {
     std::fs::create_dir(&scratch).unwrap();
     for entry in std::fs::read_dir(sub).unwrap() {
         let p = entry.unwrap().path();
-        std::fs::copy(&p, scratch.join(p.file_name().unwrap())).unwrap();
+        if p.is_file() {
+            std::fs::copy(&p, scratch.join(p.file_name().unwrap())).unwrap();
+        }
     }
     let ok = rusqlite::Connection::open(scratch.join("v.vault"))
         .and_then(|c| c.query_row("PRAGMA integrity_check", [], |r| r.get::<_, String>(0)))

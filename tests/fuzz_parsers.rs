@@ -221,9 +221,9 @@ fn record_body_fields_accept_exactly_their_valid_values() {
 fn audit_entry_and_mapping_fields_accept_exactly_their_valid_values() {
     let [entry, mapping] = valid_entry_samples();
     let purpose = at(&entry, b"T-9");
-    // The action: wire numbers 1..=26 (FORMAT.md §11), nothing else.
+    // The action: wire numbers 1..=27 (FORMAT.md §11), nothing else.
     let actions = accepted_values(&entry, purpose + 3, decode_audit_entry);
-    assert_eq!(actions, (1..=26).collect::<Vec<u8>>());
+    assert_eq!(actions, (1..=27).collect::<Vec<u8>>());
     // `purpose` is an Option: tag 0 (then the rest no longer fits) or 1.
     assert_eq!(
         accepted_values(&entry, purpose - 2, decode_audit_entry),

@@ -11,7 +11,9 @@ use hmac::Mac;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use super::{Actor, AuditEntry, AuditHead, AuditKeys, AuditOutcome, AuditReport, Event};
+use super::{
+    Actor, AuditAction, AuditEntry, AuditHead, AuditKeys, AuditOutcome, AuditReport, Event,
+};
 use crate::aead::{NONCE_LEN, TAG_LEN};
 use crate::codec::{self, from_millis};
 use crate::error::{Error, Result};
@@ -31,10 +33,21 @@ pub(crate) fn entry_row(
     outcome: &AuditOutcome,
 ) -> AuditRow {
     let body = Zeroizing::new(codec::audit::encode(actor, event, outcome));
+    row_of_body(keys, seq, at_ms, prev_mac, &body)
+}
+
+/// Seals an encoded entry body and chains it after `prev_mac`.
+pub(crate) fn row_of_body(
+    keys: &AuditKeys,
+    seq: u64,
+    at_ms: i64,
+    prev_mac: &[u8; 32],
+    body: &[u8],
+) -> AuditRow {
     let mut sealed = Vec::with_capacity(NONCE_LEN + body.len() + TAG_LEN);
     let nonce = crate::random::nonce();
     sealed.extend_from_slice(&nonce);
-    sealed.extend_from_slice(&body);
+    sealed.extend_from_slice(body);
     let tag = keys
         .cipher(seq)
         .seal(&nonce, &aad(seq, at_ms), &mut sealed[NONCE_LEN..])
@@ -67,6 +80,12 @@ pub(crate) fn open_entry(keys: &AuditKeys, row: &AuditRow) -> Option<AuditEntry>
     entry.seq = row.seq;
     entry.at = from_millis(row.at_ms);
     Some(entry)
+}
+
+/// Whether an entry authenticates, decodes, and is not the record of
+/// read entries that were lost (which no later entry makes good).
+pub(super) fn opens_clean(keys: &AuditKeys, row: &AuditRow) -> bool {
+    open_entry(keys, row).is_some_and(|e| e.action != AuditAction::ReadLogDamaged)
 }
 
 /// Walks the chain from seq 1, one row at a time, and names the first bad
@@ -102,7 +121,7 @@ impl<'a> ChainVerifier<'a> {
         let mac = chain_mac(self.keys, &self.prev, row.seq, row.at_ms, &row.sealed);
         // Constant time: a comparison that stops at the first differing
         // byte tells a forger, by timing, how much of a guessed MAC is right.
-        if !bool::from(mac.ct_eq(&row.mac)) || open_entry(self.keys, row).is_none() {
+        if !bool::from(mac.ct_eq(&row.mac)) || !opens_clean(self.keys, row) {
             return Err(Error::AuditTampered { seq: row.seq });
         }
         if let Some(h) = self.head.as_ref().filter(|h| h.seq == row.seq) {

@@ -5,7 +5,7 @@
 use std::ops::RangeInclusive;
 use subtle::ConstantTimeEq;
 
-use super::chain::{chain_mac, open_entry};
+use super::chain::{chain_mac, opens_clean};
 use super::{AuditHead, AuditKeys};
 use crate::store::AuditRow;
 
@@ -104,7 +104,7 @@ impl<'a> FullVerifier<'a> {
             .kept_head
             .filter(|h| h.seq == row.seq)
             .is_none_or(|h| bool::from(h.mac.ct_eq(&row.mac)));
-        if linked && head_ok && open_entry(self.keys, row).is_some() {
+        if linked && head_ok && opens_clean(self.keys, row) {
             self.findings.verified += 1;
             self.prev = vec![row.mac];
         } else {

@@ -12,6 +12,7 @@ use crate::secret::SecretKey;
 
 const MAC_LABEL: &[u8] = b"llmvault/v1/audit-mac";
 const SEAL_LABEL: &[u8] = b"llmvault/v1/audit-seal";
+const READ_LOG_SEAL_LABEL: &[u8] = b"llmvault/v1/read-log-seal";
 /// Entries sealed under one derived key before the next: far below the
 /// 2^32 random-nonce bound for AES-GCM.
 pub(crate) const ENTRIES_PER_SEAL_KEY: u64 = 1 << 20;
@@ -54,5 +55,14 @@ impl AuditKeys {
         let cipher = std::sync::Arc::new(AeadKey::new(&key));
         *current = Some((generation, std::sync::Arc::clone(&cipher)));
         cipher
+    }
+
+    /// The cipher that seals the entries of read log `name`:
+    /// HKDF(root, label ‖ name) (FORMAT.md §11.2). A log holds far fewer
+    /// than 2^32 entries, so random nonces stay safe under it.
+    pub(crate) fn read_log_cipher(&self, name: &[u8; 16]) -> AeadKey {
+        let mut info = READ_LOG_SEAL_LABEL.to_vec();
+        info.extend_from_slice(name);
+        AeadKey::new(&crate::derive::expand_key(&self.hkdf, &info))
     }
 }

@@ -7,10 +7,11 @@ mod chain;
 mod findings;
 mod keys;
 mod newest;
+pub(crate) mod read_log;
 mod records;
 
 pub use crate::vault::{AsActor, Audit};
-pub(crate) use chain::{ChainVerifier, entry_row, open_entry};
+pub(crate) use chain::{ChainVerifier, entry_row, open_entry, row_of_body};
 pub use findings::AuditFindings;
 pub(crate) use findings::FullVerifier;
 pub(crate) use keys::AuditKeys;
@@ -135,6 +136,10 @@ pub enum AuditAction {
     /// Staged records that take-in refused and set aside (`records` names
     /// their staged ids, `count` = how many).
     IngestSetAside,
+    /// Read entries waiting in a read log were lost: the log was missing,
+    /// or an entry in it did not authenticate (the outcome says which).
+    /// [`Audit::verify`] names this entry as tampered.
+    ReadLogDamaged,
 }
 
 impl AuditAction {
@@ -167,6 +172,7 @@ impl AuditAction {
             Self::ExportFinished => 24,
             Self::IngestKeyRotated => 25,
             Self::IngestSetAside => 26,
+            Self::ReadLogDamaged => 27,
         }
     }
 
@@ -198,6 +204,7 @@ impl AuditAction {
             24 => Self::ExportFinished,
             25 => Self::IngestKeyRotated,
             26 => Self::IngestSetAside,
+            27 => Self::ReadLogDamaged,
             _ => return None,
         })
     }

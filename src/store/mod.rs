@@ -11,6 +11,7 @@
 mod contract;
 #[cfg(feature = "internals")]
 mod memory;
+pub(crate) mod read_logs;
 mod sqlite;
 mod storage;
 
@@ -206,6 +207,9 @@ pub(crate) enum Select<'a> {
     Id(u64),
     /// The row with this name ([`Table::Meta`]).
     Name(&'a str),
+    /// Rows whose name starts with this ASCII prefix ([`Table::Meta`]),
+    /// ascending.
+    Prefix(&'a str),
     /// The counter ([`Table::Counters`]).
     Counter(Counter),
     /// Rows with an id above this one, ascending (audit, staged waiting).
@@ -327,6 +331,9 @@ pub(crate) trait Backend: Send + Sync {
     /// disagrees with its table, which no authenticated read notices (a
     /// lookup then just finds fewer rows).
     fn check_integrity(&self) -> Result<()>;
+    /// Where reads' audit entries wait for the next write (see
+    /// [`read_logs`]).
+    fn read_logs(&self) -> &dyn read_logs::ReadLogs;
 }
 
 /// Reads of the logical tables.
@@ -369,9 +376,6 @@ pub(crate) trait WriteTxn: ReadTxn {
     /// §12) with its expiry lowered to at most `expires_cap_ms` (or set to
     /// it, if the stored one is not an integer), without reading its bytes.
     fn set_aside(&mut self, id: u64, expires_cap_ms: i64) -> Result<()>;
-    /// Whether the transaction can still commit: a failed operation may
-    /// have ended it (SQLite rolls back on some storage errors).
-    fn is_open(&self) -> bool;
     /// Makes every change reach the transaction's [`Durability`]. Writers
     /// stay out until the transaction is dropped (a [`Durability::Scrubbed`]
     /// one scrubs then, after the vault's own bookkeeping).

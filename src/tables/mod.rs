@@ -14,6 +14,7 @@ mod counters;
 mod keys;
 mod notes;
 mod purge;
+pub(crate) mod read_logs;
 mod staged;
 
 use std::ops::ControlFlow;
@@ -48,6 +49,11 @@ pub(crate) struct Tables {
 impl Tables {
     pub(crate) fn new(backend: Box<dyn Backend>) -> Self {
         Self { backend }
+    }
+
+    /// Where reads' audit entries wait for the next write.
+    pub(crate) fn read_logs(&self) -> &dyn crate::store::read_logs::ReadLogs {
+        self.backend.read_logs()
     }
 
     /// Starts the one write transaction.
@@ -208,12 +214,6 @@ pub(crate) struct Txn<'a> {
 impl Txn<'_> {
     fn r(&mut self) -> &mut dyn ReadTxn {
         &mut *self.raw
-    }
-
-    /// Whether the transaction can still commit (a failed statement may
-    /// have ended it).
-    pub(crate) fn is_open(&self) -> bool {
-        self.raw.is_open()
     }
 
     /// Writes the rows a new vault starts with.

@@ -1,9 +1,10 @@
 //! Auditing: every call appends one entry to the chain. Writes append
 //! inside their own transaction (the entry and the change commit together);
-//! reads append in a light transaction, the same one a `get` reads in. A
-//! read whose entry cannot be written fails (closed) — except on a full
-//! disk, where the entry waits in memory and goes into the chain with the
-//! next write, so that committed records stay readable until space is back.
+//! reads append to the handle's read log (`read_log.rs`), which the next
+//! write folds into the chain. A read whose entry cannot be written fails
+//! (closed) — except on a full disk, where the entry waits in memory and
+//! goes into the chain with the next write, so that committed records stay
+//! readable until space is back.
 
 use std::borrow::Borrow;
 use std::ops::RangeBounds;
@@ -11,11 +12,17 @@ use std::ops::RangeBounds;
 use super::{EraseReport, PurgeReport, Vault, VerifyReport};
 use crate::audit::{
     Actor, AuditAction, AuditEntry, AuditFindings, AuditHead, AuditOutcome, AuditReport,
-    ChainVerifier, Event, FullVerifier, entry_row, open_entry,
+    ChainVerifier, Event, FullVerifier, entry_row, open_entry, row_of_body,
 };
 use crate::error::{Error, Result};
 use crate::kdf::KeySource;
 use crate::record::{ConversationId, NewRecord, Record, RecordId, SubjectId};
+use std::sync::atomic::Ordering;
+
+use zeroize::Zeroizing;
+
+use super::read_log::Fold;
+use crate::codec;
 use crate::store::Durability;
 use crate::tables::Txn;
 
@@ -44,7 +51,7 @@ impl Vault {
     }
 
     /// Appends an entry inside `txn`, to commit with the change it records
-    /// (after any read entries a full disk held back).
+    /// (after the read entries waiting in read logs or in memory).
     pub(super) fn log_in(
         &self,
         txn: &mut Txn<'_>,
@@ -52,28 +59,46 @@ impl Vault {
         event: &Event,
         outcome: &AuditOutcome,
     ) -> Result<()> {
-        // Entries waiting from earlier (a full disk, batched reads, key-less
-        // maintenance) go in first, each once per transaction; they leave
-        // the queue only when it commits (see `commit`). The writer lock
-        // keeps the queue from being drained meanwhile.
-        let already = self.flushed_audit.load(std::sync::atomic::Ordering::SeqCst);
+        let (seq, prev) = self.chain_waiting(txn, Fold::Own)?;
+        let now = self.now_ms();
+        let row = entry_row(&self.audit_keys, seq + 1, now, &prev, actor, event, outcome);
+        txn.append_audit(row)
+    }
+
+    /// Chains, inside `txn`, the entries that wait: read logs (on the
+    /// transaction's first call; a sweep when one is due), then entries
+    /// held in memory (a full disk, batched reads, key-less maintenance).
+    /// Returns the chain's tail after them.
+    pub(super) fn chain_waiting(&self, txn: &mut Txn<'_>, fold: Fold) -> Result<(u64, [u8; 32])> {
+        let (mut seq, mut prev) = txn.audit_tail()?;
+        let mut chain = |txn: &mut Txn<'_>, at_ms: i64, body: &[u8]| {
+            seq += 1;
+            let row = row_of_body(&self.audit_keys, seq, at_ms, &prev, body);
+            prev = row.mac;
+            txn.append_audit(row)
+        };
+        if !self.reads_taken.swap(true, Ordering::SeqCst) {
+            let fold = match fold {
+                Fold::Own if self.sweep_next.swap(false, Ordering::SeqCst) => Fold::Sweep,
+                other => other,
+            };
+            for read in self.take_reads(txn, fold)? {
+                chain(txn, read.at_ms, &read.body)?;
+            }
+        }
+        // Entries waiting from earlier go in each once per transaction;
+        // they leave the queue only when it commits (see `commit`). The
+        // writer lock keeps the queue from being drained meanwhile.
+        let already = self.flushed_audit.load(Ordering::SeqCst);
         let waiting: Vec<WaitingEntry> =
             self.lock_waiting().iter().skip(already).cloned().collect();
-        let now = self.now_ms();
-        let (mut seq, mut prev) = txn.audit_tail()?;
-        let appended = waiting
-            .iter()
-            .map(|w| (w.at_ms, &w.actor, &w.event, &w.outcome))
-            .chain([(now, actor, event, outcome)])
-            .try_for_each(|(at_ms, actor, event, outcome)| {
-                seq += 1;
-                let row = entry_row(&self.audit_keys, seq, at_ms, &prev, actor, event, outcome);
-                prev = row.mac;
-                txn.append_audit(row)
-            });
+        for w in &waiting {
+            let body = Zeroizing::new(codec::audit::encode(&w.actor, &w.event, &w.outcome));
+            chain(txn, w.at_ms, &body)?;
+        }
         self.flushed_audit
-            .store(already + waiting.len(), std::sync::atomic::Ordering::SeqCst);
-        appended
+            .store(already + waiting.len(), Ordering::SeqCst);
+        Ok((seq, prev))
     }
 
     /// Starts a write transaction (see `log_in` for the waiting entries).
@@ -94,8 +119,9 @@ impl Vault {
 
     fn begin_with(&self, durability: Durability) -> Result<Txn<'_>> {
         let txn = self.store.write(durability)?;
-        self.flushed_audit
-            .store(0, std::sync::atomic::Ordering::SeqCst);
+        self.flushed_audit.store(0, Ordering::SeqCst);
+        self.reads_taken.store(false, Ordering::SeqCst);
+        self.read_logs.reset_plan();
         Ok(txn)
     }
 
@@ -111,13 +137,12 @@ impl Vault {
         // Drained under the write lock: another transaction must not see
         // (and append again) entries this one already committed.
         txn.commit_then(&mut || {
-            let flushed = self
-                .flushed_audit
-                .swap(0, std::sync::atomic::Ordering::SeqCst);
+            let flushed = self.flushed_audit.swap(0, Ordering::SeqCst);
             let mut waiting = self.lock_waiting();
             let n = flushed.min(waiting.len());
             waiting.drain(..n);
             drop(waiting);
+            self.apply_read_fold();
             after();
         })
     }
@@ -129,50 +154,24 @@ impl Vault {
         event: Event,
         result: &Result<T>,
     ) -> Result<()> {
-        self.log_read_in(self.begin_light(), actor, event, result)
+        let outcome = match result {
+            Ok(_) => AuditOutcome::Ok,
+            Err(e) => AuditOutcome::Failed(e.to_string()),
+        };
+        self.log_outcome(actor, event, outcome)
     }
 
-    /// As [`Vault::log_alone`], with the outcome given.
+    /// As [`Vault::log_alone`], with the outcome given: the entry goes to
+    /// this handle's read log; on a full disk it waits in memory instead
+    /// (see the module docs).
     pub(super) fn log_outcome(
         &self,
         actor: &Actor,
         event: Event,
         outcome: AuditOutcome,
     ) -> Result<()> {
-        self.log_outcome_in(self.begin_light(), actor, event, outcome)
-    }
-
-    /// Appends a read's entry in `txn` (a light transaction, perhaps the
-    /// one the read ran in) and commits it.
-    fn log_read_in<T>(
-        &self,
-        txn: Result<Txn<'_>>,
-        actor: &Actor,
-        event: Event,
-        result: &Result<T>,
-    ) -> Result<()> {
-        let outcome = match result {
-            Ok(_) => AuditOutcome::Ok,
-            Err(e) => AuditOutcome::Failed(e.to_string()),
-        };
-        self.log_outcome_in(txn, actor, event, outcome)
-    }
-
-    /// Appends an entry in `txn` and commits it; on a full disk the entry
-    /// waits in memory instead (see the module docs).
-    fn log_outcome_in(
-        &self,
-        txn: Result<Txn<'_>>,
-        actor: &Actor,
-        event: Event,
-        outcome: AuditOutcome,
-    ) -> Result<()> {
         let at_ms = self.now_ms();
-        let logged = txn.and_then(|mut txn| {
-            self.log_in(&mut txn, actor, &event, &outcome)?;
-            self.commit(txn)
-        });
-        match logged {
+        match self.append_read(at_ms, actor, &event, &outcome) {
             Err(Error::DiskFull) => {
                 self.lock_waiting().push(WaitingEntry {
                     at_ms,
@@ -227,43 +226,6 @@ impl Vault {
         Ok(value)
     }
 
-    /// Runs a short read inside the light transaction that then appends
-    /// its entry: one transaction per call instead of a read and a write,
-    /// and the read runs on the writer's connection, whose page cache
-    /// survives its own commits (a pooled reader's is dropped after every
-    /// commit of the writer, so it would fetch each page again). Only
-    /// without `audit_read_batch`, where every read commits anyway; errors
-    /// as [`Vault::audited_read`].
-    pub(super) fn audited_read_in_txn<T>(
-        &self,
-        actor: &Actor,
-        event: Event,
-        read: impl FnOnce(&mut Txn<'_>) -> Result<T>,
-    ) -> Result<T> {
-        let mut txn = self.begin_light()?;
-        if txn.has_ingested()? {
-            // Records an ingestor staged are taken in first, by a write
-            // (and entry) of their own.
-            drop(txn);
-            self.adopt_ingested()?;
-            txn = self.begin_light()?;
-        }
-        let result = read(&mut txn);
-        // A storage error inside the transaction may have made the backend
-        // roll it back; the entry then goes in a fresh one, never into a
-        // dead one.
-        let txn = if txn.is_open() {
-            Ok(txn)
-        } else {
-            drop(txn);
-            self.begin_light()
-        };
-        let logged = self.log_read_in(txn, actor, event, &result);
-        let value = result?;
-        logged?;
-        Ok(value)
-    }
-
     /// With `audit_read_batch(n)`: holds the read's entry in memory and
     /// writes the queue once it holds `n` (or with the next write, or when
     /// the vault is dropped).
@@ -289,29 +251,10 @@ impl Vault {
         }
     }
 
-    /// Writes every waiting entry now (the `Flush` entry that carries them
-    /// is itself not recorded: the waiting entries go in alone).
+    /// Writes every waiting entry now: this handle's read logs and what
+    /// waits in memory.
     pub(super) fn flush_audit(&self) -> Result<()> {
-        let mut txn = self.begin_light()?;
-        let waiting = self.lock_waiting().clone();
-        let (mut seq, mut prev) = txn.audit_tail()?;
-        for w in &waiting {
-            seq += 1;
-            let row = entry_row(
-                &self.audit_keys,
-                seq,
-                w.at_ms,
-                &prev,
-                &w.actor,
-                &w.event,
-                &w.outcome,
-            );
-            prev = row.mac;
-            txn.append_audit(row)?;
-        }
-        txn.commit_then(&mut || {
-            self.lock_waiting().drain(..waiting.len());
-        })
+        self.fold_reads(Fold::Own)
     }
 
     /// Records a failed write (best effort: the write's error is what the
@@ -434,11 +377,8 @@ impl Audit<'_> {
     /// Entries still waiting in memory (batched reads) go in first, so the
     /// log shows everything up to now.
     fn flush(&self) -> Result<()> {
-        if self.vault.lock_waiting().is_empty() {
-            Ok(())
-        } else {
-            self.vault.flush_audit()
-        }
+        // A sweep too: reads of handles that died show as well.
+        self.vault.fold_reads(Fold::Sweep)
     }
 
     fn walk_all(&self, head: Option<AuditHead>) -> Result<AuditFindings> {

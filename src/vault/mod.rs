@@ -11,6 +11,7 @@ mod options;
 mod pii;
 mod query;
 mod read;
+mod read_log;
 mod recovery;
 mod rekey;
 mod reports;
@@ -75,6 +76,12 @@ pub struct Vault {
     flushed_audit: std::sync::atomic::AtomicUsize,
     /// Read entries written per batch (1: each read at once).
     audit_read_batch: usize,
+    /// This handle's read logs (`read_log.rs`).
+    read_logs: read_log::ReadLogs,
+    /// Whether the open write transaction took the read logs in already.
+    reads_taken: std::sync::atomic::AtomicBool,
+    /// Whether the next fold also claims logs of handles that are gone.
+    sweep_next: std::sync::atomic::AtomicBool,
     /// Finds personal data for `pseudonymize`.
     detector: crate::pii::Detector,
 }
@@ -248,6 +255,10 @@ impl Vault {
             waiting_audit: std::sync::Mutex::new(Vec::new()),
             flushed_audit: std::sync::atomic::AtomicUsize::new(0),
             audit_read_batch: options.audit_read_batch.max(1),
+            read_logs: read_log::ReadLogs::new(),
+            reads_taken: std::sync::atomic::AtomicBool::new(false),
+            // The open's own transaction sweeps.
+            sweep_next: std::sync::atomic::AtomicBool::new(true),
             detector: options.detector.clone(),
         }
     }
@@ -409,13 +420,12 @@ fn check_options(options: &VaultOptions) -> Result<()> {
 }
 
 impl Drop for Vault {
-    /// Writes read entries still waiting in memory (batched reads, or a
-    /// disk that was full); best effort, there is no one left to tell.
+    /// Folds this handle's read logs into the chain and removes them, with
+    /// read entries still waiting in memory (batched reads, or a disk that
+    /// was full); best effort, there is no one left to tell. What stays
+    /// behind is folded by the next handle's sweep.
     fn drop(&mut self) {
-        let waiting = !self.waiting_audit.get_mut().map_or(true, |w| w.is_empty());
-        if waiting {
-            let _ = self.flush_audit();
-        }
+        let _ = self.fold_reads(read_log::Fold::Close);
     }
 }
 

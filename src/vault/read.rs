@@ -24,24 +24,26 @@ impl Vault {
 
     pub(super) fn get_as(&self, actor: &Actor, id: RecordId) -> Result<Record> {
         let event = Event::new(AuditAction::Get).records([id]);
-        if self.audit_read_batch == 1 {
-            return self.audited_read_in_txn(actor, event, |txn| {
-                self.live_record(id, txn.record(id.as_u64()))
-            });
+        self.audited_read(actor, event, || self.find_record(id), |_, e| e)
+    }
+
+    /// The live record `id`. Records an ingestor staged are taken in first
+    /// only when `id` is not stored: a stored record is what it is either
+    /// way, and looking for staged rows on every read would cost a query.
+    fn find_record(&self, id: RecordId) -> Result<Record> {
+        match self.store.record(id.as_u64())? {
+            Some(row) => self.live_record(id, Some(row)),
+            None => {
+                self.adopt_ingested()?;
+                self.live_record(id, self.store.record(id.as_u64())?)
+            }
         }
-        self.adopt_ingested()?;
-        self.audited_read(
-            actor,
-            event,
-            || self.live_record(id, self.store.record(id.as_u64())),
-            |_, e| e,
-        )
     }
 
     /// The record a lookup by `id` found, opened, checked live, and with
     /// its real values back.
-    fn live_record(&self, id: RecordId, found: Result<Option<RecordRow>>) -> Result<Record> {
-        let row = found?.ok_or(Error::NotFound { id })?;
+    fn live_record(&self, id: RecordId, found: Option<RecordRow>) -> Result<Record> {
+        let row = found.ok_or(Error::NotFound { id })?;
         let mut record = self.open_row(row)?;
         if codec::to_millis(record.expires_at()) <= self.now_ms() {
             return Err(Error::Expired {

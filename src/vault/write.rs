@@ -143,6 +143,9 @@ impl Vault {
         // Read under the write lock: every entry committed before has a
         // time no later than this, by the same clock.
         let now_ms = self.now_ms();
+        // Reads waiting in read logs count too: their times are the
+        // chain's once folded, and this transaction folds them.
+        self.chain_waiting(&mut txn, super::read_log::Fold::Sweep)?;
         let newest = Newest::keyed(&self.audit_keys, &mut txn)?;
         Newest::check(now_ms, newest.at_ms())?;
         // Staged records in first, in this transaction, so that the purge

@@ -5,6 +5,7 @@
 
 mod connection;
 mod read;
+mod read_logs;
 mod rows;
 mod schema;
 mod write;
@@ -26,6 +27,7 @@ pub(super) fn remove_database(path: &Path) {
         p.push(suffix);
         let _ = std::fs::remove_file(p);
     }
+    let _ = std::fs::remove_dir_all(read_logs::dir_of(path));
 }
 
 /// Readers kept open between calls; more are opened under load and closed after.
@@ -36,6 +38,7 @@ pub(super) struct SqliteBackend {
     path: PathBuf,
     writer: Mutex<write::Writer>,
     readers: Mutex<Vec<Connection>>,
+    read_logs: read_logs::FileReadLogs,
 }
 
 impl SqliteBackend {
@@ -90,6 +93,7 @@ impl SqliteBackend {
             path: path.to_path_buf(),
             writer: Mutex::new(write::Writer::new(writer)),
             readers: Mutex::new(Vec::new()),
+            read_logs: read_logs::FileReadLogs::new(path),
         }
     }
 
@@ -150,6 +154,10 @@ impl Backend for SqliteBackend {
                 what: format!("SQLite's integrity check: {first}"),
             })
         }
+    }
+
+    fn read_logs(&self) -> &dyn super::read_logs::ReadLogs {
+        &self.read_logs
     }
 }
 

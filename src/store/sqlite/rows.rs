@@ -57,6 +57,16 @@ fn counter_name(counter: Counter) -> Result<&'static str> {
     }
 }
 
+/// The least string above every string that starts with `prefix` (an
+/// ASCII prefix: its last byte plus one).
+fn prefix_end(prefix: &str) -> String {
+    let mut end = prefix.as_bytes().to_vec();
+    if let Some(last) = end.last_mut() {
+        *last = last.saturating_add(1);
+    }
+    String::from_utf8_lossy(&end).into_owned()
+}
+
 /// `SELECT` of the rows `select` names, their columns as [`decode`] reads
 /// them.
 pub(super) fn select<'a>(table: Table, select: &Select<'a>) -> Result<Query<'a>> {
@@ -67,6 +77,12 @@ pub(super) fn select<'a>(table: Table, select: &Select<'a>) -> Result<Query<'a>>
             return Ok((
                 "SELECT name, value FROM meta WHERE name = ?1",
                 Args::new([text(n)]),
+            ));
+        }
+        (T::Meta, S::Prefix(p)) => {
+            return Ok((
+                "SELECT name, value FROM meta WHERE name >= ?1 AND name < ?2 ORDER BY name",
+                Args::new([text(p), ToSqlOutput::Owned(prefix_end(p).into())]),
             ));
         }
         (T::Counters, S::Counter(c)) => {

@@ -213,10 +213,6 @@ impl WriteTxn for SqliteWrite<'_> {
         self.done = true;
         Ok(())
     }
-
-    fn is_open(&self) -> bool {
-        !self.done && !self.conn.is_autocommit()
-    }
 }
 
 /// Runs `BEGIN`, `COMMIT` or `ROLLBACK` from the statement cache: every

@@ -4,6 +4,8 @@
 //! copy of the tables and commit swaps it in, which makes commits atomic
 //! and reads snapshots at the cost of a copy per write (tests only).
 
+mod read_logs;
+
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
@@ -23,6 +25,7 @@ pub(crate) struct MemoryBackend {
     committed: RwLock<Option<Arc<Tables>>>,
     /// Held by the one write transaction.
     writer: Mutex<()>,
+    read_logs: read_logs::MemoryReadLogs,
 }
 
 #[derive(Clone, Default)]
@@ -72,6 +75,7 @@ impl MemoryBackend {
             .committed
             .write()
             .unwrap_or_else(PoisonError::into_inner) = None;
+        self.read_logs.clear();
     }
 
     fn committed(&self) -> Option<Arc<Tables>> {
@@ -105,6 +109,10 @@ impl Backend for Arc<MemoryBackend> {
 
     fn check_integrity(&self) -> Result<()> {
         self.snapshot().map(|_| ())
+    }
+
+    fn read_logs(&self) -> &dyn super::read_logs::ReadLogs {
+        &self.read_logs
     }
 }
 
@@ -249,10 +257,6 @@ impl WriteTxn for MemoryWrite<'_> {
         Ok(first)
     }
 
-    fn is_open(&self) -> bool {
-        !self.done
-    }
-
     fn set_aside(&mut self, id: u64, expires_cap_ms: i64) -> Result<()> {
         if let Some(mut row) = self.work.staged.remove(&id) {
             row.expires_at_ms = row.expires_at_ms.min(expires_cap_ms);
@@ -337,6 +341,15 @@ fn scan(
     use Select as S;
     use Table as T;
     let rows: Vec<Row> = match (table, *select) {
+        (T::Meta, S::Prefix(p)) => t
+            .meta
+            .iter()
+            .filter(|(name, _)| name.starts_with(p))
+            .map(|(name, v)| Row::Meta {
+                name: name.clone(),
+                value: v.clone(),
+            })
+            .collect(),
         (T::Meta, S::Name(n)) => t
             .meta
             .get(n)

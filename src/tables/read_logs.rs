@@ -1,0 +1,81 @@
+//! Which read logs the chain knows of, and how far each is folded in: one
+//! [`Table::Meta`] row per log, `read-log/<name in hex>` → entries folded
+//! (u64 BE; [`FOLDED_ALL`] once the log is folded whole and may go).
+
+use std::ops::ControlFlow;
+
+use super::{Txn, wrong_row};
+use crate::error::{Error, Result};
+use crate::store::read_logs::LogName;
+use crate::store::{Row, Select, Table};
+
+const PREFIX: &str = "read-log/";
+
+/// The fold point of a log folded whole: its file may be removed, and a
+/// file left behind by a crash after that commit is not folded again.
+pub(crate) const FOLDED_ALL: u64 = u64::MAX;
+
+fn row_name(name: &LogName) -> String {
+    let mut out = String::from(PREFIX);
+    for b in name {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+fn parse_name(row_name: &str) -> Option<LogName> {
+    let hex = row_name.strip_prefix(PREFIX)?;
+    if hex.len() != 32 || !hex.is_ascii() {
+        return None;
+    }
+    let mut name = [0; 16];
+    for (i, b) in name.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(name)
+}
+
+impl Txn<'_> {
+    /// Every read log the chain knows of, with how many of its entries
+    /// are folded in.
+    pub(crate) fn read_logs(&mut self) -> Result<Vec<(LogName, u64)>> {
+        let mut out = Vec::new();
+        self.raw
+            .scan(Table::Meta, Select::Prefix(PREFIX), &mut |row| {
+                match row? {
+                    Row::Meta { name, value } => {
+                        let parsed = parse_name(&name).zip(
+                            <[u8; 8]>::try_from(value.as_slice())
+                                .ok()
+                                .map(u64::from_be_bytes),
+                        );
+                        let Some(log) = parsed else {
+                            return Err(Error::Corrupt {
+                                what: "a read log row that does not decode".into(),
+                            });
+                        };
+                        out.push(log);
+                    }
+                    other => return Err(wrong_row(&other)),
+                }
+                Ok(ControlFlow::Continue(()))
+            })?;
+        Ok(out)
+    }
+
+    /// Records that `folded` entries of log `name` are in the chain
+    /// (0 for a new log).
+    pub(crate) fn set_read_log(&mut self, name: &LogName, folded: u64) -> Result<()> {
+        self.raw.put(&Row::Meta {
+            name: row_name(name),
+            value: folded.to_be_bytes().to_vec(),
+        })
+    }
+
+    /// Forgets log `name` (folded whole, its file gone).
+    pub(crate) fn forget_read_log(&mut self, name: &LogName) -> Result<()> {
+        self.raw
+            .delete(Table::Meta, Select::Name(&row_name(name)))
+            .map(|_| ())
+    }
+}
