@@ -5,8 +5,10 @@
 //! not at all. Covers `put`, `put_batch`, `erase_subject`, `purge_expired`
 //! and `change_key`. After every kill the audit chain must verify, and
 //! every acknowledged write (and every acknowledged read: a read returns
-//! only once its entry is committed) must have its entry; a change stored
-//! without its entry, or an entry without its change, fails the round.
+//! only once its entry is in the handle's read log, which the next open
+//! folds in) must have its entry; a change stored without its entry, or
+//! an entry without its change, fails the round. A read log a killed
+//! handle left and someone then removed or changed is found by `verify`.
 //! Runs without libtest's harness so that the same binary can be the child.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -41,6 +43,7 @@ fn main() {
             "erase" => erase_child(path),
             "purge" => purge_child(path),
             "change-key" => change_key_child(path),
+            "read" => read_child(path),
             other => panic!("unknown child mode {other}"),
         }
         return;
@@ -50,7 +53,9 @@ fn main() {
     erasure_is_all_or_nothing();
     purge_is_all_or_nothing();
     change_key_leaves_exactly_one_working_key();
-    println!("crash: 5 passed, 0 failed");
+    acknowledged_reads_survive_sigkill();
+    a_dead_handles_read_log_removed_or_changed_is_found();
+    println!("crash: 7 passed, 0 failed");
 }
 
 /// Starts the child in `mode` and hands its acknowledgement lines to
@@ -484,4 +489,122 @@ fn acknowledged_puts_survive_sigkill() {
         "crash: {KILLS} kills, {} acknowledged records all intact",
         acknowledged.len()
     );
+}
+
+/// Records the read children read: put by the parent, before any child.
+const READABLE: u64 = 40;
+
+/// The child: reads records forever (no write, so every entry stays in
+/// its read log but for the folds the log makes itself every 1,024
+/// reads), acknowledging each once `get` returned.
+fn read_child(path: &Path) {
+    let options = VaultOptions::default().actor(Actor::new("reader"));
+    let vault = Vault::open(path, KeySource::raw_key(KEY), options).unwrap();
+    let mut out = std::io::stdout().lock();
+    for i in 0.. {
+        let id = RecordId::from_u64(i % READABLE + 1);
+        vault.get(id).unwrap();
+        writeln!(out, "GET {i}").unwrap();
+        out.flush().unwrap();
+    }
+}
+
+fn vault_to_read(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("reads.vault");
+    let vault = Vault::create(&path, KeySource::raw_key(KEY), VaultOptions::default()).unwrap();
+    let ids = vault
+        .put_batch((0..READABLE).map(record).collect())
+        .unwrap();
+    assert_eq!(ids.last().unwrap().as_u64(), READABLE);
+    path
+}
+
+/// How many `Get` entries of the reader the chain holds, after checking it.
+fn reader_gets(vault: &Vault) -> usize {
+    checked_audit(vault)
+        .iter()
+        .filter(|e| e.action == AuditAction::Get && e.actor == "reader")
+        .count()
+}
+
+fn read_logs_left(path: &Path) -> usize {
+    let mut dir = path.as_os_str().to_owned();
+    dir.push("-reads");
+    std::fs::read_dir(dir).map_or(0, |d| d.count())
+}
+
+fn acknowledged_reads_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = vault_to_read(dir.path());
+    let mut acknowledged = 0;
+    // Killed after a few reads, and after more than a log folds itself.
+    for wanted in [1, 7, 300, 1500] {
+        let mut seen = 0;
+        run_and_kill("read", &path, &[], |_| {
+            seen += 1;
+            seen < wanted
+        });
+        acknowledged += seen;
+        assert!(read_logs_left(&path) >= 1, "the killed reader's log is there");
+        let vault = open(&path, KEY);
+        let logged = reader_gets(&vault);
+        // The read in flight may have been logged too, never one less.
+        assert!(
+            logged == acknowledged || logged == acknowledged + 1,
+            "after {wanted} reads: {logged} Get entries for {acknowledged} acknowledged"
+        );
+        acknowledged = logged;
+        drop(vault);
+        assert_eq!(read_logs_left(&path), 0, "folded and removed");
+    }
+}
+
+fn a_dead_handles_read_log_removed_or_changed_is_found() {
+    for damage in ["remove", "flip"] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = vault_to_read(dir.path());
+        let mut seen = 0;
+        run_and_kill("read", &path, &[], |_| {
+            seen += 1;
+            seen < 20
+        });
+        let mut logs = path.as_os_str().to_owned();
+        logs.push("-reads");
+        for log in std::fs::read_dir(&logs).unwrap() {
+            let log = log.unwrap().path();
+            let mut bytes = std::fs::read(&log).unwrap();
+            if damage == "remove" {
+                std::fs::remove_file(&log).unwrap();
+            } else if bytes.len() > 200 {
+                let at = bytes.len() / 2;
+                bytes[at] ^= 0x01;
+                std::fs::write(&log, bytes).unwrap();
+            }
+        }
+        let vault = open(&path, KEY);
+        let damaged: Vec<AuditEntry> = vault
+            .audit()
+            .entries(..)
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.action == AuditAction::ReadLogDamaged)
+            .collect();
+        assert_eq!(damaged.len(), 1, "{damage}: one entry says reads were lost");
+        match vault.audit().verify() {
+            Err(Error::AuditTampered { seq }) => assert_eq!(seq, damaged[0].seq, "{damage}"),
+            other => panic!("{damage}: verify gave {other:?}"),
+        }
+        let logged = vault
+            .audit()
+            .entries(..)
+            .unwrap()
+            .iter()
+            .filter(|e| e.action == AuditAction::Get && e.actor == "reader")
+            .count();
+        if damage == "remove" {
+            assert_eq!(logged, 0, "the reads went with the log");
+        } else {
+            assert!(logged < seen, "{damage}: entries after the flipped byte are not folded");
+        }
+    }
 }
