@@ -545,7 +545,10 @@ fn acknowledged_reads_survive_sigkill() {
             seen < wanted
         });
         acknowledged += seen;
-        assert!(read_logs_left(&path) >= 1, "the killed reader's log is there");
+        assert!(
+            read_logs_left(&path) >= 1,
+            "the killed reader's log is there"
+        );
         let vault = open(&path, KEY);
         let logged = reader_gets(&vault);
         // The read in flight may have been logged too, never one less.
@@ -604,7 +607,10 @@ fn a_dead_handles_read_log_removed_or_changed_is_found() {
         if damage == "remove" {
             assert_eq!(logged, 0, "the reads went with the log");
         } else {
-            assert!(logged < seen, "{damage}: entries after the flipped byte are not folded");
+            assert!(
+                logged < seen,
+                "{damage}: entries after the flipped byte are not folded"
+            );
         }
     }
 }

@@ -197,6 +197,10 @@ fn print_tables(plan: &Plan, results: &Results) {
             ),
         ),
         (
+            "get/default_cache/2_threads".into(),
+            "random get, default cache, 2 threads at once (one handle; a connection each for the peers)".into(),
+        ),
+        (
             "get/big_cache".into(),
             format!(
                 "random get, {} MiB cache on both sides",

@@ -191,6 +191,24 @@ impl XorShift {
     }
 }
 
+/// `n` random selects by id, as [`random_gets`] makes them.
+fn read_random(
+    conn: &Connection,
+    rng: &mut XorShift,
+    records: usize,
+    n: usize,
+) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT conversation, subject, expires_at, sealed FROM records WHERE id = ?1",
+    )?;
+    for _ in 0..n {
+        let id = rng.below(records) as i64 + 1;
+        let blob: Vec<u8> = stmt.query_row([id], |r| r.get(3))?;
+        std::hint::black_box(blob);
+    }
+    Ok(())
+}
+
 fn random_gets(conn: &Connection, records: usize, gets: usize) -> rusqlite::Result<f64> {
     let mut stmt = conn.prepare_cached(
         "SELECT conversation, subject, expires_at, sealed FROM records WHERE id = ?1",
@@ -278,6 +296,35 @@ pub fn run_all(plan: &Plan, dir: &Path, key: Option<&str>) -> rusqlite::Result<V
     let _: i64 = conn.query_row("SELECT sum(length(sealed)) FROM records", [], |r| r.get(0))?;
     let rate = random_gets(&conn, plan.get_records, plan.gets)?;
     out.push(Figure::new("get/big_cache", rate, "gets/s"));
+    drop(conn);
+    // Two threads at once, a connection each, SQLite's default cache.
+    let start = std::sync::Barrier::new(2);
+    let elapsed = std::thread::scope(|s| -> rusqlite::Result<std::time::Duration> {
+        let handles: Vec<_> = [1u64, 2]
+            .into_iter()
+            .map(|seed| {
+                let (start, path) = (&start, &path);
+                s.spawn(move || -> rusqlite::Result<std::time::Duration> {
+                    let conn = open(path, key)?;
+                    conn.execute_batch("PRAGMA cache_size = -2000;")?;
+                    let mut rng = XorShift(0x2545_F491_4F6C_DD1D ^ seed);
+                    read_random(&conn, &mut rng, plan.get_records, plan.gets / 8)?;
+                    start.wait();
+                    let t = Instant::now();
+                    read_random(&conn, &mut rng, plan.get_records, plan.gets / 2)?;
+                    Ok(t.elapsed())
+                })
+            })
+            .collect();
+        let mut slowest = std::time::Duration::ZERO;
+        for h in handles {
+            slowest = slowest.max(h.join().expect("reader thread")?);
+        }
+        Ok(slowest)
+    })?;
+    let rate = plan.gets as f64 / elapsed.as_secs_f64();
+    out.push(Figure::new("get/default_cache/2_threads", rate, "gets/s"));
+    let conn = open(&path, key)?;
 
     drop(conn);
     // Single durable puts, appended to the read vault on a fresh

@@ -216,6 +216,21 @@ pub fn run_all(plan: &Plan, shapes: &Shapes, dir: &Path) -> Vec<Figure> {
         ));
     }
 
+    // Two threads reading at once through one handle, every read audited.
+    let storage = Storage::sqlite(&path).page_cache_mib(2);
+    let vault = Vault::open_in(
+        &storage,
+        KeySource::raw_key([7; 32]),
+        VaultOptions::default(),
+    )
+    .expect("open");
+    out.push(Figure::new(
+        "get/default_cache/2_threads",
+        threaded_gets(&vault, &ids, plan.gets),
+        "gets/s",
+    ));
+    drop(vault);
+
     let vault =
         Vault::open(&path, KeySource::raw_key([7; 32]), VaultOptions::default()).expect("open");
 
@@ -229,6 +244,40 @@ pub fn run_all(plan: &Plan, shapes: &Shapes, dir: &Path) -> Vec<Figure> {
     let rate = plan.single_puts as f64 / start.elapsed().as_secs_f64();
     out.push(Figure::new("put", rate, "records/s"));
     out
+}
+
+/// Random gets per second over `ids` from two threads at once (each
+/// `gets / 2`, after a warm-up of its own), counted from when both start.
+fn threaded_gets(vault: &Vault, ids: &[llmvault::RecordId], gets: usize) -> f64 {
+    let start = std::sync::Barrier::new(2);
+    let elapsed = std::thread::scope(|s| {
+        let handles: Vec<_> = [1u64, 2]
+            .into_iter()
+            .map(|seed| {
+                let start = &start;
+                s.spawn(move || {
+                    let mut rng = XorShift(0x2545_F491_4F6C_DD1D ^ seed);
+                    let mut read = |n: usize| {
+                        for _ in 0..n {
+                            let id = ids[rng.below(ids.len())];
+                            std::hint::black_box(vault.get(id).expect("get"));
+                        }
+                    };
+                    read(gets / 8);
+                    start.wait();
+                    let t = Instant::now();
+                    read(gets / 2);
+                    t.elapsed()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("reader thread"))
+            .max()
+            .unwrap_or_default()
+    });
+    gets as f64 / elapsed.as_secs_f64()
 }
 
 /// Random gets per second over `ids`, after a quarter as many to warm up.

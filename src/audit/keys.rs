@@ -58,7 +58,7 @@ impl AuditKeys {
     }
 
     /// The cipher that seals the entries of read log `name`:
-    /// HKDF(root, label ‖ name) (FORMAT.md §11.2). A log holds far fewer
+    /// HKDF(root, label ‖ name) (FORMAT.md §11, "Read logs"). A log holds far fewer
     /// than 2^32 entries, so random nonces stay safe under it.
     pub(crate) fn read_log_cipher(&self, name: &[u8; 16]) -> AeadKey {
         let mut info = READ_LOG_SEAL_LABEL.to_vec();

@@ -1,4 +1,4 @@
-//! The bytes of a read log (FORMAT.md §11.2): a header naming the log,
+//! The bytes of a read log (FORMAT.md §11, "Read logs"): a header naming the log,
 //! then one framed entry per read, sealed and chained like the audit
 //! chain's but under keys of the log's own.
 //!

@@ -1,5 +1,5 @@
 //! Where a backend keeps read logs: small append-only files of read audit
-//! entries, one per vault handle, beside the tables (FORMAT.md §11.2).
+//! entries, one per vault handle, beside the tables (FORMAT.md §11, "Read logs").
 //!
 //! A read's entry must be durable to the operating system before the read
 //! returns. Appending it to a file is one `write`; committing it to the

@@ -1,6 +1,6 @@
 //! Reads' audit entries, appended to this handle's read log (one `write`
 //! each, durable to the OS before the read returns) and folded into the
-//! chain by the next write transaction (FORMAT.md §11.2, DESIGN.md
+//! chain by the next write transaction (FORMAT.md §11, "Read logs", DESIGN.md
 //! "Audit log").
 //!
 //! A log's life: made (file first, then its row in the chain's tables, in
