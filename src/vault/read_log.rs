@@ -9,8 +9,8 @@
 //! `ROTATE_AT` entries, retired at a fold that takes in all of it (row
 //! marked [`FOLDED_ALL`]), after whose commit its file is removed, and at a
 //! later sweep its row. A handle that dies leaves its log unheld: the
-//! next sweep (at an open, a rotation, or an audit walk, by any handle
-//! with the key) claims it and folds what its row says is not in yet.
+//! next sweep (at an open, a purge, a close or an audit walk, by any
+//! handle with the key) claims it and folds what its row says is not in yet.
 //!
 //! Files and rows tell what happened:
 //! - row and file, unheld: a dead handle's log; fold the rest.
