@@ -214,7 +214,7 @@ pub(crate) enum Select<'a> {
     Counter(Counter),
     /// Rows with an id above this one, ascending (audit, staged waiting).
     After(u64),
-    /// Rows with `from <= id <= to`, ascending (audit).
+    /// Rows with `from <= id <= to`, ascending (audit, records).
     Range(u64, u64),
     /// The row with the highest id (records, staged, audit).
     Newest,

@@ -112,6 +112,31 @@ impl Tables {
         self.each_selected(select, each)
     }
 
+    /// The `meta` rows whose name starts with `prefix`, by name.
+    pub(crate) fn meta_with_prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
+        let mut out = Vec::new();
+        self.read()?
+            .scan(Table::Meta, Select::Prefix(prefix), &mut |row| match row? {
+                Row::Meta { name, value } => {
+                    out.push((name, value));
+                    Ok(ControlFlow::Continue(()))
+                }
+                other => Err(wrong_row(&other)),
+            })?;
+        Ok(out)
+    }
+
+    /// Calls `each` for the stored records with `from <= id <= to`,
+    /// expired or not, by id.
+    pub(crate) fn each_record_in(
+        &self,
+        from: u64,
+        to: u64,
+        each: &mut dyn FnMut(RecordRow) -> Result<()>,
+    ) -> Result<()> {
+        self.each_selected(Select::Range(from, to), each)
+    }
+
     /// Calls `each` for every stored record, expired or not, by id.
     pub(crate) fn each_record(&self, each: &mut dyn FnMut(RecordRow) -> Result<()>) -> Result<()> {
         self.each_selected(Select::All, each)

@@ -122,7 +122,16 @@ impl Vault {
         self.flushed_audit.store(0, Ordering::SeqCst);
         self.reads_taken.store(false, Ordering::SeqCst);
         self.read_logs.reset_plan();
+        *self.lock_time_marks() = super::time_index::TimeMarks::default();
         Ok(txn)
+    }
+
+    pub(super) fn lock_time_marks(
+        &self,
+    ) -> std::sync::MutexGuard<'_, super::time_index::TimeMarks> {
+        self.time_marks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Commits a transaction that went through `log_in`, and drops the
@@ -133,7 +142,11 @@ impl Vault {
 
     /// As [`Vault::commit`], then runs `after` before any other writer's
     /// turn (and before a scrubbed transaction's checkpoint).
-    pub(super) fn commit_then(&self, txn: Txn<'_>, after: &mut dyn FnMut()) -> Result<()> {
+    pub(super) fn commit_then(&self, mut txn: Txn<'_>, after: &mut dyn FnMut()) -> Result<()> {
+        let marks = std::mem::take(&mut *self.lock_time_marks());
+        if !marks.is_empty() {
+            self.write_time_marks(&mut txn, marks)?;
+        }
         // Drained under the write lock: another transaction must not see
         // (and append again) entries this one already committed.
         txn.commit_then(&mut || {

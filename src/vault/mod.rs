@@ -16,6 +16,7 @@ mod recovery;
 mod rekey;
 mod reports;
 mod take_in;
+mod time_index;
 mod write;
 
 pub use audited::{AsActor, Audit};
@@ -82,6 +83,10 @@ pub struct Vault {
     reads_taken: std::sync::atomic::AtomicBool,
     /// Whether the next fold also claims logs of handles that are gone.
     sweep_next: std::sync::atomic::AtomicBool,
+    /// Seals the time index (`time_index.rs`).
+    time_index: time_index::TimeIndexKey,
+    /// Creation times of what the open write transaction stored.
+    time_marks: std::sync::Mutex<time_index::TimeMarks>,
     /// Finds personal data for `pseudonymize`.
     detector: crate::pii::Detector,
 }
@@ -259,6 +264,8 @@ impl Vault {
             reads_taken: std::sync::atomic::AtomicBool::new(false),
             // The open's own transaction sweeps.
             sweep_next: std::sync::atomic::AtomicBool::new(true),
+            time_index: time_index::TimeIndexKey::derive(tag_key),
+            time_marks: std::sync::Mutex::default(),
             detector: options.detector.clone(),
         }
     }

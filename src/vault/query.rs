@@ -150,25 +150,35 @@ impl Vault {
             .subject
             .as_ref()
             .map(|s| self.tags.subject(s.as_str()));
-        let rows = (conversation.as_ref(), subject.as_ref());
+        let mut visit = |row: crate::store::RecordRow| {
+            if row.expires_at_ms <= now_ms {
+                return Ok(());
+            }
+            let mut record = self.open_row(row)?;
+            if to_millis(record.expires_at()) > now_ms && query.matches(&record) {
+                if !query.keep_masked {
+                    self.unmask(std::slice::from_mut(&mut record))?;
+                }
+                if name_ids {
+                    event.records.push(record.id());
+                }
+                event.count += 1;
+                each(record)?;
+            }
+            Ok(())
+        };
+        let by_time = query.since.is_some() || query.until.is_some();
+        if by_time && conversation.is_none() && subject.is_none() {
+            // Only the blocks of ids the time index cannot rule out.
+            let since = query.since.map_or(i64::MIN, to_millis);
+            let until = query.until.map_or(i64::MAX, to_millis);
+            for (from, to) in self.time_ranges(since, until)? {
+                self.store.each_record_in(from, to, &mut visit)?;
+            }
+            return Ok(());
+        }
         self.store
-            .each_record_of(rows.0, rows.1, now_ms, &mut |row| {
-                if row.expires_at_ms <= now_ms {
-                    return Ok(());
-                }
-                let mut record = self.open_row(row)?;
-                if to_millis(record.expires_at()) > now_ms && query.matches(&record) {
-                    if !query.keep_masked {
-                        self.unmask(std::slice::from_mut(&mut record))?;
-                    }
-                    if name_ids {
-                        event.records.push(record.id());
-                    }
-                    event.count += 1;
-                    each(record)?;
-                }
-                Ok(())
-            })
+            .each_record_of(conversation.as_ref(), subject.as_ref(), now_ms, &mut visit)
     }
 
     /// The filter as the audit entry records it: tags, never ids.

@@ -142,13 +142,11 @@ impl Vault {
         let body = Zeroizing::new(codec::audit::encode(actor, event, outcome));
         let due = {
             let mut state = self.read_logs.state();
-            if state.current.is_none() {
+            let log = match &mut state.current {
+                Some(log) => log,
                 // Only after a fork, or when a rotation failed: a log made
                 // here is registered by the next fold.
-                state.current = Some(self.new_read_log()?);
-            }
-            let Some(log) = state.current.as_mut() else {
-                unreachable!("set above")
+                empty @ None => empty.insert(self.new_read_log()?),
             };
             let (bytes, next) = read_log::entry(
                 &self.audit_keys,

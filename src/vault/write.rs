@@ -242,6 +242,7 @@ impl Vault {
                     .ok_or_else(crate::retention::unrepresentable_expiry)?,
             },
             expires_at_ms,
+            created_at_ms,
             plaintext,
         })
     }
@@ -262,6 +263,7 @@ impl Vault {
             subject: p.scope.subject,
         };
         let sealed = seal::seal(&key, &binding, p.plaintext).map_err(|_| super::too_large())?;
+        self.lock_time_marks().add(id.as_u64(), p.created_at_ms);
         txn.insert_record(RecordRow {
             id: id.as_u64(),
             conversation: binding.conversation,
@@ -382,6 +384,7 @@ pub(super) struct Pending {
     pub(super) conversation: crate::keys::IdTag,
     scope: KeyScope,
     expires_at_ms: i64,
+    created_at_ms: i64,
     plaintext: zeroize::Zeroizing<Vec<u8>>,
 }
 

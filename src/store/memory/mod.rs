@@ -378,6 +378,12 @@ fn scan(
             r.subject.as_ref() == Some(tag) && r.expires_at_ms > now
         }),
         (T::Records, S::All) => records(t, |_| true),
+        (T::Records, S::Range(from, to)) => t
+            .records
+            .range(from..=to.max(from))
+            .filter(|(id, _)| **id <= to)
+            .map(|(_, r)| Row::Record(r.clone()))
+            .collect(),
         (T::Records, S::Newest) => one(t.records.values().next_back(), Row::Record),
         (T::Keys, S::Id(id)) => one(t.keys.get(&id), Row::Key),
         (T::Keys, S::All) => keys(t, |_| true),

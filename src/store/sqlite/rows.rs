@@ -128,6 +128,13 @@ pub(super) fn select<'a>(table: Table, select: &Select<'a>) -> Result<Query<'a>>
         (T::Records, S::All) => {
             "SELECT id, conversation, subject, expires_at, sealed FROM records ORDER BY id"
         }
+        (T::Records, S::Range(from, to)) => {
+            return Ok((
+                "SELECT id, conversation, subject, expires_at, sealed FROM records \
+                 WHERE id >= ?1 AND id <= ?2 ORDER BY id",
+                Args::new([clamped(*from), clamped(*to)]),
+            ));
+        }
         (T::Records, S::Newest) => {
             "SELECT id, conversation, subject, expires_at, sealed FROM records \
              ORDER BY id DESC LIMIT 1"
