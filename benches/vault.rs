@@ -212,18 +212,18 @@ fn reads_and_erase(c: &mut Criterion) {
 
     // The newest 1 % by creation time: read through the sealed time index,
     // so it opens that 1 % and at most one block of ids more, not the vault.
-    let newest = vault.get(ids[READ_VAULT - READ_VAULT / 100]).unwrap().created_at();
+    let newest = vault
+        .get(ids[READ_VAULT - READ_VAULT / 100])
+        .unwrap()
+        .created_at();
     group.throughput(Throughput::Elements((READ_VAULT / 100) as u64));
-    group.bench_function(
-        format!("query since (newest 1 % of {READ_VAULT})"),
-        |b| {
-            b.iter(|| {
-                let found = vault.query(&Query::all().since(newest)).unwrap();
-                assert_eq!(found.len(), READ_VAULT / 100);
-                found
-            })
-        },
-    );
+    group.bench_function(format!("query since (newest 1 % of {READ_VAULT})"), |b| {
+        b.iter(|| {
+            let found = vault.query(&Query::all().since(newest)).unwrap();
+            assert_eq!(found.len(), READ_VAULT / 100);
+            found
+        })
+    });
 
     // Each sample erases a fresh subject of 100 records (added untimed).
     const SUBJECT_RECORDS: usize = 100;

@@ -364,3 +364,25 @@ fn a_damaged_time_index_row_never_hides_its_block() {
         .unwrap();
     assert_eq!(found.iter().map(|r| r.id()).collect::<Vec<_>>(), ids[..10]);
 }
+
+/// The time index's bounds in ms never rule out a match: an `until` a
+/// fraction of a ms after a record's creation still finds it, and a
+/// record created at the far end of time is found by `since` alone.
+#[test]
+fn queries_by_time_find_records_at_the_edges_of_their_blocks_bounds() {
+    let t = new_vault();
+    let at = start() + Duration::from_millis(5);
+    let near = t.put(record("c", None, "near").created_at(at)).unwrap();
+    let far_time = std::time::UNIX_EPOCH + Duration::from_secs(1 << 60);
+    let far = t
+        .put(record("c", None, "far").created_at(far_time))
+        .unwrap();
+    let found = t
+        .query(&Query::all().until(at + Duration::from_micros(500)))
+        .unwrap();
+    assert_eq!(found.iter().map(|r| r.id()).collect::<Vec<_>>(), [near]);
+    let found = t
+        .query(&Query::all().since(at + Duration::from_secs(1)))
+        .unwrap();
+    assert_eq!(found.iter().map(|r| r.id()).collect::<Vec<_>>(), [far]);
+}

@@ -30,7 +30,7 @@ fn value(r: &mut dyn ReadTxn, counter: Counter) -> Result<Option<i64>> {
 }
 
 /// The highest id in `table`, 0 if it is empty.
-fn newest_id(r: &mut dyn ReadTxn, table: Table) -> Result<u64> {
+pub(super) fn newest_id(r: &mut dyn ReadTxn, table: Table) -> Result<u64> {
     let mut newest = 0;
     r.scan(table, Select::Newest, &mut |row| {
         newest = match row {

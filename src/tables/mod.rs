@@ -112,6 +112,11 @@ impl Tables {
         self.each_selected(select, each)
     }
 
+    /// The highest record id stored, 0 if none.
+    pub(crate) fn newest_record_id(&self) -> Result<u64> {
+        counters::newest_id(&mut *self.read()?, Table::Records)
+    }
+
     /// The `meta` rows whose name starts with `prefix`, by name.
     pub(crate) fn meta_with_prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
         let mut out = Vec::new();

@@ -170,12 +170,7 @@ impl Vault {
         let by_time = query.since.is_some() || query.until.is_some();
         if by_time && conversation.is_none() && subject.is_none() {
             // Only the blocks of ids the time index cannot rule out.
-            let since = query.since.map_or(i64::MIN, to_millis);
-            let until = query.until.map_or(i64::MAX, to_millis);
-            for (from, to) in self.time_ranges(since, until)? {
-                self.store.each_record_in(from, to, &mut visit)?;
-            }
-            return Ok(());
+            return self.each_record_by_time(query.since, query.until, &mut visit);
         }
         self.store
             .each_record_of(conversation.as_ref(), subject.as_ref(), now_ms, &mut visit)

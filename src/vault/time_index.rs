@@ -14,17 +14,23 @@
 
 use std::collections::BTreeMap;
 
+use std::time::SystemTime;
+
 use super::Vault;
 use crate::aead::{AeadKey, NONCE_LEN, TAG_LEN};
+use crate::codec::to_millis;
 use crate::error::Result;
 use crate::secret::SecretKey;
+use crate::store::RecordRow;
 use crate::tables::Txn;
 
 /// Ids per block.
 pub(super) const BLOCK: u64 = 1024;
 const PREFIX: &str = "time-index/";
-/// The first id the index covers, u64 BE.
+/// The first id the index covers, sealed as a block row of block
+/// [`FROM_BLOCK`] (no block of ids has that number: ids are below 2^63).
 const FROM_ROW: &str = "time-index-from";
+const FROM_BLOCK: u64 = u64::MAX;
 const KEY_LABEL: &[u8] = b"llmvault/v1/time-index-key";
 const AAD_LABEL: &[u8] = b"llmvault/v1/time-index";
 const ROW_LEN: usize = NONCE_LEN + 16 + TAG_LEN;
@@ -114,8 +120,11 @@ impl Vault {
         if txn.meta_value(FROM_ROW)?.is_none() {
             // Ids below the first one indexed may hold records stored
             // without the index (a vault older than it); those are always
-            // read, and so is a block that starts below it.
-            txn.set_meta_value(FROM_ROW, Some(&first.to_be_bytes()))?;
+            // read, and so is a block that starts below it. Sealed like a
+            // block row: lowered, it would let a query skip such records.
+            let first = i64::try_from(first).unwrap_or(i64::MAX);
+            let row = self.time_index.seal(FROM_BLOCK, (first, first));
+            txn.set_meta_value(FROM_ROW, Some(&row))?;
         }
         for (block, (min, max)) in marks.blocks {
             let name = row_name(block);
@@ -132,43 +141,85 @@ impl Vault {
         Ok(())
     }
 
-    /// The id ranges a query for records created in `[since, until)` must
-    /// read, ascending: every id but the blocks whose row shows none of
-    /// their records was created then.
-    pub(super) fn time_ranges(&self, since_ms: i64, until_ms: i64) -> Result<Vec<(u64, u64)>> {
-        let Some(from) = self.store.meta_value(FROM_ROW)? else {
-            return Ok(vec![(0, u64::MAX)]);
-        };
-        let from = <[u8; 8]>::try_from(from.as_slice()).map_or(u64::MAX, u64::from_be_bytes);
-        let mut skipped = Vec::new();
-        for (name, row) in self.store.meta_with_prefix(PREFIX)? {
+    /// Calls `visit` for every record a query for records created in
+    /// `[since, until)` (each bound optional) must look at: the one id
+    /// range from the first block the index cannot rule out to the last,
+    /// read in one statement, so in one snapshot. When the last block that
+    /// may match is the newest, the range runs on to the end: a write
+    /// committing meanwhile adds ids there, and is then seen whole or not
+    /// at all. (Records a take-in adds under older ids may fall below the
+    /// range's start; they are records of that write, not of the query's
+    /// moment: see DESIGN.md.)
+    pub(super) fn each_record_by_time(
+        &self,
+        since: Option<SystemTime>,
+        until: Option<SystemTime>,
+        visit: &mut dyn FnMut(RecordRow) -> Result<()>,
+    ) -> Result<()> {
+        let since_ms = since.map(to_millis);
+        let until_ms = until.map(ceil_millis);
+        let rows = self.store.meta_with_prefix(PREFIX)?;
+        let from = self.store.meta_value(FROM_ROW)?;
+        let newest = self.store.newest_record_id()?;
+        match self.range_to_read(&rows, from.as_deref(), newest, since_ms, until_ms) {
+            Some((first, last)) => self.store.each_record_in(first, last, visit),
+            None => Ok(()),
+        }
+    }
+
+    /// The ids to read: from the first block that may hold a match to the
+    /// last one, among the blocks up to the newest record's; `None` if
+    /// every block is ruled out.
+    fn range_to_read(
+        &self,
+        rows: &[(String, Vec<u8>)],
+        from: Option<&[u8]>,
+        newest: u64,
+        since_ms: Option<i64>,
+        until_ms: Option<i64>,
+    ) -> Option<(u64, u64)> {
+        // Without the row, or with one that does not open, no id is
+        // known to be indexed.
+        let from = from
+            .and_then(|f| self.time_index.open(FROM_BLOCK, f))
+            .and_then(|(first, _)| u64::try_from(first).ok())
+            .unwrap_or(u64::MAX);
+        let mut spans = BTreeMap::new();
+        for (name, row) in rows {
             let block = name
                 .strip_prefix(PREFIX)
                 .and_then(|hex| u64::from_str_radix(hex, 16).ok());
-            // Ids start at 1: block 0 holds 1 to 1,023.
-            let covered = |b: &u64| b.checked_mul(BLOCK).is_some_and(|id| id.max(1) >= from);
-            let Some(block) = block.filter(covered) else {
-                continue;
-            };
-            if let Some((min, max)) = self.time_index.open(block, &row)
-                && (max < since_ms || min >= until_ms)
-            {
-                skipped.push(block);
+            if let Some(block) = block {
+                spans.insert(block, self.time_index.open(block, row));
             }
         }
-        skipped.sort_unstable();
-        let mut ranges = Vec::new();
-        let mut next = 0;
-        for block in skipped {
-            let start = block * BLOCK;
-            if start > next {
-                ranges.push((next, start - 1));
-            }
-            next = start + BLOCK;
-        }
-        ranges.push((next, u64::MAX));
-        Ok(ranges)
+        let misses = |(min, max): (i64, i64)| {
+            since_ms.is_some_and(|s| max < s) || until_ms.is_some_and(|u| min >= u)
+        };
+        // Ids start at 1: block 0 holds 1 to 1,023.
+        let covered = |b: u64| (b * BLOCK).max(1) >= from;
+        let possible =
+            |b: u64| !(covered(b) && spans.get(&b).copied().flatten().is_some_and(misses));
+        let last_block = newest / BLOCK;
+        let first = (0..=last_block).find(|&b| possible(b))?;
+        let last = (first..=last_block).rev().find(|&b| possible(b))?;
+        let end = if last == last_block {
+            u64::MAX
+        } else {
+            last * BLOCK + (BLOCK - 1)
+        };
+        Some((first * BLOCK, end))
     }
+}
+
+/// `t` in Unix ms, rounded up: a record created at `t` rounded down still
+/// falls before an `until` of `t` when `t` has a fraction of a ms.
+fn ceil_millis(t: SystemTime) -> i64 {
+    let floor = to_millis(t);
+    let fraction = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .is_ok_and(|d| d.subsec_nanos() % 1_000_000 != 0);
+    floor.saturating_add(i64::from(fraction))
 }
 
 #[cfg(test)]
