@@ -10,7 +10,7 @@ use common::*;
 use llmvault::Vault;
 use llmvault::{
     AUDIT_MAX_LISTED_RECORDS, Actor, AuditAction, AuditHead, AuditOutcome, ConversationId, Error,
-    KeySource, Query, RecordId, SubjectId,
+    KdfParams, KeySource, Query, RecordId, SubjectId, VaultOptions,
 };
 
 // On every backend; the tests that change or count rows of the file are
@@ -382,4 +382,99 @@ fn a_call_naming_more_records_than_an_entry_lists_is_summarized() {
     assert!(filter.conversation_tag.is_some() && filter.subject_tag.is_none());
     assert!(t.audit().verify_all().unwrap().is_clean());
     t.audit().verify().unwrap();
+}
+
+/// The `-reads` directory of a vault's file, and the read logs in it.
+fn read_log_files(path: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut dir = path.as_os_str().to_owned();
+    dir.push("-reads");
+    std::fs::read_dir(dir)
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default()
+}
+
+fn damage_entries(vault: &Vault) -> usize {
+    vault
+        .audit()
+        .entries(..)
+        .unwrap()
+        .iter()
+        .filter(|e| e.action == AuditAction::ReadLogDamaged)
+        .count()
+}
+
+/// Two handles that name the file differently (here through a symlink)
+/// keep their read logs in one place: neither takes the other's live log
+/// for a lost one, and every read of both reaches the chain.
+#[test]
+fn handles_opening_one_file_by_two_names_share_their_read_logs() {
+    let t = new_vault();
+    let id = t.put(record("c", None, "x")).unwrap();
+    let link = t.dir.path().join("link.vault");
+    std::os::unix::fs::symlink(&t.path, &link).unwrap();
+    let other = Vault::open(&link, key(), &t.opts).unwrap();
+    other.get(id).unwrap();
+    t.get(id).unwrap();
+    // A write by the first handle sweeps: the other's log is held, not lost.
+    t.put(record("c", None, "y")).unwrap();
+    drop(other);
+    assert_eq!(damage_entries(&t), 0);
+    let gets = t
+        .audit()
+        .entries(..)
+        .unwrap()
+        .iter()
+        .filter(|e| e.action == AuditAction::Get)
+        .count();
+    assert_eq!(gets, 2);
+    t.audit().verify().unwrap();
+}
+
+/// A vault created where another was (its database removed, its read
+/// logs left behind) does not take those logs for its own lost reads; and
+/// a directory planted where a read log would be stops nothing.
+#[test]
+fn read_logs_of_a_removed_vault_and_planted_names_are_not_folded() {
+    let mut t = new_vault();
+    let id = t.put(record("c", None, "x")).unwrap();
+    t.get(id).unwrap();
+    // A handle that dies: its log stays (forget keeps the file and its lock
+    // until the test ends, so copy the log aside as a dead one would be).
+    let logs = read_log_files(&t.path);
+    assert_eq!(logs.len(), 1, "the open handle's log");
+    let saved = std::fs::read(&logs[0]).unwrap();
+    let name = logs[0].file_name().unwrap().to_owned();
+    let path = t.path.clone();
+    t.close();
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(p);
+    }
+    let mut dir = path.as_os_str().to_owned();
+    dir.push("-reads");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(std::path::Path::new(&dir).join(&name), saved).unwrap();
+
+    let vault = Vault::create(
+        &path,
+        key(),
+        VaultOptions::default().kdf(KdfParams::minimum()),
+    )
+    .unwrap();
+    assert_eq!(
+        damage_entries(&vault),
+        0,
+        "the old vault's log was not swept in"
+    );
+    // A directory with a read log's name: skipped by every sweep.
+    std::fs::create_dir(std::path::Path::new(&dir).join(format!("{}.log", "ab".repeat(16))))
+        .unwrap();
+    let id = vault.put(record("c", None, "z")).unwrap();
+    vault.get(id).unwrap();
+    drop(vault);
+    let vault = Vault::open(&path, key(), VaultOptions::default()).unwrap();
+    vault.get(id).unwrap();
+    assert_eq!(damage_entries(&vault), 0);
+    vault.audit().verify().unwrap();
 }

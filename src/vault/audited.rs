@@ -106,8 +106,9 @@ impl Vault {
         self.begin_with(Durability::Durable)
     }
 
-    /// Starts a light write transaction (reads' audit entries).
-    pub(super) fn begin_light(&self) -> Result<Txn<'_>> {
+    /// Starts a write transaction whose commit need not wait for the disk
+    /// (a fold that only moves read logs' fold points).
+    pub(super) fn begin_buffered(&self) -> Result<Txn<'_>> {
         self.begin_with(Durability::Buffered)
     }
 
@@ -212,7 +213,14 @@ impl Vault {
     }
 
     fn lock_waiting(&self) -> std::sync::MutexGuard<'_, Vec<WaitingEntry>> {
-        self.waiting_audit.lock().unwrap_or_else(|e| e.into_inner())
+        let mut waiting = self.waiting_audit.lock().unwrap_or_else(|e| e.into_inner());
+        let pid = std::process::id();
+        if self.waiting_pid.swap(pid, Ordering::SeqCst) != pid {
+            // A forked child: the waiting entries are the parent's, which
+            // chains them itself.
+            waiting.clear();
+        }
+        waiting
     }
 
     /// Runs a read and audits it; the read's own error wins over an audit

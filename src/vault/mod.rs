@@ -73,6 +73,10 @@ pub struct Vault {
     actor: Actor,
     /// Read entries that a full disk refused, for the next write.
     waiting_audit: std::sync::Mutex<Vec<audited::WaitingEntry>>,
+    /// The process that opened this handle.
+    born_pid: u32,
+    /// The process `waiting_audit` belongs to.
+    waiting_pid: std::sync::atomic::AtomicU32,
     /// How many waiting entries the open write transaction carries.
     flushed_audit: std::sync::atomic::AtomicUsize,
     /// Read entries written per batch (1: each read at once).
@@ -258,6 +262,8 @@ impl Vault {
             high_water_key: high_water::HighWaterKey::derive(tag_key),
             actor: options.actor.clone(),
             waiting_audit: std::sync::Mutex::new(Vec::new()),
+            waiting_pid: std::sync::atomic::AtomicU32::new(std::process::id()),
+            born_pid: std::process::id(),
             flushed_audit: std::sync::atomic::AtomicUsize::new(0),
             audit_read_batch: options.audit_read_batch.max(1),
             read_logs: read_log::ReadLogs::new(),
@@ -432,7 +438,11 @@ impl Drop for Vault {
     /// was full); best effort, there is no one left to tell. What stays
     /// behind is folded by the next handle's sweep.
     fn drop(&mut self) {
-        let _ = self.fold_reads(read_log::Fold::Close);
+        // Not in a forked child that drops its parent's handle: the logs
+        // and the connections are the parent's.
+        if self.born_pid == std::process::id() {
+            let _ = self.fold_reads(read_log::Fold::Close);
+        }
     }
 }
 

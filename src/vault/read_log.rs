@@ -39,6 +39,9 @@ use crate::tables::read_logs::FOLDED_ALL;
 const FOLD_AT: u64 = 1024;
 /// Entries a log takes before a fold retires it for a new one.
 const ROTATE_AT: u64 = 4096;
+/// Or bytes (entries are bounded, but a few large ones add up): a sweep
+/// reads at most twice this of a log.
+const ROTATE_AT_BYTES: u64 = 64 << 20;
 
 /// This handle's read logs.
 pub(super) struct ReadLogs {
@@ -65,6 +68,12 @@ struct OwnLog {
     written: Cursor,
     /// After the last entry a committed fold took in.
     folded: Cursor,
+}
+
+impl OwnLog {
+    fn is_full(&self) -> bool {
+        self.written.entries() >= ROTATE_AT || self.written.offset >= ROTATE_AT_BYTES
+    }
 }
 
 #[derive(Default)]
@@ -123,6 +132,12 @@ impl ReadLogs {
         self.plan.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Whether the next fold retires this handle's log.
+    fn rotation_due(&self) -> bool {
+        let state = self.state();
+        !state.retired.is_empty() || state.current.as_ref().is_some_and(OwnLog::is_full)
+    }
+
     /// Forgets a fold that did not commit.
     pub(super) fn reset_plan(&self) {
         *self.plan() = None;
@@ -144,8 +159,8 @@ impl Vault {
             let mut state = self.read_logs.state();
             let log = match &mut state.current {
                 Some(log) => log,
-                // Only after a fork, or when a rotation failed: a log made
-                // here is registered by the next fold.
+                // After a fork, or when making one failed before: a log
+                // made here is registered by the next fold.
                 empty @ None => empty.insert(self.new_read_log()?),
             };
             let (bytes, next) = read_log::entry(
@@ -170,8 +185,17 @@ impl Vault {
     }
 
     /// Folds the read logs into the chain in a transaction of their own.
+    /// Durably when files it folds whole are removed after the commit (a
+    /// power cut must not leave the rows that say so behind them); a fold
+    /// that only moves fold points may lose its commit to a power cut, and
+    /// is then done again from the files.
     pub(super) fn fold_reads(&self, fold: Fold) -> Result<()> {
-        let mut txn = self.begin_light()?;
+        let removes_files = fold != Fold::Own || self.read_logs.rotation_due();
+        let mut txn = if removes_files {
+            self.begin()?
+        } else {
+            self.begin_buffered()?
+        };
         self.chain_waiting(&mut txn, fold)?;
         self.commit(txn)
     }
@@ -208,12 +232,18 @@ impl Vault {
             plan.retired.push(log.name);
         }
         if state.current.is_none() && fold != Fold::Close {
-            state.current = Some(self.new_read_log()?);
+            // Without a log, reads make one (or fail, closed): a write
+            // need not fail for it.
+            state.current = self.new_read_log().ok();
         }
-        let rotate = state
-            .current
-            .as_ref()
-            .is_some_and(|l| fold == Fold::Close || l.written.entries() >= ROTATE_AT);
+        // A successor that cannot be made now (a full disk, no file
+        // handles) leaves the current log in place for the next fold.
+        let successor = match fold {
+            Fold::Close => None,
+            _ if state.current.as_ref().is_some_and(OwnLog::is_full) => self.new_read_log().ok(),
+            _ => None,
+        };
+        let rotate = fold == Fold::Close || successor.is_some();
         if rotate {
             // Retired now, not at the commit: reads from here on append to
             // the successor, so none lands in a log about to be removed.
@@ -221,10 +251,6 @@ impl Vault {
             // its committed point, and the successor is registered by the
             // next fold (until then a crash leaves it a file without a
             // row, which a sweep folds whole).
-            let successor = match fold {
-                Fold::Close => None,
-                _ => Some(self.new_read_log()?),
-            };
             if let Some(successor) = &successor {
                 txn.set_read_log(&successor.name, 0)?;
             }
@@ -286,23 +312,30 @@ impl Vault {
         out: &mut Vec<Folded>,
         plan: &mut Plan,
     ) -> Result<()> {
+        let logs = self.store.read_logs();
         let rows = txn.read_logs()?;
-        let mut files = self.store.read_logs().names()?;
+        // Best effort from here: a log that cannot be listed, claimed or
+        // read (a directory in its place, no permission) is left for a
+        // later sweep, and must not stop the write this sweep rides on.
+        let mut files = logs.names().unwrap_or_default();
         for (name, folded) in rows {
             files.retain(|f| *f != name);
             if own.contains(&name) {
                 continue;
             }
-            match self.store.read_logs().claim(&name)? {
-                Claim::Held => {}
-                Claim::Missing if folded == FOLDED_ALL => txn.forget_read_log(&name)?,
-                Claim::Missing => {
+            match logs.claim(&name) {
+                Err(_) | Ok(Claim::Held) => {}
+                Ok(Claim::Missing) if folded == FOLDED_ALL => txn.forget_read_log(&name)?,
+                Ok(Claim::Missing) => {
                     out.push(self.damage_entry(&name, "the log is missing"));
                     txn.forget_read_log(&name)?;
                 }
-                Claim::Claimed(mut file) => {
+                Ok(Claim::Claimed(mut file)) => {
                     if folded != FOLDED_ALL {
-                        self.take_claimed(&name, file.as_mut(), folded, out)?;
+                        match self.take_claimed(&name, file.as_mut(), folded) {
+                            Ok(entries) => out.extend(entries),
+                            Err(_) => continue,
+                        }
                         txn.set_read_log(&name, FOLDED_ALL)?;
                     }
                     plan.claimed.push((name, file));
@@ -310,8 +343,10 @@ impl Vault {
             }
         }
         for name in files.into_iter().filter(|f| !own.contains(f)) {
-            if let Claim::Claimed(mut file) = self.store.read_logs().claim(&name)? {
-                self.take_claimed(&name, file.as_mut(), 0, out)?;
+            if let Ok(Claim::Claimed(mut file)) = logs.claim(&name)
+                && let Ok(entries) = self.take_claimed(&name, file.as_mut(), 0)
+            {
+                out.extend(entries);
                 txn.set_read_log(&name, FOLDED_ALL)?;
                 plan.claimed.push((name, file));
             }
@@ -319,32 +354,31 @@ impl Vault {
         Ok(())
     }
 
-    /// The entries of a claimed log after its first `folded`.
+    /// The entries of a claimed log after its first `folded`, and a
+    /// damage entry if it stops short.
     fn take_claimed(
         &self,
         name: &LogName,
         file: &mut dyn ReadLogFile,
         folded: u64,
-        out: &mut Vec<Folded>,
-    ) -> Result<()> {
+    ) -> Result<Vec<Folded>> {
         let bytes = file.read_from(0)?;
         let contents = read_log::read(&self.audit_keys, name, Cursor::start(), &bytes);
-        out.extend(
-            contents
-                .entries
-                .into_iter()
-                .filter(|e| e.index > folded)
-                .map(|e| Folded {
-                    at_ms: e.at_ms,
-                    body: e.body,
-                }),
-        );
+        let mut out: Vec<Folded> = contents
+            .entries
+            .into_iter()
+            .filter(|e| e.index > folded)
+            .map(|e| Folded {
+                at_ms: e.at_ms,
+                body: e.body,
+            })
+            .collect();
         if let Some(what) = contents.damage {
             out.push(self.damage_entry(name, &what));
         } else if contents.end.entries() < folded {
             out.push(self.damage_entry(name, "entries already folded in are missing"));
         }
-        Ok(())
+        Ok(out)
     }
 
     /// An entry saying that read entries of log `name` were lost.

@@ -22,12 +22,14 @@ use schema::TABLES;
 /// Removes a database file and SQLite's files beside it (best effort): for
 /// a create that failed half-way.
 pub(super) fn remove_database(path: &Path) {
+    // Found while the database file is still there to resolve.
+    let logs = read_logs::dir_of(path);
     for suffix in ["", "-wal", "-shm", "-journal"] {
         let mut p = path.as_os_str().to_owned();
         p.push(suffix);
         let _ = std::fs::remove_file(p);
     }
-    let _ = std::fs::remove_dir_all(read_logs::dir_of(path));
+    let _ = std::fs::remove_dir_all(logs);
 }
 
 /// Readers kept open between calls; more are opened under load and closed after.
@@ -58,6 +60,15 @@ impl SqliteBackend {
             std::io::ErrorKind::AlreadyExists => Error::AlreadyExists,
             _ => Error::Io(e),
         })?;
+        // Read logs left by a vault that was at this path before belong
+        // to no vault now (its database is gone): never sweep them in.
+        match std::fs::remove_dir_all(read_logs::dir_of(path)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                remove_database(path);
+                return Err(Error::Io(e));
+            }
+            _ => {}
+        }
         Self::initialize(path, cache_mib).inspect_err(|_| remove_database(path))
     }
 

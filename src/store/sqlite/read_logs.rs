@@ -9,9 +9,12 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::store::read_logs::{Claim, LogName, ReadLogFile, ReadLogs};
 
-/// The directory of a database's read logs.
+/// The directory of a database's read logs, beside the file its path
+/// resolves to: two handles that name the file differently (a symlink, a
+/// relative path from another working directory) must share it.
 pub(crate) fn dir_of(database: &Path) -> PathBuf {
-    let mut dir = database.as_os_str().to_owned();
+    let resolved = std::fs::canonicalize(database).unwrap_or_else(|_| database.to_owned());
+    let mut dir = resolved.into_os_string();
     dir.push("-reads");
     PathBuf::from(dir)
 }
@@ -19,6 +22,11 @@ pub(crate) fn dir_of(database: &Path) -> PathBuf {
 pub(super) struct FileReadLogs {
     dir: PathBuf,
 }
+
+/// The most of a log a sweep reads. A handle rotates its log long before
+/// (`ROTATE_AT_BYTES` in `src/vault/read_log.rs`); a bigger file is not one
+/// it wrote, and is read only this far.
+const MAX_READ: u64 = 128 << 20;
 
 impl FileReadLogs {
     pub(super) fn new(database: &Path) -> Self {
@@ -35,15 +43,32 @@ impl FileReadLogs {
 impl ReadLogs for FileReadLogs {
     fn create(&self, name: &LogName) -> Result<Box<dyn ReadLogFile>> {
         create_dir(&self.dir)?;
+        // Made and locked under a name no sweep looks at, then renamed:
+        // a sweep never sees (and claims) a log its maker does not hold
+        // yet. The lock goes with the file through the rename.
+        let making = self.dir.join(format!("{}.new", hex(name)));
         let mut options = OpenOptions::new();
         options.read(true).append(true).create_new(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let file = options.open(self.path(name)).map_err(io_error)?;
-        file.try_lock().map_err(|e| match e {
+        let file = options.open(&making).map_err(io_error)?;
+        let locked = file.try_lock().map_err(|e| match e {
             TryLockError::Error(e) => io_error(e),
             TryLockError::WouldBlock => Error::Busy,
-        })?;
+        });
+        let renamed = locked.and_then(|()| {
+            std::fs::rename(&making, self.path(name)).map_err(io_error)?;
+            // The new name on disk before the transaction that registers
+            // it commits: else a power cut could leave a row whose file
+            // never was, which reads as lost entries.
+            File::open(&self.dir)
+                .and_then(|d| d.sync_all())
+                .map_err(io_error)
+        });
+        if let Err(e) = renamed {
+            let _ = std::fs::remove_file(&making);
+            return Err(e);
+        }
         Ok(Box::new(HeldFile::new(file)?))
     }
 
@@ -106,17 +131,29 @@ fn create_dir(dir: &Path) -> Result<()> {
 struct HeldFile {
     file: File,
     len: u64,
+    /// A failed append whose partial write could not be cut off: what
+    /// follows would not read, so nothing more is appended.
+    broken: bool,
 }
 
 impl HeldFile {
     fn new(file: File) -> Result<Self> {
         let len = file.metadata().map_err(io_error)?.len();
-        Ok(Self { file, len })
+        Ok(Self {
+            file,
+            len,
+            broken: false,
+        })
     }
 }
 
 impl ReadLogFile for HeldFile {
     fn append(&mut self, bytes: &[u8]) -> Result<()> {
+        if self.broken {
+            return Err(Error::Storage(
+                "the read log could not be repaired after a failed write".into(),
+            ));
+        }
         match self.file.write_all(bytes) {
             Ok(()) => {
                 self.len += bytes.len() as u64;
@@ -125,7 +162,7 @@ impl ReadLogFile for HeldFile {
             Err(e) => {
                 // A part written before the error would make the next
                 // entry unreadable: cut it off again.
-                let _ = self.file.set_len(self.len);
+                self.broken = self.file.set_len(self.len).is_err();
                 Err(io_error(e))
             }
         }
@@ -134,7 +171,10 @@ impl ReadLogFile for HeldFile {
     fn read_from(&mut self, offset: u64) -> Result<Vec<u8>> {
         self.file.seek(SeekFrom::Start(offset)).map_err(io_error)?;
         let mut bytes = Vec::new();
-        self.file.read_to_end(&mut bytes).map_err(io_error)?;
+        (&mut self.file)
+            .take(MAX_READ)
+            .read_to_end(&mut bytes)
+            .map_err(io_error)?;
         Ok(bytes)
     }
 }
