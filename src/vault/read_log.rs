@@ -254,13 +254,11 @@ impl Vault {
             if let Some(successor) = &successor {
                 txn.set_read_log(&successor.name, 0)?;
             }
-            if let Some(old) = std::mem::replace(&mut state.current, successor) {
+            if let Some(mut old) = std::mem::replace(&mut state.current, successor) {
+                self.take_own(&mut old, &mut out)?;
+                txn.set_read_log(&old.name, FOLDED_ALL)?;
+                plan.retired.push(old.name);
                 state.retired.push(old);
-            }
-            if let Some(log) = state.retired.last_mut() {
-                self.take_own(log, &mut out)?;
-                txn.set_read_log(&log.name, FOLDED_ALL)?;
-                plan.retired.push(log.name);
             }
         } else if let Some(log) = state.current.as_mut() {
             let end = self.take_own(log, &mut out)?;
