@@ -20,6 +20,7 @@
 
 mod aead;
 mod chart;
+mod memory;
 mod peer;
 mod timing;
 mod vault;
@@ -45,6 +46,14 @@ fn main() {
             .map(PathBuf::from)
     };
 
+    if let Some(i) = args.iter().position(|a| a == "--memory-child") {
+        let n = args
+            .get(i + 2)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(100_000);
+        memory::child(args.get(i + 1).map_or("", String::as_str), n);
+        return;
+    }
     if args.iter().any(|a| a == "--aead-only") {
         // For profiling the sealing layer alone.
         for f in aead::llmvault()
@@ -100,6 +109,13 @@ fn main() {
     );
     eprintln!("running llmvault...");
     put("llmvault", vault::run_all(&plan, &shapes, dir.path()));
+    let subjects = 100_000 / scale;
+    eprintln!(
+        "measuring memory over {} subjects, a child process each...",
+        2 * subjects
+    );
+    put("plain SQLite", memory::run("sqlite", subjects));
+    put("llmvault", memory::run("llmvault", subjects));
     eprintln!("running AEADs...");
     put("llmvault", aead::llmvault());
     put("llmvault AEAD", aead::llmvault_backend());
@@ -146,9 +162,15 @@ fn fmt(v: f64, unit: &str) -> String {
         "B/s" => format!("{:.2} GB/s", v / 1e9),
         "x" => format!("{v:.2}x"),
         "bytes" => format!("{v:.0} B"),
+        "MiB" => format!("{v:.0} MiB"),
         _ if v >= 1e6 => format!("{:.2} M/s", v / 1e6),
         _ => format!("{:.0}/s", v),
     }
+}
+
+/// The scale a plan was made at (`--quick` divides counts by 10).
+fn scale_of(plan: &Plan) -> usize {
+    100_000 / plan.get_records.max(1)
 }
 
 /// The peers' figures, then llmvault / each peer, as table cells.
@@ -218,6 +240,20 @@ fn print_tables(plan: &Plan, results: &Results) {
         (
             "file/payload".into(),
             "file size / payload (lower is better)".into(),
+        ),
+        (
+            "memory/subjects/1x".into(),
+            format!(
+                "memory (RSS growth) after {} subjects, every 50th read (lower is better)",
+                100_000 / scale_of(plan)
+            ),
+        ),
+        (
+            "memory/subjects/2x".into(),
+            format!(
+                "memory (RSS growth) after {} subjects (lower is better)",
+                200_000 / scale_of(plan)
+            ),
         ),
     ];
     let chart_rows = plan.sizes.iter().map(|(len, _)| {

@@ -163,6 +163,33 @@ thread_local! {
     static BATCH_TIME: std::cell::Cell<Duration> = const { std::cell::Cell::new(Duration::ZERO) };
 }
 
+/// Inserts records `first..first + n` in batches of 1,000, spread over
+/// `subjects` subjects (the memory row).
+pub fn fill_over(
+    conn: &Connection,
+    first: usize,
+    n: usize,
+    len: usize,
+    subjects: usize,
+) -> rusqlite::Result<()> {
+    for start in (first..first + n).step_by(1000) {
+        insert_batch(conn, start, 1000.min(first + n - start), len, subjects)?;
+    }
+    Ok(())
+}
+
+/// Reads every `step`-th record of ids `1..=upto` (the memory row).
+pub fn read_every(conn: &Connection, upto: usize, step: usize) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT conversation, subject, expires_at, sealed FROM records WHERE id = ?1",
+    )?;
+    for id in (1..=upto).step_by(step) {
+        let blob: Vec<u8> = stmt.query_row([id as i64], |r| r.get(3))?;
+        std::hint::black_box(blob);
+    }
+    Ok(())
+}
+
 /// Fills a fresh store with `batches` batches; returns records/s.
 fn fill(
     conn: &Connection,
