@@ -20,6 +20,7 @@ on_each_backend!(
     actors_and_failures_are_recorded,
     failed_opens_are_folded_in_at_the_next_open,
     the_chain_survives_a_change_of_key_and_verifies_against_its_head,
+    reads_past_several_folds_and_a_log_rotation_are_each_chained_once,
 );
 
 fn actions(t: &TestVault) -> Vec<AuditAction> {
@@ -477,4 +478,42 @@ fn read_logs_of_a_removed_vault_and_planted_names_are_not_folded() {
     vault.get(id).unwrap();
     assert_eq!(damage_entries(&vault), 0);
     vault.audit().verify().unwrap();
+}
+
+/// 9,000 reads from one handle, with a write in the middle: the log folds
+/// itself every 1,024 entries and is retired for a new one at 4,096, and
+/// every read is in the chain exactly once, in order, between the entries
+/// around it.
+fn reads_past_several_folds_and_a_log_rotation_are_each_chained_once(backend: Backend) {
+    let t = new_vault_on(backend);
+    let ids: Vec<RecordId> = t
+        .put_batch(
+            (0..10)
+                .map(|i| record("c", None, &format!("r{i}")))
+                .collect(),
+        )
+        .unwrap();
+    let before = t.audit().entries(..).unwrap().len();
+    for i in 0..9_000usize {
+        t.get(ids[i % ids.len()]).unwrap();
+        if i == 5_000 {
+            t.put(record("c", None, "middle")).unwrap();
+        }
+    }
+    let entries = t.audit().entries(..).unwrap();
+    let after: Vec<&llmvault::AuditEntry> = entries[before..].iter().collect();
+    assert_eq!(after.len(), 9_001, "9,000 reads and one put");
+    let reads: Vec<RecordId> = after
+        .iter()
+        .filter(|e| e.action == AuditAction::Get)
+        .map(|e| e.records[0])
+        .collect();
+    let expected: Vec<RecordId> = (0..9_000).map(|i| ids[i % ids.len()]).collect();
+    assert_eq!(reads, expected, "each read once, in order");
+    let put_at = after
+        .iter()
+        .position(|e| e.action == AuditAction::Put)
+        .unwrap();
+    assert_eq!(put_at, 5_001, "the put after the reads before it");
+    t.audit().verify().unwrap();
 }
