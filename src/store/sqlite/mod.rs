@@ -110,10 +110,9 @@ impl SqliteBackend {
 
     /// Runs a short read on the writer connection when no write holds it,
     /// else on a pooled reader. A connection's page cache survives its own
-    /// commits but is dropped whenever another connection has committed;
-    /// the writer commits after every audited read, so the pooled readers
-    /// would read every page from the OS again each time. Long scans use
-    /// [`Self::pooled`] so they never hold writers up.
+    /// commits but is dropped whenever another connection has committed,
+    /// so the writer's is the one warm after writes (and it is the larger
+    /// one). Long scans use [`Self::pooled`] so they never hold writers up.
     fn short<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         match self.writer.try_lock() {
             Ok(conn) => f(&conn),
@@ -127,8 +126,8 @@ impl SqliteBackend {
         let pooled = self.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let conn = match pooled {
             Some(c) => c,
-            // Readers keep SQLite's default cache: the writer's commits
-            // (one per audited read) drop a reader's cache anyway.
+            // Readers keep SQLite's default cache: every commit of the
+            // writer (each write, each fold of read logs) drops it anyway.
             None => connection::open(&self.path, None)?,
         };
         let out = f(&conn);
