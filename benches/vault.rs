@@ -129,6 +129,24 @@ fn writes(c: &mut Criterion) {
             BatchSize::LargeInput,
         )
     });
+
+    // The users' shape: each batch spread over 10,000 subjects, so most
+    // records of the first ten batches need a new key and the later ones
+    // find theirs (some evicted from the 4,096-key cache, read again).
+    let mut next = 0;
+    group.bench_function("put_batch (1000 x 1 KiB, over 10000 subjects)", |b| {
+        b.iter_batched(
+            || {
+                let batch = (next..next + BATCH)
+                    .map(|i| record_1k(i).subject(SubjectId::new(format!("many-{}", i % 10_000))))
+                    .collect::<Vec<_>>();
+                next += BATCH;
+                batch
+            },
+            |batch| vault.put_batch(batch).unwrap(),
+            BatchSize::LargeInput,
+        )
+    });
     group.finish();
 }
 
@@ -161,6 +179,29 @@ fn reads_and_erase(c: &mut Criterion) {
             vault.get(id).unwrap()
         })
     });
+
+    // Two threads reading through the one handle at once: each sample is
+    // 2 × 500 gets, timed until both are done.
+    group.throughput(Throughput::Elements(1000));
+    group.bench_function(
+        format!("get from 2 threads (random of {READ_VAULT}, 1 KiB)"),
+        |b| {
+            b.iter(|| {
+                std::thread::scope(|s| {
+                    for seed in 0..2usize {
+                        let (vault, ids) = (&vault, &ids);
+                        s.spawn(move || {
+                            let mut rng = rand::rng();
+                            for _ in 0..500 {
+                                let id = ids[(rng.random_range(0..ids.len()) + seed) % ids.len()];
+                                std::hint::black_box(vault.get(id).unwrap());
+                            }
+                        });
+                    }
+                });
+            })
+        },
+    );
 
     // The same file opened with read audit entries written 256 at a time
     // (`danger_audit_read_batch`): what a bulk reader can trade for speed.
