@@ -202,6 +202,7 @@ fn reads_and_erase(c: &mut Criterion) {
             })
         },
     );
+    group.throughput(Throughput::Elements(1));
 
     // The same file opened with read audit entries written 256 at a time
     // (`danger_audit_read_batch`): what a bulk reader can trade for speed.
