@@ -140,6 +140,24 @@ pub fn decode_pii_mapping(bytes: &[u8]) -> Parsed {
     parsed(codec::pii::decode(bytes).ok_or(()))
 }
 
+/// Reads bytes as a read log named `[7; 16]` under fixed audit keys
+/// (FORMAT.md §11, "Read logs"): accepted if every whole entry in it
+/// authenticates, in order.
+pub fn read_log_entries(bytes: &[u8]) -> Parsed {
+    let keys = crate::audit::AuditKeys::derive(&SecretKey::from_bytes([9; 32]));
+    let read = crate::audit::read_log::read(
+        &keys,
+        &[7; 16],
+        crate::audit::read_log::Cursor::start(),
+        bytes,
+    );
+    if read.damage.is_none() {
+        Parsed::Accepted
+    } else {
+        Parsed::Refused
+    }
+}
+
 /// A valid audit entry body and PII mapping list to mutate from.
 pub fn valid_entry_samples() -> [Vec<u8>; 2] {
     use crate::audit::{Actor, AuditAction, AuditOutcome, Event};

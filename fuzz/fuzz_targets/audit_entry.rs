@@ -1,0 +1,11 @@
+//! Fuzzes an audit entry body (FORMAT.md §11).
+//! Bytes from outside must give a typed refusal, never a panic.
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use llmvault::internals;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = internals::decode_audit_entry(data);
+});

@@ -1,0 +1,10 @@
+//! Fuzzes a `RecoveryShare` in its text form: any UTF-8 a user might paste.
+//! It must parse or be refused with a typed error, never panic.
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|text: &str| {
+    let _ = llmvault::recovery::RecoveryShare::from_text(text);
+});
