@@ -14,6 +14,24 @@ use crate::error::Result;
 /// A read log's name: 16 random bytes, drawn by the handle that makes it.
 pub(crate) type LogName = [u8; 16];
 
+/// A log name as 32 lowercase hex digits (file names, `meta` rows, the
+/// damage entry's text).
+pub(crate) fn name_to_hex(name: &LogName) -> String {
+    name.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The inverse of [`name_to_hex`]; `None` for anything else.
+pub(crate) fn name_from_hex(text: &str) -> Option<LogName> {
+    if text.len() != 32 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let mut name = [0; 16];
+    for (i, byte) in name.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(name)
+}
+
 /// What [`ReadLogs::claim`] found.
 pub(crate) enum Claim {
     /// No log of that name.

@@ -6,7 +6,7 @@ use std::ops::ControlFlow;
 
 use super::{Txn, wrong_row};
 use crate::error::{Error, Result};
-use crate::store::read_logs::LogName;
+use crate::store::read_logs::{LogName, name_from_hex, name_to_hex};
 use crate::store::{Row, Select, Table};
 
 const PREFIX: &str = "read-log/";
@@ -16,23 +16,7 @@ const PREFIX: &str = "read-log/";
 pub(crate) const FOLDED_ALL: u64 = u64::MAX;
 
 fn row_name(name: &LogName) -> String {
-    let mut out = String::from(PREFIX);
-    for b in name {
-        out.push_str(&format!("{b:02x}"));
-    }
-    out
-}
-
-fn parse_name(row_name: &str) -> Option<LogName> {
-    let hex = row_name.strip_prefix(PREFIX)?;
-    if hex.len() != 32 || !hex.is_ascii() {
-        return None;
-    }
-    let mut name = [0; 16];
-    for (i, b) in name.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
-    }
-    Some(name)
+    format!("{PREFIX}{}", name_to_hex(name))
 }
 
 impl Txn<'_> {
@@ -44,7 +28,7 @@ impl Txn<'_> {
             .scan(Table::Meta, Select::Prefix(PREFIX), &mut |row| {
                 match row? {
                     Row::Meta { name, value } => {
-                        let parsed = parse_name(&name).zip(
+                        let parsed = name.strip_prefix(PREFIX).and_then(name_from_hex).zip(
                             <[u8; 8]>::try_from(value.as_slice())
                                 .ok()
                                 .map(u64::from_be_bytes),

@@ -381,7 +381,7 @@ impl Vault {
 
     /// An entry saying that read entries of log `name` were lost.
     fn damage_entry(&self, name: &LogName, what: &str) -> Folded {
-        let hex: String = name.iter().map(|b| format!("{b:02x}")).collect();
+        let hex = crate::store::read_logs::name_to_hex(name);
         let outcome = AuditOutcome::Failed(format!("read log {hex}: {what}"));
         let body = codec::audit::encode(
             &Actor::new("llmvault"),

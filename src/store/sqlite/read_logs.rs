@@ -7,7 +7,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::store::read_logs::{Claim, LogName, ReadLogFile, ReadLogs};
+use crate::store::read_logs::{Claim, LogName, ReadLogFile, ReadLogs, name_from_hex, name_to_hex};
 
 /// The directory of a database's read logs, beside the file its path
 /// resolves to: two handles that name the file differently (a symlink, a
@@ -36,7 +36,7 @@ impl FileReadLogs {
     }
 
     fn path(&self, name: &LogName) -> PathBuf {
-        self.dir.join(format!("{}.log", hex(name)))
+        self.dir.join(format!("{}.log", name_to_hex(name)))
     }
 }
 
@@ -46,7 +46,7 @@ impl ReadLogs for FileReadLogs {
         // Made and locked under a name no sweep looks at, then renamed:
         // a sweep never sees (and claims) a log its maker does not hold
         // yet. The lock goes with the file through the rename.
-        let making = self.dir.join(format!("{}.new", hex(name)));
+        let making = self.dir.join(format!("{}.new", name_to_hex(name)));
         let mut options = OpenOptions::new();
         options.read(true).append(true).create_new(true);
         #[cfg(unix)]
@@ -102,7 +102,7 @@ impl ReadLogs for FileReadLogs {
             if let Some(name) = file_name
                 .to_str()
                 .and_then(|n| n.strip_suffix(".log"))
-                .and_then(unhex)
+                .and_then(name_from_hex)
             {
                 names.push(name);
             }
@@ -185,19 +185,4 @@ fn io_error(e: std::io::Error) -> Error {
     } else {
         Error::Io(e)
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Option<LogName> {
-    if text.len() != 32 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    let mut name = [0; 16];
-    for (i, byte) in name.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(name)
 }
