@@ -119,16 +119,7 @@ impl Tables {
 
     /// The `meta` rows whose name starts with `prefix`, by name.
     pub(crate) fn meta_with_prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
-        let mut out = Vec::new();
-        self.read()?
-            .scan(Table::Meta, Select::Prefix(prefix), &mut |row| match row? {
-                Row::Meta { name, value } => {
-                    out.push((name, value));
-                    Ok(ControlFlow::Continue(()))
-                }
-                other => Err(wrong_row(&other)),
-            })?;
-        Ok(out)
+        meta_with_prefix(&mut *self.read()?, prefix)
     }
 
     /// Calls `each` for the stored records with `from <= id <= to`,
@@ -275,6 +266,12 @@ impl Txn<'_> {
         self.set_meta_value(META_TAG_KEY, Some(&meta.tag_key))
     }
 
+    /// The `meta` rows whose name starts with `prefix`, inside the
+    /// transaction.
+    pub(crate) fn meta_with_prefix(&mut self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
+        meta_with_prefix(self.r(), prefix)
+    }
+
     /// Reads an optional vault-wide value inside the transaction.
     pub(crate) fn meta_value(&mut self, name: &str) -> Result<Option<Vec<u8>>> {
         meta_value(self.r(), name)
@@ -342,6 +339,19 @@ fn meta(r: &mut dyn ReadTxn) -> Result<VaultMeta> {
         header: get(r, META_HEADER)?,
         tag_key: get(r, META_TAG_KEY)?,
     })
+}
+
+/// The `meta` rows whose name starts with `prefix`, by name.
+fn meta_with_prefix(r: &mut dyn ReadTxn, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut out = Vec::new();
+    r.scan(Table::Meta, Select::Prefix(prefix), &mut |row| match row? {
+        Row::Meta { name, value } => {
+            out.push((name, value));
+            Ok(ControlFlow::Continue(()))
+        }
+        other => Err(wrong_row(&other)),
+    })?;
+    Ok(out)
 }
 
 fn meta_value(r: &mut dyn ReadTxn, name: &str) -> Result<Option<Vec<u8>>> {

@@ -2,9 +2,7 @@
 //! [`Table::Meta`] row per log, `read-log/<name in hex>` → entries folded
 //! (u64 BE; [`FOLDED_ALL`] once the log is folded whole and may go).
 
-use std::ops::ControlFlow;
-
-use super::{Txn, wrong_row};
+use super::Txn;
 use crate::error::{Error, Result};
 use crate::store::read_logs::{LogName, name_from_hex, name_to_hex};
 use crate::store::{Row, Select, Table};
@@ -23,28 +21,20 @@ impl Txn<'_> {
     /// Every read log the chain knows of, with how many of its entries
     /// are folded in.
     pub(crate) fn read_logs(&mut self) -> Result<Vec<(LogName, u64)>> {
-        let mut out = Vec::new();
-        self.raw
-            .scan(Table::Meta, Select::Prefix(PREFIX), &mut |row| {
-                match row? {
-                    Row::Meta { name, value } => {
-                        let parsed = name.strip_prefix(PREFIX).and_then(name_from_hex).zip(
-                            <[u8; 8]>::try_from(value.as_slice())
-                                .ok()
-                                .map(u64::from_be_bytes),
-                        );
-                        let Some(log) = parsed else {
-                            return Err(Error::Corrupt {
-                                what: "a read log row that does not decode".into(),
-                            });
-                        };
-                        out.push(log);
-                    }
-                    other => return Err(wrong_row(&other)),
-                }
-                Ok(ControlFlow::Continue(()))
-            })?;
-        Ok(out)
+        self.meta_with_prefix(PREFIX)?
+            .into_iter()
+            .map(|(name, value)| {
+                let folded = <[u8; 8]>::try_from(value.as_slice())
+                    .ok()
+                    .map(u64::from_be_bytes);
+                name.strip_prefix(PREFIX)
+                    .and_then(name_from_hex)
+                    .zip(folded)
+                    .ok_or_else(|| Error::Corrupt {
+                        what: "a read log row that does not decode".into(),
+                    })
+            })
+            .collect()
     }
 
     /// Records that `folded` entries of log `name` are in the chain
