@@ -68,6 +68,8 @@ struct OwnLog {
     written: Cursor,
     /// After the last entry a committed fold took in.
     folded: Cursor,
+    /// Whether a committed transaction holds its row.
+    registered: bool,
 }
 
 impl OwnLog {
@@ -78,7 +80,8 @@ impl OwnLog {
 
 #[derive(Default)]
 struct Plan {
-    /// The current log's fold point once the fold commits.
+    /// The current log's fold point (and that its row exists) once the
+    /// fold commits.
     current: Option<(LogName, Cursor)>,
     /// Own logs folded whole: their files go after the commit.
     retired: Vec<LogName>,
@@ -216,6 +219,7 @@ impl Vault {
             cipher: self.audit_keys.read_log_cipher(&name),
             written: start,
             folded: start,
+            registered: false,
         })
     }
 
@@ -253,6 +257,7 @@ impl Vault {
             // row, which a sweep folds whole).
             if let Some(successor) = &successor {
                 txn.set_read_log(&successor.name, 0)?;
+                plan.current = Some((successor.name, successor.folded));
             }
             if let Some(mut old) = std::mem::replace(&mut state.current, successor) {
                 self.take_own(&mut old, &mut out)?;
@@ -261,9 +266,13 @@ impl Vault {
                 state.retired.push(old);
             }
         } else if let Some(log) = state.current.as_mut() {
+            // Every write transaction comes here: its row is written only
+            // when there is something to record.
             let end = self.take_own(log, &mut out)?;
-            txn.set_read_log(&log.name, end.entries())?;
-            plan.current = Some((log.name, end));
+            if end != log.folded || !log.registered {
+                txn.set_read_log(&log.name, end.entries())?;
+                plan.current = Some((log.name, end));
+            }
         }
         let own: Vec<LogName> = state
             .retired
@@ -406,6 +415,7 @@ impl Vault {
             && let Some(log) = state.current.as_mut().filter(|l| l.name == name)
         {
             log.folded = end;
+            log.registered = true;
         }
         state.retired.retain(|l| {
             if plan.retired.contains(&l.name) {
