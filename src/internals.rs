@@ -109,11 +109,7 @@ pub fn header_refusal(bytes: &[u8]) -> Option<crate::Error> {
 
 /// Unwraps bytes as a wrapped key under a fixed KEK (FORMAT.md §4).
 pub fn unwrap_key(bytes: &[u8]) -> Parsed {
-    let kek = Kek::derive(
-        &crate::kdf::MasterKey(SecretKey::from_bytes([9; 32])),
-        &[0; 32],
-    );
-    parsed(kek.unwrap_key(bytes, TAG_KEY_AAD).ok_or(()))
+    parsed(fixed_kek().unwrap_key(bytes, TAG_KEY_AAD).ok_or(()))
 }
 
 /// Reads an envelope's key id and opens it under a fixed key (FORMAT.md §7).
@@ -156,6 +152,176 @@ pub fn read_log_entries(bytes: &[u8]) -> Parsed {
     } else {
         Parsed::Refused
     }
+}
+
+/// The fixed secrets a staged-record input is checked under: the ingest
+/// MAC key and the data key every staged key id unwraps to.
+fn staged_keys(key_id: u64) -> (crate::ingest::IngestMac, DataKey) {
+    (
+        crate::ingest::IngestMac::new(&SecretKey::from_bytes([5; 32])),
+        DataKey::new(key_id, &SecretKey::from_bytes([6; 32])),
+    )
+}
+
+/// Bytes before a staged row's sealed bytes in a staged-record input.
+const STAGED_FIELDS: usize = 1 + 8 + 8 + 8;
+
+/// Checks bytes as a staged row (FORMAT.md §12) the way a take-in does,
+/// under fixed ingest keys: its proof, then its envelope and record body.
+///
+/// The input is `flags (1) ‖ id (u64 BE) ‖ key id (u64 BE) ‖ expires at
+/// (i64 BE) ‖ sealed`. With bit 0 of `flags` set, the proof the row
+/// carries is replaced by the right one first, so a fuzzer also reaches
+/// what only a row with a valid proof is put through.
+pub fn staged_record(input: &[u8]) -> Parsed {
+    let Some((fields, sealed)) = input.split_at_checked(STAGED_FIELDS) else {
+        return Parsed::Refused;
+    };
+    let word = |at: usize| {
+        fields
+            .get(at..at + 8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .unwrap_or_default()
+    };
+    let mut row = crate::store::IngestRow {
+        id: u64::from_be_bytes(word(1)),
+        key_id: u64::from_be_bytes(word(9)),
+        expires_at_ms: i64::from_be_bytes(word(17)),
+        sealed: sealed.to_vec(),
+    };
+    let (mac, key) = staged_keys(row.key_id);
+    if fields[0] & 1 == 1 {
+        let at = row.sealed.len().saturating_sub(crate::ingest::PROOF_LEN);
+        row.sealed.truncate(at);
+        let proof = mac.prove(&staged_slot(&row), &row.sealed);
+        row.sealed.extend_from_slice(&proof);
+    }
+    let Some(envelope) = crate::vault::proved_envelope(&mac, &row) else {
+        return Parsed::Refused;
+    };
+    parsed(crate::vault::open_staged(&key, &row, envelope).ok_or(()))
+}
+
+fn staged_slot(row: &crate::store::IngestRow) -> crate::ingest::StagedSlot {
+    crate::ingest::StagedSlot {
+        id: row.id,
+        key_id: row.key_id,
+        expires_at_ms: row.expires_at_ms,
+    }
+}
+
+/// A staged-record input ([`staged_record`]) that is accepted: a record
+/// sealed and proved as an ingestor does, under the fixed keys.
+pub fn staged_sample() -> Vec<u8> {
+    let (id, key_id, expires_at_ms) = (7_u64, 3_u64, 86_400_000_i64);
+    let rec = crate::NewRecord::new(crate::ConversationId::new("conv"))
+        .subject(crate::SubjectId::new("subj"))
+        .prompt([crate::Message::user("staged hello")]);
+    let Ok(body) = codec::record::encode(&rec, 1, expires_at_ms, seal::HEADER_LEN, seal::TAG_LEN)
+    else {
+        return Vec::new();
+    };
+    let (mac, key) = staged_keys(key_id);
+    let binding = seal::IngestBinding {
+        id: RecordId::from_u64(id),
+        expires_at_ms,
+    };
+    let Ok(mut sealed) = seal::seal(&key, &binding, body) else {
+        return Vec::new();
+    };
+    let mut row = crate::store::IngestRow {
+        id,
+        key_id,
+        expires_at_ms,
+        sealed: Vec::new(),
+    };
+    let proof = mac.prove(&staged_slot(&row), &sealed);
+    sealed.extend_from_slice(&proof);
+    row.sealed = sealed;
+    let mut input = vec![0];
+    input.extend_from_slice(&id.to_be_bytes());
+    input.extend_from_slice(&key_id.to_be_bytes());
+    input.extend_from_slice(&expires_at_ms.to_be_bytes());
+    input.extend_from_slice(&row.sealed);
+    input
+}
+
+/// A key wrapped under the fixed KEK [`unwrap_key`] uses.
+pub fn wrapped_key_sample() -> Vec<u8> {
+    fixed_kek()
+        .wrap(&SecretKey::from_bytes([3; 32]), TAG_KEY_AAD)
+        .to_vec()
+}
+
+fn fixed_kek() -> Kek {
+    Kek::derive(
+        &crate::kdf::MasterKey(SecretKey::from_bytes([9; 32])),
+        &[0; 32],
+    )
+}
+
+/// A read log of two entries that [`read_log_entries`] accepts.
+pub fn read_log_sample() -> Vec<u8> {
+    use crate::audit::read_log;
+    let keys = crate::audit::AuditKeys::derive(&SecretKey::from_bytes([9; 32]));
+    let name = [7; 16];
+    let cipher = keys.read_log_cipher(&name);
+    let mut log = read_log::header(&name);
+    let mut at = read_log::Cursor::start();
+    for body in valid_entry_samples().iter().take(1).chain([&Vec::new()]) {
+        let (bytes, next) = read_log::entry(&keys, &cipher, &name, &at, 1_000, body);
+        log.extend_from_slice(&bytes);
+        at = next;
+    }
+    log
+}
+
+/// How many records [`planted_record`] plants in the vault a whole-vault
+/// fuzz seed holds.
+pub const PLANTED_RECORDS: u64 = 6;
+/// The raw key that opens a whole-vault fuzz seed.
+pub const PLANTED_KEY: [u8; 32] = [0x4c; 32];
+/// When the planted records were put (Unix milliseconds), for the fixed
+/// clock that opens the seed: none of them has expired at that time.
+pub const PLANTED_AT_MS: u64 = 1_767_225_600_000;
+
+/// The `n`-th record (from 1) planted in a whole-vault fuzz seed: the
+/// record with id `n` there, if ids were given out in order.
+pub fn planted_record(n: u64) -> crate::NewRecord {
+    let mut rec = crate::NewRecord::new(crate::ConversationId::new(format!("conv-{}", n % 2)))
+        .model("m")
+        .prompt([crate::Message::user(format!("planted prompt {n}"))])
+        .response(crate::Message::assistant(format!("planted response {n}")))
+        .tag(format!("tag-{n}"));
+    if !n.is_multiple_of(3) {
+        rec = rec.subject(crate::SubjectId::new(format!("subj-{}", n % 3)));
+    }
+    rec
+}
+
+/// Whether a record read from a whole-vault fuzz seed is, byte for byte
+/// in every field compared, the one planted under its id.
+pub fn is_planted(record: &crate::Record) -> bool {
+    let n = record.id().as_u64();
+    let planted = planted_record(n);
+    (1..=PLANTED_RECORDS).contains(&n)
+        && record.conversation() == &planted.conversation
+        && record.subject() == planted.subject.as_ref()
+        && record.model() == planted.model
+        && messages_equal(record.prompt(), &planted.prompt)
+        && match (record.response(), planted.response.as_ref()) {
+            (Some(a), Some(b)) => messages_equal(std::slice::from_ref(a), std::slice::from_ref(b)),
+            (None, None) => true,
+            _ => false,
+        }
+        && record.tags() == planted.tags.as_slice()
+}
+
+fn messages_equal(a: &[crate::Message], b: &[crate::Message]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| x.role() == y.role() && x.content() == y.content())
 }
 
 /// A valid audit entry body and PII mapping list to mutate from.

@@ -348,6 +348,9 @@ pub(crate) fn check_header(bytes: &[u8]) -> Result<()> {
     Header::parse(bytes).map(|_| ())
 }
 
+#[cfg(feature = "internals")]
+pub(crate) use take_in::{open_staged, proved_envelope};
+
 /// For `internals`: the bytes of a valid header made with the cheapest KDF.
 #[cfg(feature = "internals")]
 pub(crate) fn sample_header_for_fuzz() -> Vec<u8> {

@@ -191,18 +191,9 @@ impl Vault {
         mark: u64,
     ) -> Result<Option<(Pending, bool)>> {
         // The proof first: nothing it does not cover is looked at.
-        let Some(at) = row.sealed.len().checked_sub(PROOF_LEN) else {
+        let Some(envelope) = proved_envelope(&check.mac, row) else {
             return Ok(None);
         };
-        let (envelope, proof) = row.sealed.split_at(at);
-        let slot = StagedSlot {
-            id: row.id,
-            key_id: row.key_id,
-            expires_at_ms: row.expires_at_ms,
-        };
-        if !check.mac.verify(&slot, envelope, proof) {
-            return Ok(None);
-        }
         // Never under the id of a record stored, or stored and deleted,
         // before: a copy of a staged row cannot bring an erased record back.
         // Nor far above the mark: an id near the top would leave the vault
@@ -265,10 +256,23 @@ struct Check {
     now: SystemTime,
 }
 
+/// The envelope of a staged row, if the row's proof is the one an ingest
+/// key holding `mac` made for it.
+pub(crate) fn proved_envelope<'r>(mac: &IngestMac, row: &'r IngestRow) -> Option<&'r [u8]> {
+    let at = row.sealed.len().checked_sub(PROOF_LEN)?;
+    let (envelope, proof) = row.sealed.split_at(at);
+    let slot = StagedSlot {
+        id: row.id,
+        key_id: row.key_id,
+        expires_at_ms: row.expires_at_ms,
+    };
+    mac.verify(&slot, envelope, proof).then_some(envelope)
+}
+
 /// Opens a staged envelope whose proof passed. Only the key-committing
 /// envelope: every ingestor that makes proofs writes it, so an older,
 /// non-committing one with a valid proof was made on purpose.
-fn open_staged(key: &DataKey, row: &IngestRow, envelope: &[u8]) -> Option<Record> {
+pub(crate) fn open_staged(key: &DataKey, row: &IngestRow, envelope: &[u8]) -> Option<Record> {
     if envelope.first() != Some(&seal::ENVELOPE_VERSION) {
         return None;
     }
