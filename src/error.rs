@@ -113,6 +113,16 @@ pub enum Error {
     #[error("a file already exists at the vault path; open it instead of creating")]
     AlreadyExists,
 
+    /// A vault with its keys apart ([`Storage::keys_in`](crate::Storage::keys_in))
+    /// was given a record store and a keys store that are not the two
+    /// halves of one vault (another vault's, swapped, or a single-file
+    /// vault on either side), or one half alone as a whole vault. Refused
+    /// before any record was read; nothing was written.
+    #[error(
+        "the record store and the keys store are not the two halves of one vault          (swapped, another vault's, or one half opened alone)"
+    )]
+    StorageMismatch,
+
     /// The file is not a vault, or its structure (schema, header, envelope
     /// framing) is damaged beyond a single record.
     #[error("vault file is damaged or not a vault: {what}")]

@@ -5,14 +5,17 @@
 //! no unwinding, no destructors, no rollback, as close to pulling the
 //! plug as a process can get at a chosen statement.
 //!
-//! The points (each a `failpoint!` in `src/store/sqlite/write.rs`):
+//! The points (each a `failpoint!` in the write path: `src/tables/`, and
+//! `src/store/split.rs` for the last):
 //! - `record-inserted`: after a record row is inserted;
 //! - `erase-records-deleted`: after `erase_subject` deleted the records,
 //!   before it deletes their keys;
 //! - `audit-appended`: after an audit row is inserted;
 //! - `commit-before`: right before `COMMIT`;
 //! - `commit-after`: right after `COMMIT` succeeded, before the call
-//!   returns.
+//!   returns;
+//! - `split-between-commits`: keys apart (`src/store/split.rs`), after
+//!   the keys store committed, before the record store does.
 
 use std::sync::Mutex;
 
@@ -21,12 +24,13 @@ static ARMED: Mutex<Vec<(&'static str, u64)>> = Mutex::new(Vec::new());
 
 /// Every point a `failpoint!` names, so a test cannot arm a misspelled one
 /// and wait for an abort that never comes.
-pub const POINTS: [&str; 5] = [
+pub const POINTS: [&str; 6] = [
     "record-inserted",
     "erase-records-deleted",
     "audit-appended",
     "commit-before",
     "commit-after",
+    "split-between-commits",
 ];
 
 /// Aborts the process at the `nth` hit (from 1) of `point` from now on.

@@ -8,6 +8,15 @@
 //! `COMMIT`) or wholly there with its audit entry (after it). Covers
 //! `put`, `put_batch`, `erase_subject`, `purge_expired` and `change_key`.
 //!
+//! Then `put`, `erase_subject` and `purge_expired` again with the keys
+//! apart (`Storage::keys_in`), which commit twice, keys store first: an
+//! abort before both commits, between the two, and after both.
+//! Between them the keys store is ahead: a `put` left only a key no record
+//! uses; an erasure or purge destroyed its keys while the records stay,
+//! unreadable (`KeyDestroyed`, counted by `verify`) until the erasure is
+//! repeated or a purge removes them. Never an acknowledged record lost,
+//! never a destroyed key that still opens.
+//!
 //! Runs without libtest's harness so that the same binary can be the
 //! child; built only with the feature:
 //! `cargo test -p llmvault --features failpoints --test crash_points`.
@@ -18,13 +27,32 @@ use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use llmvault::clock::ManualClock;
 use llmvault::{
     AuditAction, AuditEntry, AuditOutcome, ConversationId, Error, KdfParams, KeySource, Message,
-    NewRecord, Record, SubjectId, Vault, VaultOptions,
+    NewRecord, Record, Storage, SubjectId, Vault, VaultOptions,
 };
+
+/// Whether this process runs the rounds with the keys apart; the parent
+/// tells its children by [`SPLIT_ENV`].
+static SPLIT: AtomicBool = AtomicBool::new(false);
+const SPLIT_ENV: &str = "LLMVAULT_CRASH_POINTS_SPLIT";
+
+/// The vault at `path`: one file, or (split) its records there and its
+/// keys in `<path>.keys`.
+fn storage(path: &Path) -> Storage {
+    let records = Storage::sqlite(path);
+    if SPLIT.load(Ordering::Relaxed) {
+        let mut keys = path.as_os_str().to_owned();
+        keys.push(".keys");
+        records.keys_in(Storage::sqlite(keys))
+    } else {
+        records
+    }
+}
 
 const KEY: [u8; 32] = [0x4E; 32];
 const NEW_KEY: [u8; 32] = [0x7A; 32];
@@ -54,9 +82,16 @@ const AUDIT_ROW: Point = Point {
     nth: 1,
     committed: false,
 };
+/// Keys apart: after the keys store committed, before the record store.
+const BETWEEN: Point = Point {
+    name: "split-between-commits",
+    nth: 1,
+    committed: false,
+};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    SPLIT.store(std::env::var_os(SPLIT_ENV).is_some(), Ordering::Relaxed);
     if let Some(at) = args.iter().position(|a| a == "--point-child") {
         let nth = args[at + 3].parse().unwrap();
         child(&args[at + 1], &args[at + 2], nth, Path::new(&args[at + 4]));
@@ -110,12 +145,25 @@ fn main() {
         change_key_round(&point);
         aborts += 1;
     }
-    println!("crash_points: {aborts} aborts at failpoints, 5 passed, 0 failed");
+    SPLIT.store(true, Ordering::Relaxed);
+    for point in [BEFORE, BETWEEN, AFTER] {
+        put_round(&point);
+        erase_round(&point);
+        purge_round(&point);
+        aborts += 3;
+    }
+    println!("crash_points: {aborts} aborts at failpoints, 8 passed, 0 failed");
 }
 
 /// A fixed time so the parent and the children agree on what expired.
 fn start() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600 + 3600)
+}
+
+/// When the children purge: past the expiry of the short-lived records
+/// and the end of their keys' epoch (a day), before the others expire.
+fn purge_time() -> SystemTime {
+    start() + Duration::from_secs(2 * 86_400)
 }
 
 fn options_at(t: SystemTime) -> VaultOptions {
@@ -129,12 +177,12 @@ fn options() -> VaultOptions {
 }
 
 fn open(path: &Path, key: [u8; 32]) -> Vault {
-    Vault::open(path, KeySource::raw_key(key), options()).unwrap()
+    Vault::open_in(storage(path), KeySource::raw_key(key), options()).unwrap()
 }
 
 fn fresh(dir: &Path) -> std::path::PathBuf {
     let path = dir.join("points.vault");
-    drop(Vault::create(&path, KeySource::raw_key(KEY), options()).unwrap());
+    drop(Vault::create_in(storage(&path), KeySource::raw_key(KEY), options()).unwrap());
     path
 }
 
@@ -150,9 +198,9 @@ fn put_record(n: usize) -> NewRecord {
 /// The child: opens the vault, arms the point, makes one call. Reaching
 /// the end means the failpoint never fired: the parent fails on that.
 fn child(op: &str, point: &str, nth: u64, path: &Path) {
-    let later = start() + Duration::from_secs(2 * 3600);
-    let vault = Vault::open(
-        path,
+    let later = purge_time();
+    let vault = Vault::open_in(
+        storage(path),
         KeySource::raw_key(KEY),
         options_at(if op == "purge" { later } else { start() }),
     )
@@ -182,7 +230,11 @@ fn child(op: &str, point: &str, nth: u64, path: &Path) {
 /// Runs the child and checks that it died by `abort` at the point (and
 /// not by a panic, or not at all).
 fn abort_at(op: &str, point: &Point, path: &Path) {
-    let mut child = Command::new(std::env::current_exe().unwrap())
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    if SPLIT.load(Ordering::Relaxed) {
+        command.env(SPLIT_ENV, "1");
+    }
+    let mut child = command
         .arg("--point-child")
         .args([op, point.name, &point.nth.to_string()])
         .arg(path)
@@ -297,7 +349,7 @@ fn batch_round(point: &Point) {
 /// either all of them are there with the one entry that names them, or
 /// none is and no entry claims them.
 fn write_round(call: &str, mode: &str, action: AuditAction, count: usize, point: &Point) {
-    let what = format!("{call}, abort at {} #{}", point.name, point.nth);
+    let what = round_name(call, point);
     let dir = tempfile::tempdir().unwrap();
     let path = fresh(dir.path());
     abort_at(mode, point, &path);
@@ -317,8 +369,18 @@ fn write_round(call: &str, mode: &str, action: AuditAction, count: usize, point:
     assert_eq!(vault.verify().unwrap().records, stored.len(), "{what}");
 }
 
+/// How a round names itself: the call, the point, and the layout.
+fn round_name(call: &str, point: &Point) -> String {
+    let layout = if SPLIT.load(Ordering::Relaxed) {
+        ", keys apart"
+    } else {
+        ""
+    };
+    format!("{call}, abort at {} #{}{layout}", point.name, point.nth)
+}
+
 fn erase_round(point: &Point) {
-    let what = format!("erase_subject, abort at {} #{}", point.name, point.nth);
+    let what = round_name("erase_subject", point);
     let dir = tempfile::tempdir().unwrap();
     let path = fresh(dir.path());
     let subject_of = |i: usize| {
@@ -341,8 +403,34 @@ fn erase_round(point: &Point) {
         .unwrap();
     abort_at("erase", point, &path);
     let (vault, entries) = reopen_checked(&path, KEY, &what);
+    if point.name == BETWEEN.name {
+        // The keys are gone, the records not yet: none of them reads, and
+        // the erasure, repeated, removes them.
+        assert!(the_entry(&entries, AuditAction::Erase, point, &what).is_none());
+        for id in &originals[..VICTIM_RECORDS] {
+            assert!(
+                matches!(vault.get(*id), Err(Error::KeyDestroyed { .. })),
+                "{what}: {id} reads after its key was destroyed"
+            );
+        }
+        assert_eq!(
+            vault.verify().unwrap().key_destroyed,
+            VICTIM_RECORDS,
+            "{what}"
+        );
+        let again = vault.erase_subject(&SubjectId::new("victim")).unwrap();
+        assert_eq!(
+            again.records, VICTIM_RECORDS,
+            "{what}: the repeat removes them"
+        );
+        assert_eq!(
+            again.keys_destroyed, 0,
+            "{what}: no key was left to destroy"
+        );
+    }
     let victim = vault.subject_records(&SubjectId::new("victim")).unwrap();
     match the_entry(&entries, AuditAction::Erase, point, &what) {
+        None if point.name == BETWEEN.name => assert!(victim.is_empty(), "{what}"),
         Some(entry) => {
             assert!(victim.is_empty(), "{what}: erased, yet {victim:?}");
             assert_eq!(entry.count, VICTIM_RECORDS as u64, "{what}");
@@ -371,11 +459,11 @@ fn erase_round(point: &Point) {
 }
 
 fn purge_round(point: &Point) {
-    let what = format!("purge_expired, abort at {} #{}", point.name, point.nth);
+    let what = round_name("purge_expired", point);
     let dir = tempfile::tempdir().unwrap();
     let path = fresh(dir.path());
     // EXPIRING records live one hour, as many ten days; the child purges
-    // two hours later.
+    // two days later, when the first ones' keys' epoch has ended too.
     let ids = open(&path, KEY)
         .put_batch(
             (0..2 * EXPIRING)
@@ -393,6 +481,37 @@ fn purge_round(point: &Point) {
     // Reopened at the start time, when nothing has expired yet: a record
     // the purge did not delete still reads.
     let (vault, entries) = reopen_checked(&path, KEY, &what);
+    if point.name == BETWEEN.name {
+        // The ended epochs' keys are gone, their records not yet: none of
+        // them reads (even at this earlier time), the others do, and the
+        // next purge removes them.
+        assert!(the_entry(&entries, AuditAction::Purge, point, &what).is_none());
+        for id in &ids[..EXPIRING] {
+            assert!(
+                matches!(vault.get(*id), Err(Error::KeyDestroyed { .. })),
+                "{what}: {id} reads after its key was destroyed"
+            );
+        }
+        for (i, id) in ids.iter().enumerate().skip(EXPIRING) {
+            assert_eq!(
+                vault.get(*id).unwrap().prompt()[0].content(),
+                format!("purge {i}")
+            );
+        }
+        let report = vault.verify().unwrap();
+        assert_eq!(
+            (report.records, report.key_destroyed),
+            (EXPIRING, EXPIRING),
+            "{what}"
+        );
+        drop(vault);
+        let later = purge_time();
+        let vault =
+            Vault::open_in(storage(&path), KeySource::raw_key(KEY), options_at(later)).unwrap();
+        assert_eq!(vault.purge_expired().unwrap().records, EXPIRING, "{what}");
+        assert_eq!(vault.verify().unwrap().key_destroyed, 0, "{what}");
+        return;
+    }
     let left = match the_entry(&entries, AuditAction::Purge, point, &what) {
         Some(entry) => {
             assert_eq!(entry.count, EXPIRING as u64, "{what}");
@@ -407,7 +526,7 @@ fn purge_round(point: &Point) {
 }
 
 fn change_key_round(point: &Point) {
-    let what = format!("change_key, abort at {} #{}", point.name, point.nth);
+    let what = round_name("change_key", point);
     let dir = tempfile::tempdir().unwrap();
     let path = fresh(dir.path());
     let ids = open(&path, KEY)

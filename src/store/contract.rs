@@ -170,6 +170,11 @@ fn selectors_pick_the_same_rows_in_the_same_order() {
             [2, 5]
         );
         assert_eq!(ids(&mut *w, Table::Records, Select::Newest), [9]);
+        // One record by id (a purge of restored records): only that one.
+        w.put(&record(7, 2, Some(2), 70)).unwrap();
+        assert_eq!(w.delete(Table::Records, Select::Id(7)).unwrap(), 1);
+        assert_eq!(w.delete(Table::Records, Select::Id(7)).unwrap(), 0);
+        assert_eq!(ids(&mut *w, Table::Records, Select::All), [2, 5, 9]);
         let tally = w.tally(Table::Records, Select::ExpiredBy(50)).unwrap();
         assert_eq!(
             (tally.rows, tally.bytes, tally.min_expiry_ms),

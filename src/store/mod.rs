@@ -5,13 +5,15 @@
 //! the audit chain grows) live once, above this, in `crate::tables`.
 //!
 //! Two backends: SQLite (`sqlite/`, the file format) and, for the crate's
-//! own tests, memory (`memory.rs`). [`Storage`] names one and opens it.
+//! own tests, memory (`memory/`). [`Storage`] names one and opens it; with
+//! the keys apart, `split.rs` is one backend over two.
 
 #[cfg(all(test, feature = "internals"))]
 mod contract;
 #[cfg(feature = "internals")]
 mod memory;
 pub(crate) mod read_logs;
+mod split;
 mod sqlite;
 mod storage;
 

@@ -4,8 +4,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::Backend;
+use super::split::{SplitBackend, read_split_row};
 use super::sqlite::{SqliteBackend, remove_database};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Default page cache of a SQLite vault's writer connection, in MiB. It
 /// holds file pages as stored: sealed records, wrapped keys, never
@@ -16,8 +17,9 @@ pub const DEFAULT_PAGE_CACHE_MIB: u32 = 16;
 /// values are clamped.
 const MAX_PAGE_CACHE_MIB: u32 = 1 << 20;
 
-/// Where a vault's rows are kept: today one SQLite file. Holds no secret;
-/// cheap to clone.
+/// Where a vault's rows are kept: one SQLite file, or the records in one
+/// and the keys in another ([`Storage::keys_in`]). Holds no secret; cheap
+/// to clone.
 ///
 /// [`Vault::create`](crate::Vault::create) and
 /// [`Vault::open`](crate::Vault::open) take a path and mean
@@ -35,6 +37,8 @@ const MAX_PAGE_CACHE_MIB: u32 = 1 << 20;
 #[derive(Clone)]
 pub struct Storage {
     place: Place,
+    /// Where the keys are kept, if apart from the records.
+    keys: Option<Place>,
 }
 
 #[derive(Clone)]
@@ -56,6 +60,7 @@ impl Storage {
                 path: path.as_ref().to_path_buf(),
                 page_cache_mib: None,
             },
+            keys: None,
         }
     }
 
@@ -67,7 +72,42 @@ impl Storage {
     pub fn memory() -> Self {
         Self {
             place: Place::Memory(std::sync::Arc::default()),
+            keys: None,
         }
+    }
+
+    /// Keeps the vault's keys in `keys`, apart from its records, which stay
+    /// in `self` (DESIGN.md, "Keys apart"). The keys store holds the header,
+    /// every wrapped key, the ingest and recovery material: everything that
+    /// can unwrap a record. The record store holds the sealed records, the
+    /// PII mappings and the audit log.
+    ///
+    /// An erasure or a purge destroys keys in the keys store; a backup of
+    /// the record store taken before it then opens (with the current keys
+    /// store) with those records unreadable, [`Error::KeyDestroyed`], and
+    /// the next purge removes them. So back up the record store as usual
+    /// and keep backups of the keys store no longer than your erasure
+    /// deadline.
+    ///
+    /// The two stores are made together by
+    /// [`Vault::create_in`](crate::Vault::create_in) and carry one vault
+    /// id: any other pairing is refused with [`Error::StorageMismatch`].
+    /// `keys`' own settings are kept; its own `keys_in`, if any, is not.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// use llmvault::{KdfParams, KeySource, Storage, Vault, VaultOptions};
+    /// let storage = Storage::sqlite(dir.path().join("records.vault"))
+    ///     .keys_in(Storage::sqlite(dir.path().join("keys.vault")));
+    /// let opts = VaultOptions::default().kdf(KdfParams::minimum());
+    /// let key = KeySource::passphrase("pw");
+    /// drop(Vault::create_in(&storage, &key, &opts)?);
+    /// let vault = Vault::open_in(&storage, &key, &opts)?;
+    /// # Ok::<(), llmvault::Error>(())
+    /// ```
+    pub fn keys_in(mut self, keys: Storage) -> Self {
+        self.keys = Some(keys.place);
+        self
     }
 
     /// SQLite: the page cache of the connection that writes and serves
@@ -89,17 +129,67 @@ impl Storage {
 
     /// Whether something is already where a new vault would go.
     pub(crate) fn is_taken(&self) -> bool {
-        match &self.place {
+        self.places().any(Place::is_taken)
+    }
+
+    /// Makes the storage of a new vault, its tables empty. `page_cache_mib`
+    /// comes from the deprecated option when the storage does not set it.
+    pub(crate) fn create(&self, page_cache_mib: Option<u32>) -> Result<Box<dyn Backend>> {
+        let records = self.place.create(page_cache_mib)?;
+        let Some(keys_place) = &self.keys else {
+            return Ok(records);
+        };
+        let made = keys_place.create(None).and_then(|keys| {
+            SplitBackend::mark_new(&*records, &*keys)?;
+            SplitBackend::pair(records, keys)
+        });
+        match made {
+            Ok(split) => Ok(Box::new(split)),
+            Err(e) => {
+                // The record store is ours (just made); the keys store too,
+                // unless it was there before.
+                self.place.discard();
+                if !matches!(e, Error::AlreadyExists) {
+                    keys_place.discard();
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Opens the storage of an existing vault: with the keys apart, checks
+    /// that the two stores are the halves of one vault; without, that the
+    /// store is not one half of a split vault.
+    pub(crate) fn open(&self, page_cache_mib: Option<u32>) -> Result<Box<dyn Backend>> {
+        let records = self.place.open(page_cache_mib)?;
+        match &self.keys {
+            None if read_split_row(&*records)?.is_some() => Err(Error::StorageMismatch),
+            None => Ok(records),
+            Some(keys) => Ok(Box::new(SplitBackend::pair(records, keys.open(None)?)?)),
+        }
+    }
+
+    /// Removes what a create that failed half-way made (best effort).
+    pub(crate) fn discard(&self) {
+        self.places().for_each(Place::discard);
+    }
+
+    fn places(&self) -> impl Iterator<Item = &Place> {
+        std::iter::once(&self.place).chain(self.keys.as_ref())
+    }
+}
+
+impl Place {
+    fn is_taken(&self) -> bool {
+        match self {
             Place::Sqlite { path, .. } => path.exists(),
             #[cfg(feature = "internals")]
             Place::Memory(m) => m.is_created(),
         }
     }
 
-    /// Makes the storage of a new vault, its tables empty. `page_cache_mib`
-    /// comes from the deprecated option when the storage does not set it.
-    pub(crate) fn create(&self, page_cache_mib: Option<u32>) -> Result<Box<dyn Backend>> {
-        match &self.place {
+    fn create(&self, page_cache_mib: Option<u32>) -> Result<Box<dyn Backend>> {
+        match self {
             Place::Sqlite {
                 path,
                 page_cache_mib: own,
@@ -115,9 +205,8 @@ impl Storage {
         }
     }
 
-    /// Opens the storage of an existing vault.
-    pub(crate) fn open(&self, page_cache_mib: Option<u32>) -> Result<Box<dyn Backend>> {
-        match &self.place {
+    fn open(&self, page_cache_mib: Option<u32>) -> Result<Box<dyn Backend>> {
+        match self {
             Place::Sqlite {
                 path,
                 page_cache_mib: own,
@@ -133,9 +222,8 @@ impl Storage {
         }
     }
 
-    /// Removes what a create that failed half-way made (best effort).
-    pub(crate) fn discard(&self) {
-        match &self.place {
+    fn discard(&self) {
+        match self {
             Place::Sqlite { path, .. } => remove_database(path),
             #[cfg(feature = "internals")]
             Place::Memory(m) => m.discard(),
@@ -151,7 +239,20 @@ fn cache(own: Option<u32>, from_options: Option<u32>) -> u32 {
 
 impl fmt::Debug for Storage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.place {
+        match &self.keys {
+            None => self.place.fmt(f),
+            Some(keys) => f
+                .debug_struct("Storage")
+                .field("records", &self.place)
+                .field("keys", keys)
+                .finish(),
+        }
+    }
+}
+
+impl fmt::Debug for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
             Place::Sqlite {
                 path,
                 page_cache_mib,

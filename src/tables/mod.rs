@@ -17,6 +17,8 @@ mod purge;
 pub(crate) mod read_logs;
 mod staged;
 
+pub(crate) use purge::ERASED_PREFIX;
+
 use std::ops::ControlFlow;
 
 use crate::error::{Error, Result};

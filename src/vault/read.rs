@@ -132,12 +132,14 @@ impl Vault {
     /// Authenticates every stored key and record, expired ones included,
     /// after the storage engine's own consistency check (SQLite's
     /// `integrity_check`): a damaged index would otherwise make lookups
-    /// leave records out without any read failing.
+    /// leave records out without any read failing. Records whose key is
+    /// gone (put back from a backup, or their key row deleted) are counted
+    /// in [`VerifyReport::key_destroyed`], not a failure: they cannot be
+    /// read, and a purge removes them.
     ///
     /// # Errors
     /// The first failure: [`Error::Corrupt`] from the consistency check,
-    /// [`Error::KeyTampered`], [`Error::Tampered`] naming the record, or
-    /// [`Error::KeyDestroyed`].
+    /// [`Error::KeyTampered`], or [`Error::Tampered`] naming the record.
     pub fn verify(&self) -> Result<VerifyReport> {
         self.verify_as(&self.actor)
     }
@@ -167,9 +169,14 @@ impl Vault {
         let now_ms = self.now_ms();
         self.store.each_record(&mut |row| {
             let expired = row.expires_at_ms <= now_ms;
-            self.open_row(row)?;
-            report.records += 1;
-            report.expired += usize::from(expired);
+            match self.open_row(row) {
+                Ok(_) => {
+                    report.records += 1;
+                    report.expired += usize::from(expired);
+                }
+                Err(Error::KeyDestroyed { .. }) => report.key_destroyed += 1,
+                Err(e) => return Err(e),
+            }
             Ok(())
         })?;
         Ok(report)

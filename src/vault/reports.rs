@@ -39,4 +39,11 @@ pub struct VerifyReport {
     /// purge deletes them. Not zero means someone staged what the vault
     /// would not accept: see the `IngestSetAside` audit entries.
     pub set_aside: usize,
+    /// Records whose data key is gone: with the keys apart
+    /// ([`Storage::keys_in`](crate::Storage::keys_in)), records put back
+    /// from a backup of the record store after an erasure or a purge
+    /// destroyed their keys. Not counted in `records`; they read as
+    /// [`Error::KeyDestroyed`](crate::Error::KeyDestroyed), never as
+    /// content, and the next purge removes them.
+    pub key_destroyed: usize,
 }

@@ -195,6 +195,7 @@ impl WriteTxn for MemoryWrite<'_> {
         let t = &mut self.work;
         let n = match (table, select) {
             (T::Meta, S::Name(n)) => u64::from(t.meta.remove(n).is_some()),
+            (T::Records, S::Id(id)) => u64::from(t.records.remove(&id).is_some()),
             (T::Records, S::ExpiredBy(at)) => drain(&mut t.records, |r| r.expires_at_ms <= at),
             (T::Records, S::Subject(Some(tag))) => {
                 drain(&mut t.records, |r| r.subject.as_ref() == Some(tag))

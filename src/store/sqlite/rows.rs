@@ -314,6 +314,7 @@ pub(super) fn delete<'a>(table: Table, select: &Select<'a>) -> Result<Query<'a>>
     let at = |t: &i64| Args::new([int_v(*t)]);
     Ok(match (table, select) {
         (T::Meta, S::Name(n)) => ("DELETE FROM meta WHERE name = ?1", Args::new([text(n)])),
+        (T::Records, S::Id(id)) => ("DELETE FROM records WHERE id = ?1", Args::new([int(*id)?])),
         (T::Records, S::ExpiredBy(t)) => ("DELETE FROM records WHERE expires_at <= ?1", at(t)),
         (T::Records, S::Subject(Some(tag))) => (
             "DELETE FROM records WHERE subject = ?1",
