@@ -390,3 +390,34 @@ fn storage_debug_names_both_stores() {
     );
     assert!(format!("{:?}", s.clone()).contains("keys"));
 }
+
+#[test]
+fn only_a_vault_with_its_keys_apart_keeps_a_note_of_an_erasure() {
+    let split = Split::new();
+    let vault = split.create();
+    vault.put(record("A", 0, LONG)).unwrap();
+    vault.erase_subject(&SubjectId::new("A")).unwrap();
+    drop(vault);
+    let single = split._dir.path().join("single.vault");
+    let vault = Vault::create(&single, KeySource::passphrase(PASS), opts(&split.clock)).unwrap();
+    vault.put(record("A", 0, LONG)).unwrap();
+    vault.erase_subject(&SubjectId::new("A")).unwrap();
+    drop(vault);
+    let notes = |path: &Path| -> i64 {
+        rusqlite::Connection::open(path)
+            .unwrap()
+            .query_row(
+                "SELECT count(*) FROM meta WHERE name LIKE 'erased/%'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    assert_eq!(notes(&split.keys), 1, "the keys store notes the erasure");
+    assert_eq!(notes(&split.records), 0);
+    assert_eq!(
+        notes(&single),
+        0,
+        "a single file's backups hold its keys too"
+    );
+}

@@ -14,7 +14,7 @@ use crate::time::{JsonTime, show};
 pub fn init(g: &Global, kdf: &Kdf, out: &mut Out) -> Result<(), Fail> {
     let path = crate::vault_path(g)?;
     let params = kdf_params(kdf)?;
-    if path.exists() {
+    if path.exists() || g.keys.as_deref().is_some_and(std::path::Path::exists) {
         return Err(llmvault::Error::AlreadyExists.into());
     }
     let key = Sources {
@@ -25,7 +25,7 @@ pub fn init(g: &Global, kdf: &Kdf, out: &mut Out) -> Result<(), Fail> {
         confirm: true,
     }
     .key()?;
-    Vault::create(path, &key, crate::options(g).kdf(params))?;
+    Vault::create_in(crate::storage(g, path), &key, crate::options(g).kdf(params))?;
     out.report(
         &format!("created vault {}", path.display()),
         &json!({ "created": path }),
@@ -34,9 +34,9 @@ pub fn init(g: &Global, kdf: &Kdf, out: &mut Out) -> Result<(), Fail> {
 
 pub fn purge(g: &Global, maintenance: bool, out: &mut Out) -> Result<(), Fail> {
     let report = if maintenance {
-        let path = crate::existing_vault(g)?;
+        let storage = crate::existing_vault(g)?;
         let bar = progress("purging");
-        let report = Vault::open_for_maintenance(&path)?.purge_expired();
+        let report = Vault::open_for_maintenance_in(&storage)?.purge_expired();
         bar.finish_and_clear();
         report?
     } else {
@@ -211,8 +211,8 @@ pub fn rotate(g: &Global, out: &mut Out) -> Result<(), Fail> {
 
 /// Counts and sizes, read without the key (nothing is decrypted).
 pub fn stats(g: &Global, out: &mut Out) -> Result<(), Fail> {
-    let path = crate::existing_vault(g)?;
-    let s = Vault::open_for_maintenance(&path)?.stats()?;
+    let storage = crate::existing_vault(g)?;
+    let s = Vault::open_for_maintenance_in(&storage)?.stats()?;
     if out.json {
         return out.json_line(&json!({
             "records": s.records, "expired": s.expired, "sealed_bytes": s.sealed_bytes,

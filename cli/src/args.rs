@@ -29,9 +29,13 @@ pub struct Cli {
 /// Options every subcommand takes: where the vault is and what opens it.
 #[derive(Debug, Args)]
 pub struct Global {
-    /// The vault file.
+    /// The vault file (with --keys: the record store).
     #[arg(long, global = true, env = "LLMVAULT_PATH", value_name = "PATH")]
     pub vault: Option<PathBuf>,
+
+    /// The keys store of a vault whose keys are kept apart from its records.
+    #[arg(long, global = true, env = "LLMVAULT_KEYS", value_name = "PATH")]
+    pub keys: Option<PathBuf>,
 
     /// Read the passphrase from this file (its first line). Else the
     /// LLMVAULT_PASSPHRASE environment variable, else a prompt.

@@ -94,7 +94,12 @@ fn hint(e: &Error) -> &'static str {
         Error::KdfParams { .. } => "choose a value in the range shown",
         Error::TtlTooLong { .. } => "ask for a shorter --ttl",
         Error::UnsupportedVersion { .. } => "use a newer llmvault to open this vault",
-        Error::AlreadyExists => "choose another --vault path, or open the existing vault",
+        Error::AlreadyExists => {
+            "choose another --vault (and --keys) path, or open the existing vault"
+        }
+        Error::StorageMismatch => {
+            "give the vault's own --keys file with its --vault file (or neither, for a one-file vault)"
+        }
         Error::Corrupt { .. } => "check --vault points at a vault file; restore it from a backup",
         Error::KeyChanged => "the key was changed meanwhile; run the command again",
         Error::KeySourceNeeded => {

@@ -19,11 +19,11 @@ mod records;
 mod time;
 mod transfer;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
-use llmvault::{Actor, Vault, VaultOptions};
+use llmvault::{Actor, Storage, Vault, VaultOptions};
 
 use args::{Cli, Command, Global};
 use fail::Fail;
@@ -74,16 +74,30 @@ fn vault_path(g: &Global) -> Result<&Path, Fail> {
         .ok_or_else(|| Fail::usage("no vault given: use --vault PATH or set LLMVAULT_PATH"))
 }
 
-/// The path of a vault that must already exist.
-fn existing_vault(g: &Global) -> Result<PathBuf, Fail> {
+/// The storage of a vault that must already exist: the `--vault` file,
+/// and the `--keys` file if its keys are kept apart.
+fn existing_vault(g: &Global) -> Result<Storage, Fail> {
     let path = vault_path(g)?;
-    if !path.is_file() {
-        return Err(Fail::other(format!(
-            "no vault at {}: check --vault, or create one with `llmvault init`",
-            path.display()
-        )));
+    for (file, flag) in
+        std::iter::once((path, "--vault")).chain(g.keys.as_deref().map(|k| (k, "--keys")))
+    {
+        if !file.is_file() {
+            return Err(Fail::other(format!(
+                "no vault at {}: check {flag}, or create one with `llmvault init`",
+                file.display()
+            )));
+        }
     }
-    Ok(path.to_path_buf())
+    Ok(storage(g, path))
+}
+
+/// The `--vault` file, with its keys in `--keys` if given.
+fn storage(g: &Global, path: &Path) -> Storage {
+    let records = Storage::sqlite(path);
+    match &g.keys {
+        Some(keys) => records.keys_in(Storage::sqlite(keys)),
+        None => records,
+    }
 }
 
 /// Options for opening: the actor from `--actor`/`--purpose`.
@@ -101,12 +115,10 @@ fn open(g: &Global) -> Result<Vault, Fail> {
 }
 
 fn open_with(g: &Global, options: &VaultOptions) -> Result<Vault, Fail> {
-    let path = existing_vault(g)?;
+    let storage = existing_vault(g)?;
     if let Some(file) = &g.shares_file {
         let shares = keys::shares(file)?;
-        return Ok(Vault::open_with_shares_and_options(
-            &path, &shares, options,
-        )?);
+        return Ok(Vault::open_with_shares_in(&storage, &shares, options)?);
     }
     let key = keys::Sources {
         file: g.passphrase_file.as_deref(),
@@ -116,5 +128,5 @@ fn open_with(g: &Global, options: &VaultOptions) -> Result<Vault, Fail> {
         confirm: false,
     }
     .key()?;
-    Ok(Vault::open(&path, &key, options)?)
+    Ok(Vault::open_in(&storage, &key, options)?)
 }

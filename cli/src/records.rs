@@ -34,9 +34,9 @@ pub fn put(g: &Global, p: &Put, out: &mut Out) -> Result<(), Fail> {
     };
     let id = match ingest_key(p)? {
         Some(key) => {
-            let path = crate::existing_vault(g)?;
+            let storage = crate::existing_vault(g)?;
             let ingestor =
-                Ingestor::open_with_options(&path, &key, &options).map_err(ingest_failed)?;
+                Ingestor::open_in_with_options(&storage, &key, &options).map_err(ingest_failed)?;
             ingestor.put(record(&clock)?).map_err(ingest_failed)?
         }
         None => {

@@ -1,12 +1,13 @@
 //! What a purge and an erasure remove, in one transaction each. The
 //! cascades are here, once: a backend only deletes what it is told.
 //!
-//! An erasure also leaves a note that the subject was erased (a `meta`
-//! row `erased/<subject tag>`, FORMAT.md §8), kept until the last epoch of
-//! the keys it destroyed ends. With keys apart (DESIGN.md, "Keys apart")
-//! a backup of the record store can bring the subject's records back
-//! after their keys are gone; a purge finds them by that note and deletes
-//! those whose key is gone.
+//! With the keys apart (DESIGN.md, "Keys apart") a backup of the record
+//! store can bring an erased subject's records back after their keys are
+//! gone. So there an erasure also leaves a note in the keys store that the
+//! subject was erased (a `meta` row `erased/<subject tag>`, FORMAT.md §8),
+//! kept until the last epoch of the keys it destroyed ends; a purge finds
+//! the restored records by it and deletes those whose key is gone. A
+//! single-file vault's backups hold its keys too, so it keeps no note.
 
 use std::ops::ControlFlow;
 
@@ -115,7 +116,7 @@ impl Txn<'_> {
             Ok(ControlFlow::Continue(()))
         })?;
         self.raw.delete(Table::Keys, subject)?;
-        if let Some(until) = last_epoch_end {
+        if let Some(until) = last_epoch_end.filter(|_| self.raw.keys_apart()) {
             let name = format!(
                 "{ERASED_PREFIX}{}",
                 crate::store::read_logs::name_to_hex(tag)

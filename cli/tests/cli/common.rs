@@ -13,17 +13,29 @@ pub(crate) const PASSPHRASE: &str = "correct horse battery staple";
 pub(crate) struct Fixture {
     dir: tempfile::TempDir,
     pub(crate) vault: PathBuf,
+    /// The keys store given with `--keys`, for a vault with its keys apart.
+    pub(crate) keys: Option<PathBuf>,
     pub(crate) passphrase_file: PathBuf,
 }
 
 impl Fixture {
     /// A new vault made with the cheapest KDF.
     pub(crate) fn new() -> Self {
+        Self::made(false)
+    }
+
+    /// A new vault with its keys in a file of their own (`--keys`).
+    pub(crate) fn keys_apart() -> Self {
+        Self::made(true)
+    }
+
+    fn made(keys_apart: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let passphrase_file = dir.path().join("passphrase");
         std::fs::write(&passphrase_file, format!("{PASSPHRASE}\n")).unwrap();
         let f = Self {
             vault: dir.path().join("log.vault"),
+            keys: keys_apart.then(|| dir.path().join("keys.vault")),
             dir,
             passphrase_file,
         };
@@ -39,8 +51,12 @@ impl Fixture {
     pub(crate) fn bare(&self) -> Command {
         let mut cmd = Command::new(BIN);
         cmd.arg("--vault").arg(&self.vault);
+        if let Some(keys) = &self.keys {
+            cmd.arg("--keys").arg(keys);
+        }
         for var in [
             "LLMVAULT_PATH",
+            "LLMVAULT_KEYS",
             "LLMVAULT_PASSPHRASE",
             "LLMVAULT_NEW_PASSPHRASE",
             "LLMVAULT_ACTOR",

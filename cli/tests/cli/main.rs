@@ -9,5 +9,6 @@ mod audit;
 mod common;
 mod export;
 mod keys;
+mod keys_apart;
 mod pii;
 mod records;
