@@ -203,6 +203,27 @@ fn a_restored_backup_of_the_records_does_not_bring_back_what_was_erased_or_purge
             );
         }
     }
+    // And no key of A's or C's scope is left in the keys store: the
+    // subject tags the backup's rows carry have no key row, B's has one.
+    let backup = rusqlite::Connection::open(r.backup.join("records.vault")).unwrap();
+    let keys = rusqlite::Connection::open(&r.split.keys).unwrap();
+    for (who, ids, left) in [("A", &r.a, 0), ("B", &r.b, 1), ("C", &r.c, 0)] {
+        let tag: Vec<u8> = backup
+            .query_row(
+                "SELECT subject FROM records WHERE id = ?1",
+                [ids[0].as_u64() as i64],
+                |row| row.get(0),
+            )
+            .unwrap();
+        let n: i64 = keys
+            .query_row(
+                "SELECT count(*) FROM keys WHERE subject = ?1",
+                [&tag],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, left, "key rows of {who}'s scope in the keys store");
+    }
 }
 
 #[test]
