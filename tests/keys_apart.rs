@@ -442,3 +442,131 @@ fn only_a_vault_with_its_keys_apart_keeps_a_note_of_an_erasure() {
         "a single file's backups hold its keys too"
     );
 }
+
+/// Backs up the closed record store, runs `between` on a fresh handle,
+/// closes it and puts the backup back.
+fn back_up_then(split: &Split, between: impl FnOnce(&Vault)) {
+    let backup = split._dir.path().join("backup-then");
+    let _ = std::fs::remove_dir_all(&backup);
+    back_up(&split.records, &backup);
+    let vault = split.open();
+    between(&vault);
+    drop(vault);
+    restore(&backup, &split.records);
+}
+
+#[test]
+fn a_staged_copy_of_an_erased_record_is_not_taken_in_again_from_a_backup() {
+    let split = Split::new();
+    let vault = split.create();
+    let ingest_key = vault.ingest_key().unwrap();
+    drop(vault);
+    let ingestor =
+        Ingestor::open_in_with_options(split.storage(), &ingest_key, opts(&split.clock)).unwrap();
+    let staged = ingestor.put(record("A", 0, LONG)).unwrap();
+    drop(ingestor);
+    // The backup holds the record still staged; then it is taken in and
+    // its subject erased.
+    back_up_then(&split, |vault| {
+        assert_eq!(
+            vault.get(staged).unwrap().prompt()[0].content(),
+            marker("A", 0)
+        );
+        assert_eq!(
+            vault.erase_subject(&SubjectId::new("A")).unwrap().records,
+            1
+        );
+    });
+    let vault = split.open();
+    match vault.get(staged) {
+        Err(Error::NotFound { .. }) => {}
+        other => panic!("the restored staged copy of an erased record: {other:?}"),
+    }
+    assert!(
+        vault
+            .subject_records(&SubjectId::new("A"))
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        vault.verify().unwrap().set_aside,
+        1,
+        "set aside, not taken in"
+    );
+}
+
+#[test]
+fn a_restored_mapping_of_an_erased_subjects_conversation_goes_with_the_purge() {
+    let split = Split::new();
+    let vault = split.create();
+    let conv = ConversationId::new("shared");
+    // First masked with no subject: the mapping is sealed under a key no
+    // erasure destroys.
+    let first = vault.pseudonymize(&conv, "mail carol@example.com").unwrap();
+    vault
+        .put(
+            NewRecord::new(conv.clone())
+                .subject(SubjectId::new("A"))
+                .prompt([Message::user(first.text.as_str())])
+                .masked(true),
+        )
+        .unwrap();
+    drop(vault);
+    back_up_then(&split, |vault| {
+        vault.erase_subject(&SubjectId::new("A")).unwrap();
+        assert_eq!(vault.restore(&conv, "<EMAIL_1>").unwrap(), "<EMAIL_1>");
+    });
+    let vault = split.open();
+    vault.purge_expired().unwrap();
+    assert_eq!(
+        vault.restore(&conv, "<EMAIL_1>").unwrap(),
+        "<EMAIL_1>",
+        "the restored mapping is gone with the restored record"
+    );
+}
+
+#[test]
+fn a_restored_record_reads_as_key_destroyed_when_its_subject_has_a_new_key_of_the_same_epoch() {
+    let split = Split::new();
+    let vault = split.create();
+    let old = vault.put(record("A", 0, LONG)).unwrap();
+    drop(vault);
+    back_up_then(&split, |vault| {
+        vault.erase_subject(&SubjectId::new("A")).unwrap();
+    });
+    let vault = split.open();
+    // The same day: A's new record gets a new key of the same epoch.
+    let new = vault.put(record("A", 1, LONG)).unwrap();
+    match vault.get(old) {
+        Err(Error::KeyDestroyed { id }) => assert_eq!(id, old),
+        other => panic!("the restored record: {other:?}"),
+    }
+    let report = vault.verify().unwrap();
+    assert_eq!((report.records, report.key_destroyed), (1, 1));
+    assert_eq!(vault.purge_expired().unwrap().records, 1);
+    assert_eq!(
+        vault.get(new).unwrap().prompt()[0].content(),
+        marker("A", 1)
+    );
+    // A key id altered to point at nothing is still `Tampered`, not this.
+    drop(vault);
+    let tamper = rusqlite::Connection::open(&split.records).unwrap();
+    let mut sealed: Vec<u8> = tamper
+        .query_row(
+            "SELECT sealed FROM records WHERE id = ?1",
+            [new.as_u64() as i64],
+            |r| r.get(0),
+        )
+        .unwrap();
+    sealed[1..9].copy_from_slice(&1_000_000_u64.to_be_bytes());
+    tamper
+        .execute(
+            "UPDATE records SET sealed = ?1 WHERE id = ?2",
+            rusqlite::params![sealed, new.as_u64() as i64],
+        )
+        .unwrap();
+    drop(tamper);
+    let vault = split.open();
+    let got = vault.get(new);
+    assert!(matches!(got, Err(Error::Tampered { .. })), "{got:?}");
+}

@@ -336,6 +336,11 @@ pub(crate) trait Backend: Send + Sync {
     /// Where reads' audit entries wait for the next write (see
     /// [`read_logs`]).
     fn read_logs(&self) -> &dyn read_logs::ReadLogs;
+    /// Whether the keys are kept in a store apart from the records, whose
+    /// backups can then outlive an erasure (`split.rs`).
+    fn keys_apart(&self) -> bool {
+        false
+    }
 }
 
 /// Reads of the logical tables.

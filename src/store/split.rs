@@ -6,7 +6,8 @@
 //! The keys store holds what can unwrap a record: the header, the wrapped
 //! tag key, the data keys, the ingest secret and ingest-wrapped keys,
 //! recovery material, the key id and key use counters and the failed-open
-//! count, and the subjects erased since their keys' epochs last ended.
+//! count, and the subjects erased since their keys' epochs last ended; and
+//! the record high-water mark, which must not roll back with the records.
 //! Everything else (records, staged records, PII mappings, the audit log
 //! and its read logs, the time index) is in the record store, which can
 //! then be backed up as usual: a copy of it opens only with a keys store,
@@ -34,14 +35,19 @@ use super::{Backend, Counter, Durability, ReadTxn, Row, Scanned, Select, Table, 
 use crate::error::{Error, Result};
 
 /// `meta` rows kept in the keys store: the header and everything that
-/// unwraps or proves keys. Every other name stays with the records.
-const KEY_META_ROWS: [&str; 6] = [
+/// unwraps or proves keys; and the record high-water mark, the floor
+/// below which no staged record is taken in, which must not roll back
+/// with a restored record store (else a staged copy of an erased record,
+/// restored with it, would be taken in again under a live ingest key).
+/// Every other name stays with the records.
+const KEY_META_ROWS: [&str; 7] = [
     "header",
     "tag_key",
     "recovery",
     "ingest_public",
     "ingest_secret",
     "ingest_mac",
+    crate::vault::META_HIGH_WATER,
 ];
 
 /// Prefixes of `meta` row names kept in the keys store.
@@ -178,6 +184,10 @@ impl Backend for SplitBackend {
     fn read_logs(&self) -> &dyn ReadLogs {
         self.records.read_logs()
     }
+
+    fn keys_apart(&self) -> bool {
+        true
+    }
 }
 
 /// A read of both stores, each started when first needed.
@@ -307,9 +317,9 @@ mod tests {
             assert_eq!(meta_side(name), Side::Keys, "{name}");
         }
         assert_eq!(meta_side("erased/00"), Side::Keys);
+        assert_eq!(meta_side("record_high_water"), Side::Keys);
         for name in [
             "audit_newest",
-            "record_high_water",
             "record_high_water_audited",
             "time-index/0000000000000000",
             "time-index-from",

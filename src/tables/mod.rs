@@ -17,7 +17,7 @@ mod purge;
 pub(crate) mod read_logs;
 mod staged;
 
-pub(crate) use purge::ERASED_PREFIX;
+pub(crate) use purge::{ERASED_PREFIX, ErasureNote};
 
 use std::ops::ControlFlow;
 
@@ -159,6 +159,16 @@ impl Tables {
     /// Every stored key.
     pub(crate) fn keys(&self) -> Result<Vec<KeyRow>> {
         keys::all(&mut *self.read()?)
+    }
+
+    /// Whether the keys are kept apart from the records.
+    pub(crate) fn keys_apart(&self) -> bool {
+        self.backend.keys_apart()
+    }
+
+    /// The note an erasure of this subject left, with the keys apart.
+    pub(crate) fn erasure_note(&self, subject: &IdTag) -> Result<Option<ErasureNote>> {
+        purge::erasure_note(&mut *self.read()?, subject)
     }
 
     /// Whether a key of this subject (or of none) whose epoch ends in

@@ -6,19 +6,55 @@
 //! gone. So there an erasure also leaves a note in the keys store that the
 //! subject was erased (a `meta` row `erased/<subject tag>`, FORMAT.md §8),
 //! kept until the last epoch of the keys it destroyed ends; a purge finds
-//! the restored records by it and deletes those whose key is gone. A
-//! single-file vault's backups hold its keys too, so it keeps no note.
+//! the restored records by it and deletes those whose key is gone, with
+//! the PII mappings of their conversations. A single-file vault's backups
+//! hold its keys too, so it keeps no note.
 
 use std::ops::ControlFlow;
 
 use super::Txn;
 use crate::error::Result;
 use crate::keys::IdTag;
-use crate::store::{ReadTxn, Row, Select, Table};
+use crate::store::read_logs::{name_from_hex, name_to_hex};
+use crate::store::{Counter, ReadTxn, Row, Select, Table};
 
-/// Prefix of the `meta` rows naming an erased subject's tag (hex); the
-/// value is the end of the last epoch its destroyed keys had (i64 BE ms).
+/// Prefix of the `meta` rows naming an erased subject's tag (hex).
 pub(crate) const ERASED_PREFIX: &str = "erased/";
+
+/// What an erasure note says: until when it is kept (the end of the last
+/// epoch of the keys the erasure destroyed), and the key id counter when
+/// it was written (every key of the subject below it was destroyed).
+/// Stored as `until (i64 BE) ‖ key floor (u64 BE)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ErasureNote {
+    pub(crate) until_ms: i64,
+    pub(crate) key_floor: u64,
+}
+
+impl ErasureNote {
+    fn name(tag: &IdTag) -> String {
+        format!("{ERASED_PREFIX}{}", name_to_hex(tag))
+    }
+
+    fn to_bytes(self) -> Vec<u8> {
+        let mut out = self.until_ms.to_be_bytes().to_vec();
+        out.extend_from_slice(&self.key_floor.to_be_bytes());
+        out
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        let (until, floor) = bytes.split_first_chunk::<8>()?;
+        Some(Self {
+            until_ms: i64::from_be_bytes(*until),
+            key_floor: u64::from_be_bytes(<[u8; 8]>::try_from(floor).ok()?),
+        })
+    }
+}
+
+/// The erasure note of a subject, if there is one that parses.
+pub(super) fn erasure_note(r: &mut dyn ReadTxn, tag: &IdTag) -> Result<Option<ErasureNote>> {
+    Ok(super::meta_value(r, &ErasureNote::name(tag))?.and_then(|v| ErasureNote::from_bytes(&v)))
+}
 
 impl Txn<'_> {
     /// Deletes what expired by `now_ms`: PII mappings, staged records
@@ -42,38 +78,38 @@ impl Txn<'_> {
     fn delete_restored(&mut self, now_ms: i64) -> Result<u64> {
         let mut deleted = 0;
         for (name, value) in super::meta_with_prefix(&mut *self.raw, ERASED_PREFIX)? {
-            let until = <[u8; 8]>::try_from(value.as_slice()).map(i64::from_be_bytes);
-            let tag = name
-                .strip_prefix(ERASED_PREFIX)
-                .and_then(crate::store::read_logs::name_from_hex);
-            let (Ok(until), Some(tag)) = (until, tag) else {
+            let note = ErasureNote::from_bytes(&value);
+            let tag = name.strip_prefix(ERASED_PREFIX).and_then(name_from_hex);
+            let (Some(note), Some(tag)) = (note, tag) else {
                 // Not a row this crate writes: drop it, it guards nothing.
                 self.raw.delete(Table::Meta, Select::Name(&name))?;
                 continue;
             };
-            if until <= now_ms {
+            if note.until_ms <= now_ms {
                 self.raw.delete(Table::Meta, Select::Name(&name))?;
                 continue;
             }
-            let mut keyless = Vec::new();
-            let mut key_ids = Vec::new();
+            let mut found = Vec::new();
             self.raw
                 .scan(Table::Records, Select::Subject(Some(&tag)), &mut |row| {
                     if let Ok(Row::Record(r)) = row {
                         // A record whose key id does not read is damaged,
                         // not restored: `verify` names it.
                         if let Ok(key_id) = crate::seal::key_id(&r.sealed) {
-                            key_ids.push((r.id, key_id));
+                            found.push((r.id, r.conversation, key_id));
                         }
                     }
                     Ok(ControlFlow::Continue(()))
                 })?;
-            for (id, key_id) in key_ids {
-                if self.raw.get(Table::Keys, Select::Id(key_id))?.is_none() {
-                    keyless.push(id);
+            for (id, conversation, key_id) in found {
+                if self.raw.get(Table::Keys, Select::Id(key_id))?.is_some() {
+                    continue;
                 }
-            }
-            for id in keyless {
+                // The erasure deleted the mappings of the subject's
+                // conversations, whatever key sealed them; the backup
+                // brought them back with the records.
+                self.raw
+                    .delete(Table::PiiMaps, Select::Conversation(&conversation))?;
                 deleted += self.raw.delete(Table::Records, Select::Id(id))?;
             }
         }
@@ -103,7 +139,7 @@ impl Txn<'_> {
         let records = self.raw.delete(Table::Records, subject)?;
         failpoint!("erase-records-deleted");
         let mut keys = Vec::new();
-        let mut last_epoch_end = None;
+        let mut last_epoch_end: Option<i64> = None;
         self.raw.scan(Table::Keys, subject, &mut |row| {
             match row {
                 Ok(Row::Key(k)) => {
@@ -111,22 +147,38 @@ impl Txn<'_> {
                     last_epoch_end = last_epoch_end.max(Some(k.scope.not_after_ms));
                 }
                 Ok(_) => {}
-                Err(damaged) => keys.extend(damaged.id),
+                Err(damaged) => {
+                    keys.extend(damaged.id);
+                    // Its epoch unknown: the note is kept until the latest
+                    // epoch a record could name.
+                    last_epoch_end = Some(i64::MAX);
+                }
             }
             Ok(ControlFlow::Continue(()))
         })?;
         self.raw.delete(Table::Keys, subject)?;
-        if let Some(until) = last_epoch_end.filter(|_| self.raw.keys_apart()) {
-            let name = format!(
-                "{ERASED_PREFIX}{}",
-                crate::store::read_logs::name_to_hex(tag)
-            );
-            let kept = super::meta_value(&mut *self.raw, &name)?
-                .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
-                .map_or(i64::MIN, i64::from_be_bytes);
+        if self.raw.keys_apart() && !keys.is_empty() {
+            let earlier = erasure_note(&mut *self.raw, tag)?;
+            let key_floor = match self
+                .raw
+                .get(Table::Counters, Select::Counter(Counter::KeyIds))?
+            {
+                Some(Row::Counter {
+                    value: Some(next), ..
+                }) => u64::try_from(next).unwrap_or(0),
+                _ => 0,
+            };
+            let note = ErasureNote {
+                until_ms: last_epoch_end.unwrap_or(i64::MAX),
+                key_floor,
+            };
+            let note = earlier.map_or(note, |e| ErasureNote {
+                until_ms: note.until_ms.max(e.until_ms),
+                key_floor: note.key_floor.max(e.key_floor),
+            });
             self.raw.put(&Row::Meta {
-                name,
-                value: until.max(kept).to_be_bytes().to_vec(),
+                name: ErasureNote::name(tag),
+                value: note.to_bytes(),
             })?;
         }
         Ok((usize::try_from(records).unwrap_or(usize::MAX), keys))

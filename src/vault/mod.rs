@@ -302,13 +302,24 @@ impl Vault {
             .epoch_end_ms(record.expires_at_ms)
             .ok_or(Error::Tampered { id })?;
         let subject = record.subject.as_ref();
-        if self
+        if !self
             .store
             .scope_has_key(subject, record.expires_at_ms, epoch_end)?
         {
-            Err(Error::Tampered { id })
-        } else {
-            Err(Error::KeyDestroyed { id })
+            return Err(Error::KeyDestroyed { id });
+        }
+        // With the keys apart, a record put back from a backup after its
+        // subject was erased names a key the erasure destroyed, while the
+        // subject may have a new key for the same epoch since.
+        let erased = match subject {
+            Some(tag) => self.store.erasure_note(tag)?,
+            None => None,
+        };
+        match erased {
+            Some(note) if key_id < note.key_floor && epoch_end <= note.until_ms => {
+                Err(Error::KeyDestroyed { id })
+            }
+            _ => Err(Error::Tampered { id }),
         }
     }
 

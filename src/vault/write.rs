@@ -300,14 +300,22 @@ impl Vault {
         destroyed: &[u64],
     ) -> Result<()> {
         let mut sealers = Some(sealers);
-        self.commit_then(txn, &mut || {
+        let committed = self.commit_then(txn, &mut || {
             for (scope, sealer) in sealers.take().into_iter().flatten() {
                 self.keyring.insert(scope, sealer.key);
             }
             if !destroyed.is_empty() {
                 self.keyring.forget(destroyed);
             }
-        })
+        });
+        // With the keys apart, a commit can fail after the keys store's
+        // part committed: the keys may be gone from the store, so they go
+        // from memory too (forgetting a key that is still stored only
+        // costs an unwrap).
+        if committed.is_err() && !destroyed.is_empty() {
+            self.keyring.forget(destroyed);
+        }
+        committed
     }
 
     /// The key to seal the next record of `scope` with, inside `txn`:
