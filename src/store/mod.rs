@@ -383,11 +383,6 @@ pub(crate) trait WriteTxn: ReadTxn {
     /// §12) with its expiry lowered to at most `expires_cap_ms` (or set to
     /// it, if the stored one is not an integer), without reading its bytes.
     fn set_aside(&mut self, id: u64, expires_cap_ms: i64) -> Result<()>;
-    /// Whether the keys are kept in a store apart from the records, whose
-    /// backups can then outlive an erasure (`split.rs`).
-    fn keys_apart(&self) -> bool {
-        false
-    }
     /// Makes every change reach the transaction's [`Durability`]. Writers
     /// stay out until the transaction is dropped (a [`Durability::Scrubbed`]
     /// one scrubs then, after the vault's own bookkeeping).

@@ -293,10 +293,6 @@ impl WriteTxn for SplitWrite<'_> {
         self.records.set_aside(id, expires_cap_ms)
     }
 
-    fn keys_apart(&self) -> bool {
-        true
-    }
-
     fn commit(&mut self) -> Result<()> {
         // Keys first: see the module docs.
         if let Some(keys) = self.keys.as_mut() {

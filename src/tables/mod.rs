@@ -63,6 +63,7 @@ impl Tables {
         Ok(Txn {
             raw: self.backend.write(durability)?,
             header: None,
+            keys_apart: self.backend.keys_apart(),
         })
     }
 
@@ -242,6 +243,8 @@ pub(crate) struct Txn<'a> {
     /// read: a batch over many subjects checks it for every key it makes,
     /// and only this transaction can change it while it runs.
     header: Option<Vec<u8>>,
+    /// Whether the vault keeps its keys apart from its records.
+    keys_apart: bool,
 }
 
 impl Txn<'_> {

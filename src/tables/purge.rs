@@ -157,7 +157,7 @@ impl Txn<'_> {
             Ok(ControlFlow::Continue(()))
         })?;
         self.raw.delete(Table::Keys, subject)?;
-        if self.raw.keys_apart() && !keys.is_empty() {
+        if self.keys_apart && !keys.is_empty() {
             let earlier = erasure_note(&mut *self.raw, tag)?;
             let key_floor = match self
                 .raw
