@@ -300,7 +300,7 @@ fn run(backend: Backend, ops: &[Op]) {
 }
 
 /// One body, one proptest per backend (each draws its own cases):
-/// `vault_matches_the_model::sqlite` and `::memory`.
+/// `vault_matches_the_model::sqlite`, `::memory` and `::postgres`.
 mod vault_matches_the_model {
     use super::*;
 
@@ -319,6 +319,13 @@ mod vault_matches_the_model {
         #[test]
         fn memory(ops in ops()) {
             run(Backend::Memory, &ops);
+        }
+
+        #[test]
+        fn postgres(ops in ops()) {
+            if common::available(Backend::Postgres) {
+                run(Backend::Postgres, &ops);
+            }
         }
     }
 }

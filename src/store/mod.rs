@@ -4,14 +4,17 @@
 //! the vault's. The rules (which key seals, what an erasure removes, how
 //! the audit chain grows) live once, above this, in `crate::tables`.
 //!
-//! Two backends: SQLite (`sqlite/`, the file format) and, for the crate's
-//! own tests, memory (`memory/`). [`Storage`] names one and opens it; with
+//! Three backends: SQLite (`sqlite/`, the file format), PostgreSQL
+//! (`postgres/`, feature `postgres`: one vault for many app servers) and,
+//! for the crate's own tests, memory (`memory/`). [`Storage`] names one and opens it; with
 //! the keys apart, `split.rs` is one backend over two.
 
 #[cfg(all(test, feature = "internals"))]
 mod contract;
 #[cfg(feature = "internals")]
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 pub(crate) mod read_logs;
 mod split;
 mod sqlite;

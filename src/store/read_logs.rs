@@ -62,4 +62,13 @@ pub(crate) trait ReadLogFile: Send {
     fn append(&mut self, bytes: &[u8]) -> Result<()>;
     /// The log's bytes from `offset` to its end.
     fn read_from(&mut self, offset: u64) -> Result<Vec<u8>>;
+    /// Whether the caller still holds the log as it left it. `false` once
+    /// another handle claimed it (a hold that is a lease can run out), or
+    /// once an append's outcome went unreported: nothing more may be
+    /// appended or folded from here, and the caller starts another log;
+    /// the lost one's entries are folded by whoever claims it. A file held
+    /// with a lock that ends only with its process is never lost.
+    fn held(&mut self) -> bool {
+        true
+    }
 }

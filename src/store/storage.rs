@@ -47,6 +47,8 @@ enum Place {
         path: PathBuf,
         page_cache_mib: Option<u32>,
     },
+    #[cfg(feature = "postgres")]
+    Postgres(super::postgres::PostgresPlace),
     #[cfg(feature = "internals")]
     Memory(std::sync::Arc<super::memory::MemoryBackend>),
 }
@@ -62,6 +64,72 @@ impl Storage {
             },
             keys: None,
         }
+    }
+
+    /// A vault in a PostgreSQL database (feature `postgres`), shared by
+    /// every process that opens it: many app servers log into one vault
+    /// (README, "Many app servers"). `conninfo` is a `postgres://` URL or
+    /// a `host=… dbname=…` string, as libpq takes them; it may carry the
+    /// password, and is never printed (`Debug` shows hosts and database).
+    ///
+    /// TLS is on when a CA file is given ([`Storage::ca_file`]), and the
+    /// server's certificate must chain to it and name the host
+    /// (`sslmode=verify-full`, whatever the string says). Without one,
+    /// only a server on this machine (`localhost`, a loopback address, a
+    /// Unix socket) is reached, in clear; anything else, or
+    /// `sslmode=require` without a CA file, is [`Error::InvalidInput`].
+    ///
+    /// The server sees what a SQLite vault file shows (FORMAT.md §10):
+    /// sealed records, wrapped keys, keyed tags, expiry times.
+    ///
+    /// ```no_run
+    /// use llmvault::{KeySource, Storage, Vault, VaultOptions};
+    /// let storage = Storage::postgres("host=db.internal user=app dbname=llm")
+    ///     .schema("llmvault")
+    ///     .ca_file("/etc/llmvault/db-ca.pem")
+    ///     .pool_size(8);
+    /// let vault = Vault::open_in(&storage, KeySource::passphrase("pw"), &VaultOptions::default())?;
+    /// # Ok::<(), llmvault::Error>(())
+    /// ```
+    #[cfg(feature = "postgres")]
+    pub fn postgres(conninfo: impl Into<String>) -> Self {
+        Self {
+            place: Place::Postgres(super::postgres::PostgresPlace::new(conninfo.into())),
+            keys: None,
+        }
+    }
+
+    /// PostgreSQL: the schema that holds the vault's tables (default
+    /// `llmvault`; made if missing). Several vaults can share a database,
+    /// one schema each. Lowercase letters, digits and `_`; anything else
+    /// fails the open with [`Error::InvalidInput`].
+    #[cfg(feature = "postgres")]
+    pub fn schema(mut self, schema: impl Into<String>) -> Self {
+        if let Place::Postgres(p) = &mut self.place {
+            p.schema = schema.into();
+        }
+        self
+    }
+
+    /// PostgreSQL: the PEM file of the CA certificate(s) the server's
+    /// certificate must chain to; turns TLS on (rustls).
+    #[cfg(feature = "postgres")]
+    pub fn ca_file(mut self, path: impl AsRef<Path>) -> Self {
+        if let Place::Postgres(p) = &mut self.place {
+            p.ca_file = Some(path.as_ref().to_path_buf());
+        }
+        self
+    }
+
+    /// PostgreSQL: connections kept open between calls (default 4; at
+    /// least 1). More are opened while more threads call at once and
+    /// closed after; each handle also keeps one for its read log.
+    #[cfg(feature = "postgres")]
+    pub fn pool_size(mut self, connections: usize) -> Self {
+        if let Place::Postgres(p) = &mut self.place {
+            p.pool_size = connections.max(1);
+        }
+        self
     }
 
     /// An empty vault store in memory, gone when the last clone of it is
@@ -121,6 +189,8 @@ impl Storage {
             Place::Sqlite { page_cache_mib, .. } => {
                 *page_cache_mib = Some(mib.clamp(1, MAX_PAGE_CACHE_MIB));
             }
+            #[cfg(feature = "postgres")]
+            Place::Postgres(_) => {}
             #[cfg(feature = "internals")]
             Place::Memory(_) => {}
         }
@@ -183,6 +253,8 @@ impl Place {
     fn is_taken(&self) -> bool {
         match self {
             Place::Sqlite { path, .. } => path.exists(),
+            #[cfg(feature = "postgres")]
+            Place::Postgres(p) => super::postgres::PostgresBackend::is_taken(p),
             #[cfg(feature = "internals")]
             Place::Memory(m) => m.is_created(),
         }
@@ -197,6 +269,8 @@ impl Place {
                 path,
                 cache(*own, page_cache_mib),
             )?)),
+            #[cfg(feature = "postgres")]
+            Place::Postgres(p) => Ok(Box::new(super::postgres::PostgresBackend::create(p)?)),
             #[cfg(feature = "internals")]
             Place::Memory(m) => {
                 m.create()?;
@@ -214,6 +288,8 @@ impl Place {
                 path,
                 cache(*own, page_cache_mib),
             )?)),
+            #[cfg(feature = "postgres")]
+            Place::Postgres(p) => Ok(Box::new(super::postgres::PostgresBackend::open(p)?)),
             #[cfg(feature = "internals")]
             Place::Memory(m) => {
                 m.check_created()?;
@@ -225,6 +301,8 @@ impl Place {
     fn discard(&self) {
         match self {
             Place::Sqlite { path, .. } => remove_database(path),
+            #[cfg(feature = "postgres")]
+            Place::Postgres(p) => super::postgres::PostgresBackend::discard(p),
             #[cfg(feature = "internals")]
             Place::Memory(m) => m.discard(),
         }
@@ -261,6 +339,8 @@ impl fmt::Debug for Place {
                 .field("path", path)
                 .field("page_cache_mib", page_cache_mib)
                 .finish(),
+            #[cfg(feature = "postgres")]
+            Place::Postgres(p) => p.fmt(f),
             #[cfg(feature = "internals")]
             Place::Memory(_) => f.write_str("Storage::Memory"),
         }

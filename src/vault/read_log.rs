@@ -166,16 +166,18 @@ impl Vault {
                 // made here is registered by the next fold.
                 empty @ None => empty.insert(self.new_read_log()?),
             };
-            let (bytes, next) = read_log::entry(
-                &self.audit_keys,
-                &log.cipher,
-                &log.name,
-                &log.written,
-                at_ms,
-                &body,
-            );
-            log.file.append(&bytes)?;
-            log.written = next;
+            let log = match self.append_entry(log, at_ms, &body) {
+                Ok(()) => log,
+                Err(_) if !log.file.held() => {
+                    // Claimed by another handle (its hold ran out) or left
+                    // in a state this handle cannot know: that handle's
+                    // sweep folds it; this read goes to a new log.
+                    let log = state.current.insert(self.new_read_log()?);
+                    self.append_entry(log, at_ms, &body)?;
+                    log
+                }
+                Err(e) => return Err(e),
+            };
             let unfolded = log.written.entries() - log.folded.entries();
             unfolded >= FOLD_AT && unfolded % FOLD_AT == 0
         };
@@ -184,6 +186,21 @@ impl Vault {
             // (busy, a full disk) is tried again later.
             let _ = self.fold_reads(Fold::Own);
         }
+        Ok(())
+    }
+
+    /// Appends one entry to `log`.
+    fn append_entry(&self, log: &mut OwnLog, at_ms: i64, body: &[u8]) -> Result<()> {
+        let (bytes, next) = read_log::entry(
+            &self.audit_keys,
+            &log.cipher,
+            &log.name,
+            &log.written,
+            at_ms,
+            body,
+        );
+        log.file.append(&bytes)?;
+        log.written = next;
         Ok(())
     }
 
@@ -230,6 +247,13 @@ impl Vault {
         let mut out = Vec::new();
         let mut plan = Plan::default();
         let mut state = self.read_logs.state();
+        // A log this handle no longer holds is another's to fold now (see
+        // `ReadLogFile::held`); asked under the writers' turn, which every
+        // claim is made under too.
+        state.retired.retain_mut(|l| l.file.held());
+        if state.current.as_mut().is_some_and(|l| !l.file.held()) {
+            state.current = None;
+        }
         for log in &mut state.retired {
             self.take_own(log, &mut out)?;
             txn.set_read_log(&log.name, FOLDED_ALL)?;

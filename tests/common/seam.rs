@@ -17,6 +17,11 @@ pub enum Backend {
     SplitSqlite,
     /// The records and the keys in two in-memory stores.
     SplitMemory,
+    /// A schema of its own in the test server's database
+    /// (`LLMVAULT_TEST_POSTGRES`, see `.ci/postgres`).
+    Postgres,
+    /// The records in one schema of the test server, the keys in another.
+    SplitPostgres,
 }
 
 /// Fresh storage for a new vault: the SQLite file at `path` (and, split,
@@ -28,7 +33,53 @@ pub fn storage(backend: Backend, path: &Path) -> Storage {
         Backend::Memory => Storage::memory(),
         Backend::SplitSqlite => Storage::sqlite(path).keys_in(Storage::sqlite(keys_path(path))),
         Backend::SplitMemory => Storage::memory().keys_in(Storage::memory()),
+        Backend::Postgres => postgres_storage(path, "r"),
+        Backend::SplitPostgres => postgres_storage(path, "r").keys_in(postgres_storage(path, "k")),
     }
+}
+
+/// The test server's connection string and CA file, if one is set up.
+/// Under `CI=true` a missing server is a failure, never a skip.
+pub fn postgres_server() -> Option<(String, String)> {
+    let conninfo = std::env::var("LLMVAULT_TEST_POSTGRES").ok();
+    let ca = std::env::var("LLMVAULT_TEST_POSTGRES_CA").ok();
+    match (conninfo, ca) {
+        (Some(conninfo), Some(ca)) => Some((conninfo, ca)),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => panic!(
+            "CI=true and no PostgreSQL server: run the tests under `bash .ci/postgres` \
+             (LLMVAULT_TEST_POSTGRES and LLMVAULT_TEST_POSTGRES_CA)"
+        ),
+        _ => None,
+    }
+}
+
+/// Whether `backend` can run here; prints why a PostgreSQL test is skipped.
+pub fn available(backend: Backend) -> bool {
+    match backend {
+        Backend::Postgres | Backend::SplitPostgres if postgres_server().is_none() => {
+            eprintln!("skipped: no PostgreSQL server (run under `bash .ci/postgres`)");
+            false
+        }
+        _ => true,
+    }
+}
+
+/// The storage in the test server for the vault a test keeps at `path`:
+/// a schema named after the path, so every handle a test opens there (in
+/// this process or another) finds the same vault, and no two tests meet.
+pub fn postgres_storage(path: &Path, role: &str) -> Storage {
+    let (conninfo, ca) = postgres_server().unwrap_or_default();
+    // FNV-1a of the path: short, stable across processes.
+    let hash = path
+        .as_os_str()
+        .as_encoded_bytes()
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    Storage::postgres(conninfo)
+        .ca_file(ca)
+        .schema(format!("t{hash:016x}_{role}"))
 }
 
 /// Where a split SQLite vault at `path` keeps its keys store.
@@ -40,7 +91,9 @@ pub fn keys_path(path: &Path) -> std::path::PathBuf {
 
 /// Runs each listed test body, `fn name(backend: Backend)`, once per
 /// backend, as the tests `name::sqlite`, `name::memory`,
-/// `name::split_sqlite` and `name::split_memory`.
+/// `name::split_sqlite`, `name::split_memory`, `name::postgres` and
+/// `name::split_postgres` (the last two against the server `.ci/postgres`
+/// starts; skipped without one, failed under `CI=true`).
 #[macro_export]
 macro_rules! on_each_backend {
     ($($name:ident),* $(,)?) => {
@@ -64,6 +117,20 @@ macro_rules! on_each_backend {
                 #[test]
                 fn split_memory() {
                     super::$name($crate::common::Backend::SplitMemory)
+                }
+
+                #[test]
+                fn postgres() {
+                    if $crate::common::available($crate::common::Backend::Postgres) {
+                        super::$name($crate::common::Backend::Postgres)
+                    }
+                }
+
+                #[test]
+                fn split_postgres() {
+                    if $crate::common::available($crate::common::Backend::SplitPostgres) {
+                        super::$name($crate::common::Backend::SplitPostgres)
+                    }
                 }
             }
         )*

@@ -1,0 +1,253 @@
+//! The write transaction: `BEGIN`, then the one row of `writer_turn`
+//! locked `FOR UPDATE`, so id counters, key use counts and the audit
+//! chain's head are read and moved by one writer at a time, across every
+//! process and server.
+
+use std::ops::ControlFlow;
+use std::sync::MutexGuard;
+use std::time::Duration;
+
+use super::connect::{Conn, Pool};
+use super::schema::{FAILED_OPENS, NEXT_KEY, NEXT_RECORD};
+use super::{is_retryable, rows, storage_error};
+use crate::error::{Error, Result};
+use crate::store::{Counter, Durability, ReadTxn, Row, Scanned, Select, Table, Tally, WriteTxn};
+
+/// Attempts at taking the writers' turn when the server reports a
+/// serialization failure or a deadlock (not expected under one lock row,
+/// but the servers that speak PostgreSQL's protocol differ).
+const BEGIN_ATTEMPTS: u32 = 5;
+
+pub(super) struct PostgresWrite<'a> {
+    pool: &'a Pool,
+    conn: Option<Conn>,
+    _turn: MutexGuard<'a, ()>,
+    durability: Durability,
+    /// A statement failed: the server aborted the transaction, and a
+    /// `COMMIT` would roll it back while reporting success.
+    failed: bool,
+    done: bool,
+}
+
+impl<'a> PostgresWrite<'a> {
+    pub(super) fn begin(
+        pool: &'a Pool,
+        turn: MutexGuard<'a, ()>,
+        durability: Durability,
+    ) -> Result<Self> {
+        // Durable transactions ask for `synchronous_commit = on` whatever
+        // the server's default; reads' audit entries need only reach the
+        // server (a crash of this process loses nothing).
+        let begin = match durability {
+            Durability::Buffered => {
+                "BEGIN; SET LOCAL synchronous_commit = off; \
+                 SELECT one FROM writer_turn FOR UPDATE"
+            }
+            Durability::Durable | Durability::Scrubbed => {
+                "BEGIN; SET LOCAL synchronous_commit = on; \
+                 SELECT one FROM writer_turn FOR UPDATE"
+            }
+        };
+        let mut attempt = 0;
+        loop {
+            let mut conn = pool.take()?;
+            match conn.client.batch_execute(begin) {
+                Ok(()) => {
+                    return Ok(Self {
+                        pool,
+                        conn: Some(conn),
+                        _turn: turn,
+                        durability,
+                        failed: false,
+                        done: false,
+                    });
+                }
+                Err(e) => {
+                    let retry = is_retryable(&e) && attempt + 1 < BEGIN_ATTEMPTS;
+                    let rolled_back = conn.client.batch_execute("ROLLBACK").is_ok();
+                    pool.give_back(conn, rolled_back);
+                    if !retry {
+                        return Err(storage_error(e));
+                    }
+                    attempt += 1;
+                    std::thread::sleep(Duration::from_millis(10 << attempt));
+                }
+            }
+        }
+    }
+
+    /// Runs `f` on the transaction's connection; a failure marks the
+    /// transaction failed.
+    fn run<T>(&mut self, f: impl FnOnce(&mut Conn) -> Result<T>) -> Result<T> {
+        if self.failed || self.done {
+            return Err(Error::Storage(
+                "the write transaction already failed or ended".into(),
+            ));
+        }
+        let conn = self
+            .conn
+            .as_mut()
+            .ok_or_else(|| Error::Storage("the write transaction has no connection".into()))?;
+        let out = f(conn);
+        if out.is_err() {
+            self.failed = true;
+        }
+        out
+    }
+}
+
+impl Drop for PostgresWrite<'_> {
+    fn drop(&mut self) {
+        let Some(mut conn) = self.conn.take() else {
+            return;
+        };
+        let healthy = if self.done {
+            if self.durability == Durability::Scrubbed {
+                // Frees the space of deleted key rows at once rather than
+                // at the next autovacuum (best effort; DESIGN.md says what
+                // PostgreSQL keeps of a deleted row regardless).
+                let _ = conn.client.batch_execute("VACUUM keys, ingest_keys");
+            }
+            true
+        } else {
+            conn.client.batch_execute("ROLLBACK").is_ok()
+        };
+        self.pool.give_back(conn, healthy);
+    }
+}
+
+impl ReadTxn for PostgresWrite<'_> {
+    fn get(&mut self, table: Table, key: Select<'_>) -> Result<Option<Row>> {
+        let query = rows::select(table, &key)?;
+        self.run(|c| rows::first(c, table, query))
+    }
+
+    fn scan(
+        &mut self,
+        table: Table,
+        select: Select<'_>,
+        each: &mut dyn FnMut(Scanned) -> Result<ControlFlow<()>>,
+    ) -> Result<()> {
+        let query = rows::select(table, &select)?;
+        self.run(|c| rows::scan(c, table, query, each))
+    }
+
+    fn tally(&mut self, table: Table, select: Select<'_>) -> Result<Tally> {
+        let query = rows::tally(table, &select)?;
+        self.run(|c| rows::count(c, query))
+    }
+}
+
+impl WriteTxn for PostgresWrite<'_> {
+    fn put(&mut self, row: &Row) -> Result<()> {
+        let query = rows::put(row)?;
+        self.run(|c| rows::execute(c, query)).map(|_| ())
+    }
+
+    fn delete(&mut self, table: Table, select: Select<'_>) -> Result<u64> {
+        let query = rows::delete(table, &select)?;
+        self.run(|c| rows::execute(c, query))
+    }
+
+    fn bump(&mut self, counter: Counter, by: u64, at_least: u64) -> Result<u64> {
+        let by = rows::int(by)?;
+        let name = match counter {
+            Counter::KeyUses(id) => {
+                let id = rows::int(id)?;
+                self.run(|c| {
+                    rows::execute(
+                        c,
+                        (
+                            "UPDATE keys SET sealed = sealed + $2 WHERE id = $1",
+                            vec![id, by],
+                        ),
+                    )
+                })?;
+                return Ok(0);
+            }
+            Counter::RecordIds => NEXT_RECORD,
+            Counter::KeyIds => NEXT_KEY,
+            Counter::FailedOpens => FAILED_OPENS,
+        };
+        let floor = rows::int(at_least)?;
+        let first = self.run(|c| {
+            let statement = c.statement(
+                "UPDATE counters SET next = GREATEST(next, $3) + $2 WHERE name = $1 \
+                 RETURNING next - $2",
+            )?;
+            let found = c
+                .client
+                .query_opt(&statement, &[&rows::Arg::Text(name), &by, &floor])
+                .map_err(|e| match e.code() {
+                    // An overflow: a stored value near the end of the range.
+                    Some(code)
+                        if *code == postgres::error::SqlState::NUMERIC_VALUE_OUT_OF_RANGE =>
+                    {
+                        rows::corrupt("a counter")
+                    }
+                    _ => storage_error(e),
+                })?;
+            let row = found.ok_or_else(|| Error::Storage(format!("no counter {name}").into()))?;
+            row.try_get::<_, i64>(0).map_err(storage_error)
+        })?;
+        match u64::try_from(first) {
+            Ok(first) if first >= at_least => Ok(first),
+            _ => Err(rows::corrupt("a counter")),
+        }
+    }
+
+    fn set_aside(&mut self, id: u64, expires_cap_ms: i64) -> Result<()> {
+        let Ok(id) = i64::try_from(id) else {
+            return Ok(());
+        };
+        self.run(|c| {
+            // Under -id, unless a row set aside before holds it (the same
+            // row staged again): then below every id there is.
+            let taken = c
+                .client
+                .query_opt("SELECT 1 FROM ingest_records WHERE id = $1", &[&-id])
+                .map_err(storage_error)?
+                .is_some();
+            let to = if taken {
+                let lowest: Option<i64> = c
+                    .client
+                    .query_one("SELECT min(id) FROM ingest_records", &[])
+                    .and_then(|r| r.try_get(0))
+                    .map_err(storage_error)?;
+                lowest.and_then(|l| l.checked_sub(1))
+            } else {
+                Some(-id)
+            };
+            match to {
+                // No negative id is left (only a forger gets here): drop it.
+                None => c
+                    .client
+                    .execute("DELETE FROM ingest_records WHERE id = $1", &[&id])
+                    .map_err(storage_error),
+                Some(to) => c
+                    .client
+                    .execute(
+                        "UPDATE ingest_records SET id = $2, expires_at = LEAST(expires_at, $3) \
+                         WHERE id = $1",
+                        &[&id, &to, &expires_cap_ms],
+                    )
+                    .map_err(storage_error),
+            }
+            .map(|_| ())
+        })
+    }
+
+    fn commit(&mut self) -> Result<()> {
+        if self.done {
+            return Err(Error::Storage("the transaction was committed".into()));
+        }
+        if self.failed {
+            return Err(Error::Storage(
+                "the write transaction was rolled back by the database".into(),
+            ));
+        }
+        self.run(|c| c.client.batch_execute("COMMIT").map_err(storage_error))?;
+        self.done = true;
+        Ok(())
+    }
+}
