@@ -13,7 +13,8 @@ use llmvault::{
     KdfParams, KeySource, Query, RecordId, SubjectId, VaultOptions,
 };
 
-// On every backend; the tests that change or count rows of the file are
+// On every backend; the tests that change rows with SQL on SQLite and
+// PostgreSQL; those that count rows of the file or need its layout are
 // plain `#[test]`s, on SQLite only.
 on_each_backend!(
     every_operation_appends_one_entry,
@@ -21,6 +22,13 @@ on_each_backend!(
     failed_opens_are_folded_in_at_the_next_open,
     the_chain_survives_a_change_of_key_and_verifies_against_its_head,
     reads_past_several_folds_and_a_log_rotation_are_each_chained_once,
+);
+on_sql_backends!(
+    a_removed_entry_is_named,
+    a_changed_entry_is_named,
+    swapped_entries_are_found,
+    an_inserted_entry_is_found,
+    a_cut_off_tail_is_found_against_a_kept_head,
 );
 
 fn actions(t: &TestVault) -> Vec<AuditAction> {
@@ -140,7 +148,11 @@ fn failed_opens_are_folded_in_at_the_next_open(backend: Backend) {
 
 /// A vault with a dozen entries, closed, for tampering.
 fn logged_vault() -> TestVault {
-    let mut t = new_vault();
+    logged_vault_on(Backend::Sqlite)
+}
+
+fn logged_vault_on(backend: Backend) -> TestVault {
+    let mut t = new_vault_on(backend);
     for i in 0..10 {
         t.put(record("c", None, &i.to_string())).unwrap();
     }
@@ -149,34 +161,34 @@ fn logged_vault() -> TestVault {
 }
 
 fn tampered_at(t: &mut TestVault, sql: &str) -> Error {
-    t.sql().execute_batch(sql).unwrap();
+    t.raw().batch(sql);
     t.reopen();
     t.audit().verify().unwrap_err()
 }
 
-#[test]
-fn a_removed_entry_is_named() {
-    let mut t = logged_vault();
+fn a_removed_entry_is_named(backend: Backend) {
+    let mut t = logged_vault_on(backend);
     let err = tampered_at(&mut t, "DELETE FROM audit WHERE seq = 5");
     assert!(matches!(err, Error::AuditTampered { seq: 5 }), "{err:?}");
 }
 
-#[test]
-fn a_changed_entry_is_named() {
-    let mut t = logged_vault();
-    let err = tampered_at(
-        &mut t,
-        "UPDATE audit SET sealed = CAST(zeroblob(length(sealed)) AS BLOB) WHERE seq = 4",
+fn a_changed_entry_is_named(backend: Backend) {
+    let mut t = logged_vault_on(backend);
+    let sealed: Vec<u8> = t.raw().one("SELECT sealed FROM audit WHERE seq = 4", &[]);
+    t.raw().execute(
+        "UPDATE audit SET sealed = ?1 WHERE seq = 4",
+        &[V::B(vec![0; sealed.len()])],
     );
+    t.reopen();
+    let err = t.audit().verify().unwrap_err();
     assert!(matches!(err, Error::AuditTampered { seq: 4 }), "{err:?}");
-    let mut t = logged_vault();
+    let mut t = logged_vault_on(backend);
     let err = tampered_at(&mut t, "UPDATE audit SET at = at + 1 WHERE seq = 6");
     assert!(matches!(err, Error::AuditTampered { seq: 6 }), "{err:?}");
 }
 
-#[test]
-fn swapped_entries_are_found() {
-    let mut t = logged_vault();
+fn swapped_entries_are_found(backend: Backend) {
+    let mut t = logged_vault_on(backend);
     let err = tampered_at(
         &mut t,
         "UPDATE audit SET seq = -1 WHERE seq = 3; UPDATE audit SET seq = 3 WHERE seq = 4; \
@@ -185,9 +197,8 @@ fn swapped_entries_are_found() {
     assert!(matches!(err, Error::AuditTampered { seq: 3 }), "{err:?}");
 }
 
-#[test]
-fn an_inserted_entry_is_found() {
-    let mut t = logged_vault();
+fn an_inserted_entry_is_found(backend: Backend) {
+    let mut t = logged_vault_on(backend);
     // Make room at 5 and copy entry 2 in: right format, wrong place in the chain.
     let err = tampered_at(
         &mut t,
@@ -197,17 +208,17 @@ fn an_inserted_entry_is_found() {
     assert!(matches!(err, Error::AuditTampered { seq: 5 }), "{err:?}");
 }
 
-#[test]
-fn a_cut_off_tail_is_found_against_a_kept_head() {
-    let mut t = logged_vault();
+fn a_cut_off_tail_is_found_against_a_kept_head(backend: Backend) {
+    let mut t = logged_vault_on(backend);
     t.reopen();
     let head = t.audit().head().unwrap();
     let kept = AuditHead::from_text(&head.to_text()).unwrap();
     assert_eq!(kept, head);
     t.close();
-    t.sql()
-        .execute("DELETE FROM audit WHERE seq >= ?1", [head.seq as i64 - 2])
-        .unwrap();
+    t.raw().execute(
+        "DELETE FROM audit WHERE seq >= ?1",
+        &[V::I(head.seq as i64 - 2)],
+    );
     // Reopening appends an Open entry: the chain itself still verifies...
     t.reopen();
     t.audit().verify().unwrap();

@@ -1,5 +1,7 @@
-//! Tampering with the vault file is detected and names the record; other
-//! records stay readable. Bytes are flipped in the real file on disk.
+//! Tampering with the stored rows is detected and names the record; other
+//! records stay readable. Bytes are flipped in the real file on disk, and
+//! rows are changed with SQL `UPDATE`s, the same ones on SQLite and on
+//! PostgreSQL (`on_sql_backends!`), which must give the same errors.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -8,14 +10,48 @@ mod common;
 use common::*;
 use llmvault::{Error, RecordId};
 
+on_sql_backends!(
+    flipping_any_byte_of_a_sealed_record_with_sql_names_that_record,
+    swapping_two_records_sealed_bytes_is_detected,
+    rewriting_the_expiry_or_moving_a_record_is_detected,
+    a_tampered_wrapped_key_is_reported_as_such,
+    a_key_row_moved_to_another_scope_while_cached_never_seals_that_scope,
+);
+
 fn sealed_of(t: &TestVault, id: RecordId) -> Vec<u8> {
-    t.sql()
-        .query_row(
-            "SELECT sealed FROM records WHERE id = ?1",
-            [id.as_u64() as i64],
-            |r| r.get(0),
+    t.raw().one(
+        "SELECT sealed FROM records WHERE id = ?1",
+        &[V::I(id.as_u64() as i64)],
+    )
+}
+
+/// As the test above, through the database: every byte of one record's
+/// sealed column changed in turn by an `UPDATE`.
+fn flipping_any_byte_of_a_sealed_record_with_sql_names_that_record(backend: Backend) {
+    let t = new_vault_on(backend);
+    let ids = t
+        .put_batch(
+            (0..3)
+                .map(|i| record("c", Some("s"), &format!("record {i}")))
+                .collect(),
         )
-        .unwrap()
+        .unwrap();
+    let victim = ids[1];
+    let original = sealed_of(&t, victim);
+    let mut sql = t.raw();
+    let set = "UPDATE records SET sealed = ?1 WHERE id = ?2";
+    for i in 0..original.len() {
+        let mut bytes = original.clone();
+        bytes[i] ^= 0x04;
+        sql.execute(set, &[V::B(bytes), V::I(victim.as_u64() as i64)]);
+        match t.get(victim) {
+            Err(Error::Tampered { id }) => assert_eq!(id, victim),
+            other => panic!("byte {i}: expected Tampered, got {other:?}"),
+        }
+        assert!(t.get(ids[0]).is_ok() && t.get(ids[2]).is_ok());
+    }
+    sql.execute(set, &[V::B(original), V::I(victim.as_u64() as i64)]);
+    assert_eq!(t.verify().unwrap().records, 3);
 }
 
 #[test]
@@ -60,80 +96,58 @@ fn flipping_any_byte_of_a_sealed_record_on_disk_names_that_record() {
     assert_eq!(t.verify().unwrap().records, 5);
 }
 
-#[test]
-fn swapping_two_records_sealed_bytes_is_detected() {
-    let t = new_vault();
+fn swapping_two_records_sealed_bytes_is_detected(backend: Backend) {
+    let t = new_vault_on(backend);
     let a = t.put(record("c", Some("s"), "a")).unwrap();
     let b = t.put(record("c", Some("s"), "b")).unwrap();
     let (sa, sb) = (sealed_of(&t, a), sealed_of(&t, b));
-    let conn = t.sql();
-    conn.execute(
-        "UPDATE records SET sealed = ?1 WHERE id = ?2",
-        (&sb, a.as_u64() as i64),
-    )
-    .unwrap();
-    conn.execute(
-        "UPDATE records SET sealed = ?1 WHERE id = ?2",
-        (&sa, b.as_u64() as i64),
-    )
-    .unwrap();
+    let mut sql = t.raw();
+    let set = "UPDATE records SET sealed = ?1 WHERE id = ?2";
+    sql.execute(set, &[V::B(sb), V::I(a.as_u64() as i64)]);
+    sql.execute(set, &[V::B(sa), V::I(b.as_u64() as i64)]);
     assert!(matches!(t.get(a), Err(Error::Tampered { id }) if id == a));
     assert!(matches!(t.get(b), Err(Error::Tampered { id }) if id == b));
 }
 
-#[test]
-fn rewriting_the_expiry_or_moving_a_record_is_detected() {
-    let t = new_vault();
+fn rewriting_the_expiry_or_moving_a_record_is_detected(backend: Backend) {
+    let t = new_vault_on(backend);
     let a = t.put(record("c1", Some("s1"), "a")).unwrap();
     let b = t.put(record("c2", Some("s2"), "b")).unwrap();
     let c = t.put(record("c3", Some("s3"), "c")).unwrap();
-    let conn = t.sql();
+    let mut sql = t.raw();
+    let id = |r: RecordId| V::I(r.as_u64() as i64);
     // Later expiry: retention cannot be extended by editing the column.
-    conn.execute(
-        "UPDATE records SET expires_at = expires_at + 86400000 WHERE id = ?1",
-        [a.as_u64() as i64],
-    )
-    .unwrap();
+    sql.execute(
+        "UPDATE records SET expires_at = expires_at + ?2 WHERE id = ?1",
+        &[id(a), V::I(86_400_000)],
+    );
     assert!(matches!(t.get(a), Err(Error::Tampered { id }) if id == a));
     // Moved into another conversation and subject.
-    conn.execute(
+    sql.execute(
         "UPDATE records SET conversation = (SELECT conversation FROM records WHERE id = ?2), \
          subject = (SELECT subject FROM records WHERE id = ?2) WHERE id = ?1",
-        [b.as_u64() as i64, c.as_u64() as i64],
-    )
-    .unwrap();
+        &[id(b), id(c)],
+    );
     assert!(matches!(t.get(b), Err(Error::Tampered { id }) if id == b));
     // Moved to another slot (id).
-    conn.execute(
-        "UPDATE records SET id = 999 WHERE id = ?1",
-        [c.as_u64() as i64],
-    )
-    .unwrap();
+    sql.execute("UPDATE records SET id = 999 WHERE id = ?1", &[id(c)]);
     let moved = RecordId::from_u64(999);
     assert!(matches!(t.get(moved), Err(Error::Tampered { id }) if id == moved));
     assert!(matches!(t.get(c), Err(Error::NotFound { .. })));
 }
 
-#[test]
-fn a_tampered_wrapped_key_is_reported_as_such() {
-    let t = new_vault();
+fn a_tampered_wrapped_key_is_reported_as_such(backend: Backend) {
+    let mut t = new_vault_on(backend);
     let a = t.put(record("c", Some("s"), "a")).unwrap();
-    drop(t.sql());
-    let mut t = t;
     t.close();
-    let conn = t.sql();
-    let (kid, mut wrapped): (i64, Vec<u8>) = conn
-        .query_row("SELECT id, wrapped FROM keys", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .unwrap();
+    let mut sql = t.raw();
+    let (kid, mut wrapped) = sql.int_and_bytes("SELECT id, wrapped FROM keys", &[]);
     wrapped[20] ^= 1;
-    conn.execute(
+    sql.execute(
         "UPDATE keys SET wrapped = ?1 WHERE id = ?2",
-        (&wrapped, kid),
-    )
-    .unwrap();
-    drop(conn);
+        &[V::B(wrapped), V::I(kid)],
+    );
+    drop(sql);
     t.reopen();
     assert!(matches!(t.get(a), Err(Error::KeyTampered { key_id }) if key_id == kid as u64));
     assert!(matches!(t.verify(), Err(Error::KeyTampered { .. })));
@@ -147,9 +161,8 @@ fn envelope_key_id(t: &TestVault, id: RecordId) -> u64 {
 /// Issue 11 item 8: a key row whose clear scope is edited while a handle
 /// runs must not make the handle seal another scope's records under the
 /// key it unwrapped (and cached) for the first scope.
-#[test]
-fn a_key_row_moved_to_another_scope_while_cached_never_seals_that_scope() {
-    let t = new_vault();
+fn a_key_row_moved_to_another_scope_while_cached_never_seals_that_scope(backend: Backend) {
+    let t = new_vault_on(backend);
     let b_first = t.put(record("cb", Some("bob"), "bob's first")).unwrap();
     let a = t.put(record("ca", Some("alice"), "alice's")).unwrap();
     let alice_key = envelope_key_id(&t, a);
@@ -157,20 +170,16 @@ fn a_key_row_moved_to_another_scope_while_cached_never_seals_that_scope() {
     assert_ne!(alice_key, bob_key);
     // Alice's key row now claims Bob's scope (his subject tag, same epoch),
     // and Bob's own key is retired, so the row is what a put for Bob finds.
-    let conn = t.sql();
-    conn.execute(
+    let mut sql = t.raw();
+    sql.execute(
         "UPDATE keys SET subject = (SELECT subject FROM records WHERE id = ?1) WHERE id = ?2",
-        [b_first.as_u64() as i64, alice_key as i64],
-    )
-    .unwrap();
-    conn.execute(
+        &[V::I(b_first.as_u64() as i64), V::I(alice_key as i64)],
+    );
+    sql.execute(
         "UPDATE keys SET retired = 1 WHERE id = ?1",
-        [bob_key as i64],
-    )
-    .unwrap();
-    let records_before: i64 = conn
-        .query_row("SELECT count(*) FROM records", [], |r| r.get(0))
-        .unwrap();
+        &[V::I(bob_key as i64)],
+    );
+    let records_before: i64 = sql.one("SELECT count(*) FROM records", &[]);
 
     match t.put(record("cb", Some("bob"), "bob's second")) {
         Err(Error::KeyTampered { key_id }) => assert_eq!(key_id, alice_key),
@@ -180,20 +189,17 @@ fn a_key_row_moved_to_another_scope_while_cached_never_seals_that_scope() {
         ),
         Err(other) => panic!("expected KeyTampered, got {other:?}"),
     }
-    let records_after: i64 = conn
-        .query_row("SELECT count(*) FROM records", [], |r| r.get(0))
-        .unwrap();
+    let records_after: i64 = sql.one("SELECT count(*) FROM records", &[]);
     assert_eq!(records_after, records_before, "nothing stored");
 
     // Same for the epoch: the row moved to a later not_after.
     let day: i64 = 86_400_000;
     let c = t.put(record("cc", Some("carol"), "carol's")).unwrap();
     let carol_key = envelope_key_id(&t, c);
-    conn.execute(
-        "UPDATE keys SET not_after = not_after + 10 * ?1 WHERE id = ?2",
-        [day, carol_key as i64],
-    )
-    .unwrap();
+    sql.execute(
+        "UPDATE keys SET not_after = not_after + ?1 WHERE id = ?2",
+        &[V::I(10 * day), V::I(carol_key as i64)],
+    );
     let later =
         record("cc", Some("carol"), "later").ttl(std::time::Duration::from_secs(40 * 86_400));
     match t.put(later) {

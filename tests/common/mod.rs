@@ -1,6 +1,7 @@
 //! Shared helpers for the integration tests.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+mod raw_sql;
 mod seam;
 
 use std::path::{Path, PathBuf};
@@ -12,6 +13,7 @@ use llmvault::{
     AuditAction, AuditEntry, AuditOutcome, ConversationId, IngestKey, Ingestor, KdfParams,
     KeySource, Message, NewRecord, RecordId, SubjectId, Vault, VaultOptions,
 };
+pub use raw_sql::*;
 pub use seam::*;
 
 pub const PASS: &str = "correct horse battery staple";
@@ -30,6 +32,7 @@ pub struct TestVault {
     pub storage: Storage,
     pub clock: Arc<ManualClock>,
     pub opts: VaultOptions,
+    pub backend: Backend,
     vault: Option<Vault>,
 }
 
@@ -83,6 +86,7 @@ pub fn new_vault_on_with(
         storage,
         clock,
         opts,
+        backend,
         vault: Some(vault),
     }
 }

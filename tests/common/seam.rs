@@ -69,6 +69,14 @@ pub fn available(backend: Backend) -> bool {
 /// this process or another) finds the same vault, and no two tests meet.
 pub fn postgres_storage(path: &Path, role: &str) -> Storage {
     let (conninfo, ca) = postgres_server().unwrap_or_default();
+    Storage::postgres(conninfo)
+        .ca_file(ca)
+        .schema(postgres_schema(path, role))
+}
+
+/// The schema of the vault a test keeps at `path` (`role` "r" for the
+/// records, "k" for the keys when apart).
+pub fn postgres_schema(path: &Path, role: &str) -> String {
     // FNV-1a of the path: short, stable across processes.
     let hash = path
         .as_os_str()
@@ -77,9 +85,7 @@ pub fn postgres_storage(path: &Path, role: &str) -> Storage {
         .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
             (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
         });
-    Storage::postgres(conninfo)
-        .ca_file(ca)
-        .schema(format!("t{hash:016x}_{role}"))
+    format!("t{hash:016x}_{role}")
 }
 
 /// Where a split SQLite vault at `path` keeps its keys store.
@@ -130,6 +136,30 @@ macro_rules! on_each_backend {
                 fn split_postgres() {
                     if $crate::common::available($crate::common::Backend::SplitPostgres) {
                         super::$name($crate::common::Backend::SplitPostgres)
+                    }
+                }
+            }
+        )*
+    };
+}
+
+/// Runs each listed test body, `fn name(backend: Backend)`, on the two
+/// backends a tamper test can reach with SQL: `name::sqlite` and
+/// `name::postgres` (skipped without a server, failed under `CI=true`).
+#[macro_export]
+macro_rules! on_sql_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[test]
+                fn sqlite() {
+                    super::$name($crate::common::Backend::Sqlite)
+                }
+
+                #[test]
+                fn postgres() {
+                    if $crate::common::available($crate::common::Backend::Postgres) {
+                        super::$name($crate::common::Backend::Postgres)
                     }
                 }
             }
