@@ -13,7 +13,8 @@ use llmvault::{
     AuditAction, AuditEntry, AuditOutcome, ConversationId, IngestKey, Ingestor, KdfParams,
     KeySource, Message, NewRecord, RecordId, SubjectId, Vault, VaultOptions,
 };
-pub use raw_sql::*;
+#[allow(unused_imports)]
+pub use raw_sql::{Raw, V};
 pub use seam::*;
 
 pub const PASS: &str = "correct horse battery staple";
