@@ -252,6 +252,8 @@ pub(super) struct Pool {
     connector: Connector,
     idle: Mutex<Vec<Conn>>,
     size: usize,
+    /// The process the connections belong to.
+    pid: u32,
 }
 
 impl Pool {
@@ -260,6 +262,7 @@ impl Pool {
             connector,
             idle: Mutex::new(Vec::new()),
             size: size.max(1),
+            pid: std::process::id(),
         }
     }
 
@@ -267,14 +270,28 @@ impl Pool {
         &self.connector
     }
 
-    /// An idle connection that is still open, or a new one.
-    pub(super) fn take(&self) -> Result<Conn> {
+    /// An idle connection that is still open, or a new one; and whether
+    /// it was idle (a server restart closes idle connections unseen: the
+    /// first use finds out).
+    pub(super) fn take(&self) -> Result<(Conn, bool)> {
+        let pid = std::process::id();
         loop {
-            let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            let idle = {
+                let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+                if self.pid != pid {
+                    // A forked child shares these sessions' sockets: closing
+                    // them would end the parent's sessions, using them would
+                    // mix the two processes' messages. Neither, ever.
+                    std::mem::take(&mut *idle)
+                        .into_iter()
+                        .for_each(std::mem::forget);
+                }
+                idle.pop()
+            };
             match idle {
                 Some(conn) if conn.client.is_closed() => continue,
-                Some(conn) => return Ok(conn),
-                None => return self.connector.connect(),
+                Some(conn) => return Ok((conn, true)),
+                None => return Ok((self.connector.connect()?, false)),
             }
         }
     }
@@ -283,6 +300,10 @@ impl Pool {
     /// what ran on it did not fail for a reason that may have left it
     /// broken) and the pool has room.
     pub(super) fn give_back(&self, conn: Conn, ok: bool) {
+        if self.pid != std::process::id() {
+            std::mem::forget(conn);
+            return;
+        }
         if !ok || conn.client.is_closed() {
             return;
         }
@@ -292,10 +313,16 @@ impl Pool {
         }
     }
 
-    /// Runs `f` on a pooled connection.
-    pub(super) fn with<T>(&self, f: impl FnOnce(&mut Conn) -> Result<T>) -> Result<T> {
-        let mut conn = self.take()?;
-        let out = f(&mut conn);
+    /// Runs `f` on a pooled connection; once more on a new one if an idle
+    /// connection turned out closed (`f` must be safe to run again after
+    /// a failure: a read, or one statement that did not reach the server).
+    pub(super) fn with<T>(&self, mut f: impl FnMut(&mut Conn) -> Result<T>) -> Result<T> {
+        let (mut conn, was_idle) = self.take()?;
+        let mut out = f(&mut conn);
+        if out.is_err() && was_idle && conn.client.is_closed() {
+            conn = self.connector.connect()?;
+            out = f(&mut conn);
+        }
         let healthy = match &out {
             Ok(_) => true,
             Err(Error::Storage(_) | Error::Busy) => false,

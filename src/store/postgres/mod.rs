@@ -91,7 +91,7 @@ impl ReadTxn for PostgresRead<'_> {
         let query = rows::select(table, &key)?;
         self.backend
             .pool
-            .with(|conn| rows::first(conn, table, query))
+            .with(|conn| rows::first(conn, table, &query))
     }
 
     fn scan(
@@ -103,11 +103,20 @@ impl ReadTxn for PostgresRead<'_> {
         let query = rows::select(table, &select)?;
         // One transaction, so a long scan reads one snapshot and streams
         // from one portal.
+        let mut rows_seen = false;
         self.backend.pool.with(|conn| {
+            if rows_seen {
+                // Run again after the connection closed mid-scan: rows
+                // would come twice.
+                return Err(Error::Storage("the connection closed during a scan".into()));
+            }
             conn.client
                 .batch_execute("BEGIN READ ONLY")
                 .map_err(storage_error)?;
-            let out = rows::scan(conn, table, query, each);
+            let out = rows::scan(conn, table, &query, &mut |row| {
+                rows_seen = true;
+                each(row)
+            });
             let end = conn.client.batch_execute("COMMIT").map_err(storage_error);
             out.and(end)
         })
@@ -115,7 +124,7 @@ impl ReadTxn for PostgresRead<'_> {
 
     fn tally(&mut self, table: Table, select: Select<'_>) -> Result<Tally> {
         let query = rows::tally(table, &select)?;
-        self.backend.pool.with(|conn| rows::count(conn, query))
+        self.backend.pool.with(|conn| rows::count(conn, &query))
     }
 }
 

@@ -442,13 +442,13 @@ fn params<'b>(args: &'b [Arg<'_>]) -> impl ExactSizeIterator<Item = &'b dyn ToSq
 pub(super) fn scan(
     conn: &mut Conn,
     table: Table,
-    (sql, args): Query<'_>,
+    (sql, args): &Query<'_>,
     each: &mut dyn FnMut(Scanned) -> Result<ControlFlow<()>>,
 ) -> Result<()> {
     let statement = conn.statement(sql)?;
     let mut rows = conn
         .client
-        .query_raw(&statement, params(&args))
+        .query_raw(&statement, params(args))
         .map_err(storage_error)?;
     while let Some(r) = rows.next().map_err(storage_error)? {
         let id = id_of(table, &r);
@@ -461,7 +461,7 @@ pub(super) fn scan(
 }
 
 /// The first row a `SELECT` from [`select`] returns.
-pub(super) fn first(conn: &mut Conn, table: Table, query: Query<'_>) -> Result<Option<Row>> {
+pub(super) fn first(conn: &mut Conn, table: Table, query: &Query<'_>) -> Result<Option<Row>> {
     let mut found = None;
     scan(conn, table, query, &mut |row| {
         found = Some(row?);
@@ -471,11 +471,11 @@ pub(super) fn first(conn: &mut Conn, table: Table, query: Query<'_>) -> Result<O
 }
 
 /// Runs a statement from [`tally`].
-pub(super) fn count(conn: &mut Conn, (sql, args): Query<'_>) -> Result<Tally> {
+pub(super) fn count(conn: &mut Conn, (sql, args): &Query<'_>) -> Result<Tally> {
     let statement = conn.statement(sql)?;
     let row = conn
         .client
-        .query_one(&statement, &refs(&args))
+        .query_one(&statement, &refs(args))
         .map_err(storage_error)?;
     let (rows, bytes, min_expiry_ms): (i64, i64, Option<i64>) = (
         row.try_get(0).map_err(storage_error)?,
@@ -494,10 +494,10 @@ fn refs<'b>(args: &'b [Arg<'_>]) -> Vec<&'b (dyn ToSql + Sync)> {
 }
 
 /// Runs a statement that changes rows; returns how many.
-pub(super) fn execute(conn: &mut Conn, (sql, args): Query<'_>) -> Result<u64> {
+pub(super) fn execute(conn: &mut Conn, (sql, args): &Query<'_>) -> Result<u64> {
     let statement = conn.statement(sql)?;
     conn.client
-        .execute(&statement, &refs(&args))
+        .execute(&statement, &refs(args))
         .map_err(storage_error)
 }
 

@@ -50,8 +50,14 @@ impl<'a> PostgresWrite<'a> {
         };
         let mut attempt = 0;
         loop {
-            let mut conn = pool.take()?;
-            match conn.client.batch_execute(begin) {
+            let (mut conn, was_idle) = pool.take()?;
+            let mut begun = conn.client.batch_execute(begin);
+            if begun.is_err() && was_idle && conn.client.is_closed() {
+                // Closed while idle (a server restart): nothing ran.
+                conn = pool.connector().connect()?;
+                begun = conn.client.batch_execute(begin);
+            }
+            match begun {
                 Ok(()) => {
                     return Ok(Self {
                         pool,
@@ -119,7 +125,7 @@ impl Drop for PostgresWrite<'_> {
 impl ReadTxn for PostgresWrite<'_> {
     fn get(&mut self, table: Table, key: Select<'_>) -> Result<Option<Row>> {
         let query = rows::select(table, &key)?;
-        self.run(|c| rows::first(c, table, query))
+        self.run(|c| rows::first(c, table, &query))
     }
 
     fn scan(
@@ -129,24 +135,24 @@ impl ReadTxn for PostgresWrite<'_> {
         each: &mut dyn FnMut(Scanned) -> Result<ControlFlow<()>>,
     ) -> Result<()> {
         let query = rows::select(table, &select)?;
-        self.run(|c| rows::scan(c, table, query, each))
+        self.run(|c| rows::scan(c, table, &query, each))
     }
 
     fn tally(&mut self, table: Table, select: Select<'_>) -> Result<Tally> {
         let query = rows::tally(table, &select)?;
-        self.run(|c| rows::count(c, query))
+        self.run(|c| rows::count(c, &query))
     }
 }
 
 impl WriteTxn for PostgresWrite<'_> {
     fn put(&mut self, row: &Row) -> Result<()> {
         let query = rows::put(row)?;
-        self.run(|c| rows::execute(c, query)).map(|_| ())
+        self.run(|c| rows::execute(c, &query)).map(|_| ())
     }
 
     fn delete(&mut self, table: Table, select: Select<'_>) -> Result<u64> {
         let query = rows::delete(table, &select)?;
-        self.run(|c| rows::execute(c, query))
+        self.run(|c| rows::execute(c, &query))
     }
 
     fn bump(&mut self, counter: Counter, by: u64, at_least: u64) -> Result<u64> {
@@ -157,7 +163,7 @@ impl WriteTxn for PostgresWrite<'_> {
                 self.run(|c| {
                     rows::execute(
                         c,
-                        (
+                        &(
                             "UPDATE keys SET sealed = sealed + $2 WHERE id = $1",
                             vec![id, by],
                         ),
