@@ -58,15 +58,17 @@ impl PostgresBackend {
         Ok(backend)
     }
 
-    /// Whether the schema holds a vault's tables (or cannot be checked).
+    /// Whether the schema holds a vault's tables, whole or in part. A
+    /// server that cannot be reached is not taken: the create then fails
+    /// with the reason.
     pub(super) fn is_taken(place: &PostgresPlace) -> bool {
         let Ok(backend) = Self::connect(place) else {
             return false;
         };
         let schema = backend.pool.connector().schema().to_owned();
-        !matches!(
+        matches!(
             backend.pool.with(|conn| schema::check(conn, &schema)),
-            Err(Error::Io(_))
+            Ok(()) | Err(Error::Corrupt { .. })
         )
     }
 

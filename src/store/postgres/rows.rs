@@ -52,6 +52,21 @@ impl ToSql for Arg<'_> {
     to_sql_checked!();
 }
 
+/// The table that holds a logical table's rows.
+pub(super) fn table_name(table: Table) -> &'static str {
+    match table {
+        Table::Meta => "meta",
+        Table::Counters => "counters",
+        Table::Keys => "keys",
+        Table::Records => "records",
+        Table::Audit => "audit",
+        Table::Notes => "maintenance",
+        Table::IngestKeys => "ingest_keys",
+        Table::Staged => "ingest_records",
+        Table::PiiMaps => "pii_maps",
+    }
+}
+
 /// A statement's text and its parameters.
 pub(super) type Query<'a> = (&'static str, Vec<Arg<'a>>);
 

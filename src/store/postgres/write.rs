@@ -27,6 +27,8 @@ pub(super) struct PostgresWrite<'a> {
     /// `COMMIT` would roll it back while reporting success.
     failed: bool,
     done: bool,
+    /// Tables rows were deleted from, vacuumed after a scrubbed commit.
+    deleted: Vec<&'static str>,
 }
 
 impl<'a> PostgresWrite<'a> {
@@ -66,6 +68,7 @@ impl<'a> PostgresWrite<'a> {
                         durability,
                         failed: false,
                         done: false,
+                        deleted: Vec::new(),
                     });
                 }
                 Err(e) => {
@@ -108,11 +111,15 @@ impl Drop for PostgresWrite<'_> {
             return;
         };
         let healthy = if self.done {
-            if self.durability == Durability::Scrubbed {
-                // Frees the space of deleted key rows at once rather than
-                // at the next autovacuum (best effort; DESIGN.md says what
-                // PostgreSQL keeps of a deleted row regardless).
-                let _ = conn.client.batch_execute("VACUUM keys, ingest_keys");
+            if self.durability == Durability::Scrubbed && !self.deleted.is_empty() {
+                // What a purge, an erasure or a key change deleted is pruned
+                // now, not at the next autovacuum: its space is reused by
+                // the next inserts, so purge cycles do not grow the tables
+                // (best effort; DESIGN.md says what the server may still
+                // keep of a deleted row).
+                let _ = conn
+                    .client
+                    .batch_execute(&format!("VACUUM {}", self.deleted.join(", ")));
             }
             true
         } else {
@@ -152,7 +159,12 @@ impl WriteTxn for PostgresWrite<'_> {
 
     fn delete(&mut self, table: Table, select: Select<'_>) -> Result<u64> {
         let query = rows::delete(table, &select)?;
-        self.run(|c| rows::execute(c, &query))
+        let deleted = self.run(|c| rows::execute(c, &query))?;
+        let name = rows::table_name(table);
+        if deleted > 0 && !self.deleted.contains(&name) {
+            self.deleted.push(name);
+        }
+        Ok(deleted)
     }
 
     fn bump(&mut self, counter: Counter, by: u64, at_least: u64) -> Result<u64> {
