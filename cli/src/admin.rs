@@ -14,7 +14,8 @@ use crate::time::{JsonTime, show};
 pub fn init(g: &Global, kdf: &Kdf, out: &mut Out) -> Result<(), Fail> {
     let path = crate::vault_path(g)?;
     let params = kdf_params(kdf)?;
-    if path.exists() || g.keys.as_deref().is_some_and(std::path::Path::exists) {
+    let taken = |p: &std::path::Path| !crate::is_database(p) && p.exists();
+    if taken(path) || g.keys.as_deref().is_some_and(taken) {
         return Err(llmvault::Error::AlreadyExists.into());
     }
     let key = Sources {
@@ -27,7 +28,7 @@ pub fn init(g: &Global, kdf: &Kdf, out: &mut Out) -> Result<(), Fail> {
     .key()?;
     Vault::create_in(crate::storage(g, path), &key, crate::options(g).kdf(params))?;
     out.report(
-        &format!("created vault {}", path.display()),
+        &format!("created vault {}", crate::shown(g, path)),
         &json!({ "created": path }),
     )
 }

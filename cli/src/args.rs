@@ -29,13 +29,27 @@ pub struct Cli {
 /// Options every subcommand takes: where the vault is and what opens it.
 #[derive(Debug, Args)]
 pub struct Global {
-    /// The vault file (with --keys: the record store).
+    /// The vault file (with --keys: the record store), or a PostgreSQL
+    /// database: a `postgres://` URL or a `host=… dbname=…` string.
     #[arg(long, global = true, env = "LLMVAULT_PATH", value_name = "PATH")]
     pub vault: Option<PathBuf>,
 
-    /// The keys store of a vault whose keys are kept apart from its records.
+    /// The keys store of a vault whose keys are kept apart from its records
+    /// (a file, or a PostgreSQL database as for --vault).
     #[arg(long, global = true, env = "LLMVAULT_KEYS", value_name = "PATH")]
     pub keys: Option<PathBuf>,
+
+    /// PostgreSQL: the schema of the vault's tables (default llmvault);
+    /// with --keys in PostgreSQL too, the keys' schema is this one
+    /// followed by `_keys`.
+    #[arg(long, global = true, env = "LLMVAULT_SCHEMA", value_name = "NAME")]
+    pub schema: Option<String>,
+
+    /// PostgreSQL: the CA certificate(s) the server's certificate must
+    /// chain to (PEM); turns TLS on. Needed for any server not on this
+    /// machine.
+    #[arg(long, global = true, env = "LLMVAULT_CA_FILE", value_name = "PATH")]
+    pub ca_file: Option<PathBuf>,
 
     /// Read the passphrase from this file (its first line). Else the
     /// LLMVAULT_PASSPHRASE environment variable, else a prompt.

@@ -74,14 +74,14 @@ fn vault_path(g: &Global) -> Result<&Path, Fail> {
         .ok_or_else(|| Fail::usage("no vault given: use --vault PATH or set LLMVAULT_PATH"))
 }
 
-/// The storage of a vault that must already exist: the `--vault` file,
-/// and the `--keys` file if its keys are kept apart.
+/// The storage of a vault that must already exist: the `--vault` file
+/// or database, and the `--keys` one if its keys are kept apart.
 fn existing_vault(g: &Global) -> Result<Storage, Fail> {
     let path = vault_path(g)?;
     for (file, flag) in
         std::iter::once((path, "--vault")).chain(g.keys.as_deref().map(|k| (k, "--keys")))
     {
-        if !file.is_file() {
+        if !is_database(file) && !file.is_file() {
             return Err(Fail::other(format!(
                 "no vault at {}: check {flag}, or create one with `llmvault init`",
                 file.display()
@@ -91,11 +91,47 @@ fn existing_vault(g: &Global) -> Result<Storage, Fail> {
     Ok(storage(g, path))
 }
 
-/// The `--vault` file, with its keys in `--keys` if given.
+/// Whether `--vault`/`--keys` names a PostgreSQL database rather than a
+/// file: a `postgres://` URL or a libpq `key=value` string.
+fn is_database(place: &Path) -> bool {
+    let text = place.to_string_lossy();
+    text.starts_with("postgres://")
+        || text.starts_with("postgresql://")
+        || ["host=", "dbname=", "user="]
+            .iter()
+            .any(|k| text.starts_with(k) || text.contains(&format!(" {k}")))
+}
+
+/// One store: the file, or the database with `--schema` and `--ca-file`.
+fn place(g: &Global, place: &Path, schema_suffix: &str) -> Storage {
+    if !is_database(place) {
+        return Storage::sqlite(place);
+    }
+    let schema = g.schema.as_deref().unwrap_or("llmvault");
+    let mut storage =
+        Storage::postgres(place.to_string_lossy()).schema(format!("{schema}{schema_suffix}"));
+    if let Some(ca) = &g.ca_file {
+        storage = storage.ca_file(ca);
+    }
+    storage
+}
+
+/// How to name a store in messages: its path, or (never the connection
+/// string, which may hold a password) the database's hosts and schema.
+fn shown(g: &Global, at: &Path) -> String {
+    if is_database(at) {
+        format!("{:?}", place(g, at, ""))
+    } else {
+        at.display().to_string()
+    }
+}
+
+/// The `--vault` store, with its keys in `--keys` if given.
 fn storage(g: &Global, path: &Path) -> Storage {
-    let records = Storage::sqlite(path);
+    let records = place(g, path, "");
     match &g.keys {
-        Some(keys) => records.keys_in(Storage::sqlite(keys)),
+        // Two schemas when both are in PostgreSQL (maybe one database).
+        Some(keys) => records.keys_in(place(g, keys, "_keys")),
         None => records,
     }
 }

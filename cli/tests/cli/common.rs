@@ -16,6 +16,8 @@ pub(crate) struct Fixture {
     /// The keys store given with `--keys`, for a vault with its keys apart.
     pub(crate) keys: Option<PathBuf>,
     pub(crate) passphrase_file: PathBuf,
+    /// Global flags given to every run (PostgreSQL's `--schema`, `--ca-file`).
+    global: Vec<String>,
 }
 
 impl Fixture {
@@ -38,9 +40,48 @@ impl Fixture {
             keys: keys_apart.then(|| dir.path().join("keys.vault")),
             dir,
             passphrase_file,
+            global: Vec::new(),
         };
         f.ok(&["init", "--kdf-memory-kib", "8192", "--kdf-iterations", "1"]);
         f
+    }
+
+    /// A new vault in the test PostgreSQL server (`.ci/postgres`), in a
+    /// schema of its own, keys apart in a second one if asked; `None`
+    /// without a server (a failure under `CI=true`).
+    pub(crate) fn postgres(keys_apart: bool) -> Option<Self> {
+        let conninfo = std::env::var("LLMVAULT_TEST_POSTGRES").ok();
+        let ca = std::env::var("LLMVAULT_TEST_POSTGRES_CA").ok();
+        let (Some(conninfo), Some(ca)) = (conninfo, ca) else {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true and no PostgreSQL server: run under `bash .ci/postgres`"
+            );
+            eprintln!("skipped: no PostgreSQL server (run under `bash .ci/postgres`)");
+            return None;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let passphrase_file = dir.path().join("passphrase");
+        std::fs::write(&passphrase_file, format!("{PASSPHRASE}\n")).unwrap();
+        let schema = format!(
+            "cli_{}_{}",
+            std::process::id(),
+            dir.path()
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .to_lowercase()
+                .replace(|c: char| !c.is_ascii_alphanumeric(), "")
+        );
+        let f = Self {
+            vault: PathBuf::from(&conninfo),
+            keys: keys_apart.then(|| PathBuf::from(&conninfo)),
+            dir,
+            passphrase_file,
+            global: vec!["--schema".into(), schema, "--ca-file".into(), ca],
+        };
+        f.ok(&["init", "--kdf-memory-kib", "8192", "--kdf-iterations", "1"]);
+        Some(f)
     }
 
     pub(crate) fn path(&self, name: &str) -> PathBuf {
@@ -54,6 +95,7 @@ impl Fixture {
         if let Some(keys) = &self.keys {
             cmd.arg("--keys").arg(keys);
         }
+        cmd.args(&self.global);
         for var in [
             "LLMVAULT_PATH",
             "LLMVAULT_KEYS",

@@ -11,4 +11,5 @@ mod export;
 mod keys;
 mod keys_apart;
 mod pii;
+mod postgres;
 mod records;
