@@ -250,8 +250,14 @@ impl Vault {
         // A log this handle no longer holds is another's to fold now (see
         // `ReadLogFile::held`); asked under the writers' turn, which every
         // claim is made under too.
+        // (Not asked of a current log this fold neither reads nor writes a
+        // row for: a lost one is found at its next append.)
         state.retired.retain_mut(|l| l.file.held());
-        if state.current.as_mut().is_some_and(|l| !l.file.held()) {
+        if state
+            .current
+            .as_mut()
+            .is_some_and(|l| (l.written != l.folded || !l.registered) && !l.file.held())
+        {
             state.current = None;
         }
         for log in &mut state.retired {

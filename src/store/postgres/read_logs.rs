@@ -18,8 +18,12 @@ use super::storage_error;
 use crate::error::{Error, Result};
 use crate::store::read_logs::{Claim, LogName, ReadLogFile, ReadLogs};
 
-/// How long a hold lasts after the holder's last append, in ms.
+/// How long a hold lasts after the holder last renewed it, in ms.
 const LEASE_MS: i64 = 120_000;
+
+/// How often an appending holder renews its hold: an append within this
+/// of the last renewal only checks that the hold is still its own.
+const RENEW_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The server's clock in ms (one clock for every holder and claimant).
 macro_rules! now_ms {
@@ -53,6 +57,7 @@ impl TableReadLogs {
             len: 0,
             lost: false,
             pid: std::process::id(),
+            renewed: std::time::Instant::now(),
         };
         file.len = file.stored_len()?;
         Ok(Box::new(file))
@@ -150,6 +155,9 @@ struct HeldLog {
     /// The process that holds it: a forked child shares the connection's
     /// socket and must never speak on it.
     pid: u32,
+    /// When this holder last renewed the hold (by its own clock; the lease
+    /// itself runs on the server's).
+    renewed: std::time::Instant,
 }
 
 impl HeldLog {
@@ -178,14 +186,14 @@ impl HeldLog {
     fn stored_len(&mut self) -> Result<u64> {
         let (name, holder) = (self.name, self.holder);
         let conn = self.conn()?;
+        let statement = conn.statement(
+            "SELECT (SELECT coalesce(max(at + octet_length(bytes)), 0) \
+             FROM read_log_bytes WHERE name = $1) FROM read_logs \
+             WHERE name = $1 AND holder = $2",
+        )?;
         let row = conn
             .client
-            .query_opt(
-                "SELECT (SELECT coalesce(max(at + octet_length(bytes)), 0) \
-                 FROM read_log_bytes WHERE name = $1) FROM read_logs \
-                 WHERE name = $1 AND holder = $2",
-                &[&&name[..], &&holder[..]],
-            )
+            .query_opt(&statement, &[&&name[..], &&holder[..]])
             .map_err(storage_error)?;
         let Some(row) = row else {
             self.lost = true;
@@ -213,19 +221,33 @@ impl ReadLogFile for HeldLog {
         }
         let (name, holder) = (self.name, self.holder);
         let at = i64::try_from(self.len).map_err(|_| Self::lost_error())?;
+        let renew = self.renewed.elapsed() >= RENEW_EVERY;
+        let started = std::time::Instant::now();
         let conn = self.conn()?;
-        let written = conn.client.execute(
-            concat!(
+        let written = if renew {
+            let statement = conn.statement(concat!(
                 "WITH held AS (UPDATE read_logs SET held_until = ",
                 now_ms!(),
                 " + $5 WHERE name = $1 AND holder = $2 RETURNING name) \
                  INSERT INTO read_log_bytes (name, at, bytes) SELECT name, $3, $4 FROM held"
-            ),
-            &[&&name[..], &&holder[..], &at, &bytes, &LEASE_MS],
-        );
+            ))?;
+            conn.client
+                .execute(&statement, &[&&name[..], &&holder[..], &at, &bytes, &LEASE_MS])
+        } else {
+            // The row is read, not updated: no dead row per read.
+            let statement = conn.statement(
+                "INSERT INTO read_log_bytes (name, at, bytes) SELECT $1, $3, $4 \
+                 WHERE EXISTS (SELECT 1 FROM read_logs WHERE name = $1 AND holder = $2)",
+            )?;
+            conn.client
+                .execute(&statement, &[&&name[..], &&holder[..], &at, &bytes])
+        };
         match written {
             Ok(1) => {
                 self.len += bytes.len() as u64;
+                if renew {
+                    self.renewed = started;
+                }
                 Ok(())
             }
             Ok(_) => {
@@ -240,12 +262,14 @@ impl ReadLogFile for HeldLog {
         let (name, holder) = (self.name, self.holder);
         let from = i64::try_from(offset).unwrap_or(i64::MAX);
         let conn = self.conn()?;
-        let rows = conn.client.query(
+        let statement = conn.statement(
             "SELECT b.at, b.bytes FROM read_log_bytes b JOIN read_logs l ON l.name = b.name \
              WHERE b.name = $1 AND l.holder = $2 AND b.at + octet_length(b.bytes) > $3 \
              ORDER BY b.at",
-            &[&&name[..], &&holder[..], &from],
-        );
+        )?;
+        let rows = conn
+            .client
+            .query(&statement, &[&&name[..], &&holder[..], &from]);
         let rows = rows.map_err(|e| self.fail(e))?;
         let mut out = Vec::new();
         for row in rows {

@@ -3,6 +3,7 @@
 //! chain's head are read and moved by one writer at a time, across every
 //! process and server.
 
+use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::sync::MutexGuard;
 use std::time::Duration;
@@ -11,7 +12,9 @@ use super::connect::{Conn, Pool};
 use super::schema::{FAILED_OPENS, NEXT_KEY, NEXT_RECORD};
 use super::{is_retryable, rows, storage_error};
 use crate::error::{Error, Result};
-use crate::store::{Counter, Durability, ReadTxn, Row, Scanned, Select, Table, Tally, WriteTxn};
+use crate::store::{
+    Counter, Durability, ReadTxn, RecordRow, Row, Scanned, Select, Table, Tally, WriteTxn,
+};
 
 /// Attempts at taking the writers' turn when the server reports a
 /// serialization failure or a deadlock (not expected under one lock row,
@@ -29,6 +32,14 @@ pub(super) struct PostgresWrite<'a> {
     done: bool,
     /// Tables rows were deleted from, vacuumed after a scrubbed commit.
     deleted: Vec<&'static str>,
+    /// Records put but not yet sent: sent together, in one statement,
+    /// before anything reads or deletes records and at the commit (one
+    /// round trip for a `put_batch`, not one per record).
+    records: Vec<RecordRow>,
+    /// Key use counts added but not yet sent, by key id: applied to every
+    /// key row read in the meantime, sent before keys are deleted and at
+    /// the commit.
+    key_uses: HashMap<u64, u64>,
 }
 
 impl<'a> PostgresWrite<'a> {
@@ -69,6 +80,8 @@ impl<'a> PostgresWrite<'a> {
                         failed: false,
                         done: false,
                         deleted: Vec::new(),
+                        records: Vec::new(),
+                        key_uses: HashMap::new(),
                     });
                 }
                 Err(e) => {
@@ -105,6 +118,87 @@ impl<'a> PostgresWrite<'a> {
     }
 }
 
+impl PostgresWrite<'_> {
+    /// Sends what was held back that `table`'s operations must see.
+    fn flush_for(&mut self, table: Table) -> Result<()> {
+        // A PII mapping's `ConversationsOf` reads records too.
+        if matches!(table, Table::Records | Table::PiiMaps) {
+            self.flush_records()
+        } else {
+            Ok(())
+        }
+    }
+
+    fn flush_records(&mut self) -> Result<()> {
+        if self.records.is_empty() {
+            return Ok(());
+        }
+        let rows = std::mem::take(&mut self.records);
+        let mut ids = Vec::with_capacity(rows.len());
+        for r in &rows {
+            ids.push(i64::try_from(r.id).map_err(|_| Error::InvalidInput {
+                what: "id",
+                reason: "out of range".into(),
+            })?);
+        }
+        let conversations: Vec<&[u8]> = rows.iter().map(|r| &r.conversation[..]).collect();
+        let subjects: Vec<Option<&[u8]>> =
+            rows.iter().map(|r| r.subject.as_ref().map(|t| &t[..])).collect();
+        let expiries: Vec<i64> = rows.iter().map(|r| r.expires_at_ms).collect();
+        let sealed: Vec<&[u8]> = rows.iter().map(|r| r.sealed.as_slice()).collect();
+        self.run(|c| {
+            let statement = c.statement(
+                "INSERT INTO records (id, conversation, subject, expires_at, sealed) \
+                 SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[], $4::bigint[], \
+                 $5::bytea[])",
+            )?;
+            c.client
+                .execute(
+                    &statement,
+                    &[&ids, &conversations, &subjects, &expiries, &sealed],
+                )
+                .map_err(storage_error)
+                .map(|_| ())
+        })
+    }
+
+    fn flush_key_uses(&mut self) -> Result<()> {
+        if self.key_uses.is_empty() {
+            return Ok(());
+        }
+        let mut ids = Vec::with_capacity(self.key_uses.len());
+        let mut adds = Vec::with_capacity(self.key_uses.len());
+        for (&id, &n) in &self.key_uses {
+            ids.push(i64::try_from(id).unwrap_or(i64::MAX));
+            adds.push(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+        self.key_uses.clear();
+        self.run(|c| {
+            let statement = c.statement(
+                "UPDATE keys SET sealed = keys.sealed + u.n \
+                 FROM unnest($1::bigint[], $2::bigint[]) AS u(id, n) WHERE keys.id = u.id",
+            )?;
+            c.client
+                .execute(&statement, &[&ids, &adds])
+                .map_err(storage_error)
+                .map(|_| ())
+        })
+    }
+
+    /// A key row as this transaction sees it: with its held-back uses.
+    fn with_uses(&self, row: Row) -> Row {
+        match row {
+            Row::Key(mut k) => {
+                if let Some(n) = self.key_uses.get(&k.id) {
+                    k.sealed = k.sealed.saturating_add(*n);
+                }
+                Row::Key(k)
+            }
+            other => other,
+        }
+    }
+}
+
 impl Drop for PostgresWrite<'_> {
     fn drop(&mut self) {
         let Some(mut conn) = self.conn.take() else {
@@ -131,8 +225,10 @@ impl Drop for PostgresWrite<'_> {
 
 impl ReadTxn for PostgresWrite<'_> {
     fn get(&mut self, table: Table, key: Select<'_>) -> Result<Option<Row>> {
+        self.flush_for(table)?;
         let query = rows::select(table, &key)?;
-        self.run(|c| rows::first(c, table, &query))
+        let found = self.run(|c| rows::first(c, table, &query))?;
+        Ok(found.map(|row| self.with_uses(row)))
     }
 
     fn scan(
@@ -141,11 +237,28 @@ impl ReadTxn for PostgresWrite<'_> {
         select: Select<'_>,
         each: &mut dyn FnMut(Scanned) -> Result<ControlFlow<()>>,
     ) -> Result<()> {
+        self.flush_for(table)?;
         let query = rows::select(table, &select)?;
-        self.run(|c| rows::scan(c, table, &query, each))
+        let uses = std::mem::take(&mut self.key_uses);
+        let out = self.run(|c| {
+            rows::scan(c, table, &query, &mut |row| {
+                each(row.map(|r| match r {
+                    Row::Key(mut k) => {
+                        if let Some(n) = uses.get(&k.id) {
+                            k.sealed = k.sealed.saturating_add(*n);
+                        }
+                        Row::Key(k)
+                    }
+                    other => other,
+                }))
+            })
+        });
+        self.key_uses = uses;
+        out
     }
 
     fn tally(&mut self, table: Table, select: Select<'_>) -> Result<Tally> {
+        self.flush_for(table)?;
         let query = rows::tally(table, &select)?;
         self.run(|c| rows::count(c, &query))
     }
@@ -153,11 +266,24 @@ impl ReadTxn for PostgresWrite<'_> {
 
 impl WriteTxn for PostgresWrite<'_> {
     fn put(&mut self, row: &Row) -> Result<()> {
+        if let Row::Record(r) = row {
+            if self.failed || self.done {
+                return Err(Error::Storage(
+                    "the write transaction already failed or ended".into(),
+                ));
+            }
+            self.records.push(r.clone());
+            return Ok(());
+        }
         let query = rows::put(row)?;
         self.run(|c| rows::execute(c, &query)).map(|_| ())
     }
 
     fn delete(&mut self, table: Table, select: Select<'_>) -> Result<u64> {
+        self.flush_for(table)?;
+        if table == Table::Keys {
+            self.flush_key_uses()?;
+        }
         let query = rows::delete(table, &select)?;
         let deleted = self.run(|c| rows::execute(c, &query))?;
         let name = rows::table_name(table);
@@ -168,19 +294,13 @@ impl WriteTxn for PostgresWrite<'_> {
     }
 
     fn bump(&mut self, counter: Counter, by: u64, at_least: u64) -> Result<u64> {
+        let by_count = by;
         let by = rows::int(by)?;
         let name = match counter {
             Counter::KeyUses(id) => {
-                let id = rows::int(id)?;
-                self.run(|c| {
-                    rows::execute(
-                        c,
-                        &(
-                            "UPDATE keys SET sealed = sealed + $2 WHERE id = $1",
-                            vec![id, by],
-                        ),
-                    )
-                })?;
+                rows::int(id)?;
+                let pending = self.key_uses.entry(id).or_insert(0);
+                *pending = pending.saturating_add(by_count);
                 return Ok(0);
             }
             Counter::RecordIds => NEXT_RECORD,
@@ -264,6 +384,8 @@ impl WriteTxn for PostgresWrite<'_> {
                 "the write transaction was rolled back by the database".into(),
             ));
         }
+        self.flush_records()?;
+        self.flush_key_uses()?;
         self.run(|c| c.client.batch_execute("COMMIT").map_err(storage_error))?;
         self.done = true;
         Ok(())
