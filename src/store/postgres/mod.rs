@@ -6,6 +6,7 @@
 //! another (DESIGN.md, "Many app servers").
 
 mod connect;
+mod held_back;
 mod read_logs;
 mod rows;
 mod schema;

@@ -231,8 +231,10 @@ impl ReadLogFile for HeldLog {
                 " + $5 WHERE name = $1 AND holder = $2 RETURNING name) \
                  INSERT INTO read_log_bytes (name, at, bytes) SELECT name, $3, $4 FROM held"
             ))?;
-            conn.client
-                .execute(&statement, &[&&name[..], &&holder[..], &at, &bytes, &LEASE_MS])
+            conn.client.execute(
+                &statement,
+                &[&&name[..], &&holder[..], &at, &bytes, &LEASE_MS],
+            )
         } else {
             // The row is read, not updated: no dead row per read.
             let statement = conn.statement(

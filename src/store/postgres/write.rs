@@ -3,18 +3,16 @@
 //! chain's head are read and moved by one writer at a time, across every
 //! process and server.
 
-use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::sync::MutexGuard;
 use std::time::Duration;
 
 use super::connect::{Conn, Pool};
-use super::schema::{FAILED_OPENS, NEXT_KEY, NEXT_RECORD};
+use super::held_back::HeldBack;
+use super::schema::{FAILED_OPENS, NEXT_RECORD};
 use super::{is_retryable, rows, storage_error};
 use crate::error::{Error, Result};
-use crate::store::{
-    Counter, Durability, ReadTxn, RecordRow, Row, Scanned, Select, Table, Tally, WriteTxn,
-};
+use crate::store::{Counter, Durability, ReadTxn, Row, Scanned, Select, Table, Tally, WriteTxn};
 
 /// Attempts at taking the writers' turn when the server reports a
 /// serialization failure or a deadlock (not expected under one lock row,
@@ -32,14 +30,7 @@ pub(super) struct PostgresWrite<'a> {
     done: bool,
     /// Tables rows were deleted from, vacuumed after a scrubbed commit.
     deleted: Vec<&'static str>,
-    /// Records put but not yet sent: sent together, in one statement,
-    /// before anything reads or deletes records and at the commit (one
-    /// round trip for a `put_batch`, not one per record).
-    records: Vec<RecordRow>,
-    /// Key use counts added but not yet sent, by key id: applied to every
-    /// key row read in the meantime, sent before keys are deleted and at
-    /// the commit.
-    key_uses: HashMap<u64, u64>,
+    held: HeldBack,
 }
 
 impl<'a> PostgresWrite<'a> {
@@ -80,8 +71,7 @@ impl<'a> PostgresWrite<'a> {
                         failed: false,
                         done: false,
                         deleted: Vec::new(),
-                        records: Vec::new(),
-                        key_uses: HashMap::new(),
+                        held: HeldBack::default(),
                     });
                 }
                 Err(e) => {
@@ -119,83 +109,77 @@ impl<'a> PostgresWrite<'a> {
 }
 
 impl PostgresWrite<'_> {
-    /// Sends what was held back that `table`'s operations must see.
-    fn flush_for(&mut self, table: Table) -> Result<()> {
-        // A PII mapping's `ConversationsOf` reads records too.
-        if matches!(table, Table::Records | Table::PiiMaps) {
-            self.flush_records()
-        } else {
-            Ok(())
+    /// Runs `f` on the connection and what is held back.
+    fn with_held<T>(&mut self, f: impl FnOnce(&mut HeldBack, &mut Conn) -> Result<T>) -> Result<T> {
+        let held = &mut self.held;
+        let failed = &mut self.failed;
+        if *failed || self.done {
+            return Err(Error::Storage(
+                "the write transaction already failed or ended".into(),
+            ));
+        }
+        let conn = self
+            .conn
+            .as_mut()
+            .ok_or_else(|| Error::Storage("the write transaction has no connection".into()))?;
+        let out = f(held, conn);
+        if out.is_err() {
+            *failed = true;
+        }
+        out
+    }
+
+    /// Sends what was held back that an operation on `table` must see
+    /// (keys' `Sealing` selections merge the held-back keys instead).
+    fn flush_for(&mut self, table: Table, select: &Select<'_>) -> Result<()> {
+        match (table, select) {
+            // A PII mapping's `ConversationsOf` reads records too.
+            (Table::Records | Table::PiiMaps, _) => self.with_held(HeldBack::flush_records),
+            (Table::Keys, Select::Sealing(_)) => Ok(()),
+            (Table::Keys, _) => self.with_held(HeldBack::flush_keys),
+            (Table::Counters, _) => self.with_held(HeldBack::flush_key_ids),
+            _ => Ok(()),
         }
     }
 
-    fn flush_records(&mut self) -> Result<()> {
-        if self.records.is_empty() {
-            return Ok(());
-        }
-        let rows = std::mem::take(&mut self.records);
-        let mut ids = Vec::with_capacity(rows.len());
-        for r in &rows {
-            ids.push(i64::try_from(r.id).map_err(|_| Error::InvalidInput {
-                what: "id",
-                reason: "out of range".into(),
-            })?);
-        }
-        let conversations: Vec<&[u8]> = rows.iter().map(|r| &r.conversation[..]).collect();
-        let subjects: Vec<Option<&[u8]>> =
-            rows.iter().map(|r| r.subject.as_ref().map(|t| &t[..])).collect();
-        let expiries: Vec<i64> = rows.iter().map(|r| r.expires_at_ms).collect();
-        let sealed: Vec<&[u8]> = rows.iter().map(|r| r.sealed.as_slice()).collect();
+    /// The rows `select` names, as this transaction sees them, in order.
+    fn selected(
+        &mut self,
+        table: Table,
+        select: &Select<'_>,
+        first_only: bool,
+    ) -> Result<Vec<Scanned>> {
+        self.flush_for(table, select)?;
+        let query = rows::select(table, select)?;
+        let mut found = Vec::new();
         self.run(|c| {
-            let statement = c.statement(
-                "INSERT INTO records (id, conversation, subject, expires_at, sealed) \
-                 SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[], $4::bigint[], \
-                 $5::bytea[])",
-            )?;
-            c.client
-                .execute(
-                    &statement,
-                    &[&ids, &conversations, &subjects, &expiries, &sealed],
-                )
-                .map_err(storage_error)
-                .map(|_| ())
-        })
-    }
-
-    fn flush_key_uses(&mut self) -> Result<()> {
-        if self.key_uses.is_empty() {
-            return Ok(());
+            rows::scan(c, table, &query, &mut |row| {
+                found.push(row);
+                Ok(if first_only && !matches!(select, Select::Sealing(_)) {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                })
+            })
+        })?;
+        let mut found: Vec<Scanned> = found
+            .into_iter()
+            .map(|r| r.map(|row| self.held.seen(row)))
+            .collect();
+        if let (Table::Keys, Select::Sealing(scope)) = (table, select) {
+            // Highest id first, the server's rows and the held-back ones.
+            found.extend(
+                self.held
+                    .sealing(scope)
+                    .into_iter()
+                    .map(|k| Ok(Row::Key(k))),
+            );
+            found.sort_by_key(|r| match r {
+                Ok(Row::Key(k)) => std::cmp::Reverse(k.id),
+                _ => std::cmp::Reverse(0),
+            });
         }
-        let mut ids = Vec::with_capacity(self.key_uses.len());
-        let mut adds = Vec::with_capacity(self.key_uses.len());
-        for (&id, &n) in &self.key_uses {
-            ids.push(i64::try_from(id).unwrap_or(i64::MAX));
-            adds.push(i64::try_from(n).unwrap_or(i64::MAX));
-        }
-        self.key_uses.clear();
-        self.run(|c| {
-            let statement = c.statement(
-                "UPDATE keys SET sealed = keys.sealed + u.n \
-                 FROM unnest($1::bigint[], $2::bigint[]) AS u(id, n) WHERE keys.id = u.id",
-            )?;
-            c.client
-                .execute(&statement, &[&ids, &adds])
-                .map_err(storage_error)
-                .map(|_| ())
-        })
-    }
-
-    /// A key row as this transaction sees it: with its held-back uses.
-    fn with_uses(&self, row: Row) -> Row {
-        match row {
-            Row::Key(mut k) => {
-                if let Some(n) = self.key_uses.get(&k.id) {
-                    k.sealed = k.sealed.saturating_add(*n);
-                }
-                Row::Key(k)
-            }
-            other => other,
-        }
+        Ok(found)
     }
 }
 
@@ -225,10 +209,10 @@ impl Drop for PostgresWrite<'_> {
 
 impl ReadTxn for PostgresWrite<'_> {
     fn get(&mut self, table: Table, key: Select<'_>) -> Result<Option<Row>> {
-        self.flush_for(table)?;
-        let query = rows::select(table, &key)?;
-        let found = self.run(|c| rows::first(c, table, &query))?;
-        Ok(found.map(|row| self.with_uses(row)))
+        match self.selected(table, &key, true)?.into_iter().next() {
+            Some(row) => Ok(Some(row?)),
+            None => Ok(None),
+        }
     }
 
     fn scan(
@@ -237,28 +221,22 @@ impl ReadTxn for PostgresWrite<'_> {
         select: Select<'_>,
         each: &mut dyn FnMut(Scanned) -> Result<ControlFlow<()>>,
     ) -> Result<()> {
-        self.flush_for(table)?;
-        let query = rows::select(table, &select)?;
-        let uses = std::mem::take(&mut self.key_uses);
-        let out = self.run(|c| {
-            rows::scan(c, table, &query, &mut |row| {
-                each(row.map(|r| match r {
-                    Row::Key(mut k) => {
-                        if let Some(n) = uses.get(&k.id) {
-                            k.sealed = k.sealed.saturating_add(*n);
-                        }
-                        Row::Key(k)
-                    }
-                    other => other,
-                }))
-            })
-        });
-        self.key_uses = uses;
-        out
+        if table != Table::Keys {
+            // Streamed: a scan of records may be the whole vault.
+            self.flush_for(table, &select)?;
+            let query = rows::select(table, &select)?;
+            return self.run(|c| rows::scan(c, table, &query, each));
+        }
+        for row in self.selected(table, &select, false)? {
+            if each(row)?.is_break() {
+                break;
+            }
+        }
+        Ok(())
     }
 
     fn tally(&mut self, table: Table, select: Select<'_>) -> Result<Tally> {
-        self.flush_for(table)?;
+        self.flush_for(table, &Select::All)?;
         let query = rows::tally(table, &select)?;
         self.run(|c| rows::count(c, &query))
     }
@@ -266,24 +244,28 @@ impl ReadTxn for PostgresWrite<'_> {
 
 impl WriteTxn for PostgresWrite<'_> {
     fn put(&mut self, row: &Row) -> Result<()> {
-        if let Row::Record(r) = row {
-            if self.failed || self.done {
-                return Err(Error::Storage(
-                    "the write transaction already failed or ended".into(),
-                ));
+        match row {
+            Row::Record(r) => {
+                return self.with_held(|held, _| {
+                    held.put_record(r);
+                    Ok(())
+                });
             }
-            self.records.push(r.clone());
-            return Ok(());
+            Row::Key(k) => {
+                return self.with_held(|held, _| {
+                    held.put_key(k);
+                    Ok(())
+                });
+            }
+            Row::Counter { .. } => self.flush_for(Table::Counters, &Select::All)?,
+            _ => {}
         }
         let query = rows::put(row)?;
         self.run(|c| rows::execute(c, &query)).map(|_| ())
     }
 
     fn delete(&mut self, table: Table, select: Select<'_>) -> Result<u64> {
-        self.flush_for(table)?;
-        if table == Table::Keys {
-            self.flush_key_uses()?;
-        }
+        self.flush_for(table, &Select::All)?;
         let query = rows::delete(table, &select)?;
         let deleted = self.run(|c| rows::execute(c, &query))?;
         let name = rows::table_name(table);
@@ -299,12 +281,18 @@ impl WriteTxn for PostgresWrite<'_> {
         let name = match counter {
             Counter::KeyUses(id) => {
                 rows::int(id)?;
-                let pending = self.key_uses.entry(id).or_insert(0);
-                *pending = pending.saturating_add(by_count);
-                return Ok(0);
+                return self.with_held(|held, _| {
+                    held.add_uses(id, by_count);
+                    Ok(0)
+                });
+            }
+            Counter::KeyIds => {
+                return self.with_held(|held, conn| match held.key_id(by_count, at_least) {
+                    Some(first) => Ok(first),
+                    None => held.reserve_key_ids(conn, by_count, at_least),
+                });
             }
             Counter::RecordIds => NEXT_RECORD,
-            Counter::KeyIds => NEXT_KEY,
             Counter::FailedOpens => FAILED_OPENS,
         };
         let floor = rows::int(at_least)?;
@@ -384,8 +372,7 @@ impl WriteTxn for PostgresWrite<'_> {
                 "the write transaction was rolled back by the database".into(),
             ));
         }
-        self.flush_records()?;
-        self.flush_key_uses()?;
+        self.with_held(HeldBack::flush_all)?;
         self.run(|c| c.client.batch_execute("COMMIT").map_err(storage_error))?;
         self.done = true;
         Ok(())

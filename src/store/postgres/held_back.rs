@@ -1,0 +1,220 @@
+//! Writes a transaction holds back so that many go to the server in one
+//! round trip: a `put_batch` of 1,000 records over 1,000 new subjects
+//! would otherwise wait on the network for each record, each new key, each
+//! key id and each use count. Every read of the transaction still sees
+//! them: a read of records sends the held-back records first, a read of
+//! keys merges or sends the held-back keys, and use counts are added to
+//! every key row read. The commit sends the rest.
+
+use std::collections::HashMap;
+
+use super::connect::Conn;
+use super::schema::NEXT_KEY;
+use super::storage_error;
+use crate::error::{Error, Result};
+use crate::keys::KeyScope;
+use crate::store::{KeyRow, RecordRow, Row};
+
+/// Key ids reserved at once: the unused ones go back at the commit.
+const KEY_ID_BLOCK: u64 = 64;
+
+#[derive(Default)]
+pub(super) struct HeldBack {
+    records: Vec<RecordRow>,
+    keys: Vec<KeyRow>,
+    /// Uses of keys already on the server, by id.
+    key_uses: HashMap<u64, u64>,
+    /// Key ids reserved on the server and not handed out: `next..end`.
+    key_ids: Option<(u64, u64)>,
+}
+
+fn int(n: u64) -> Result<i64> {
+    i64::try_from(n).map_err(|_| Error::InvalidInput {
+        what: "id",
+        reason: "out of range".into(),
+    })
+}
+
+impl HeldBack {
+    pub(super) fn put_record(&mut self, row: &RecordRow) {
+        self.records.push(row.clone());
+    }
+
+    pub(super) fn put_key(&mut self, row: &KeyRow) {
+        self.keys.push(row.clone());
+    }
+
+    /// Adds `n` uses to key `id`.
+    pub(super) fn add_uses(&mut self, id: u64, n: u64) {
+        if let Some(k) = self.keys.iter_mut().find(|k| k.id == id) {
+            k.sealed = k.sealed.saturating_add(n);
+        } else {
+            let uses = self.key_uses.entry(id).or_insert(0);
+            *uses = uses.saturating_add(n);
+        }
+    }
+
+    /// A row read from the server as this transaction sees it.
+    pub(super) fn seen(&self, row: Row) -> Row {
+        match row {
+            Row::Key(mut k) => {
+                if let Some(n) = self.key_uses.get(&k.id) {
+                    k.sealed = k.sealed.saturating_add(*n);
+                }
+                Row::Key(k)
+            }
+            other => other,
+        }
+    }
+
+    /// The held-back keys a `Sealing(scope)` selection takes in.
+    pub(super) fn sealing(&self, scope: &KeyScope) -> Vec<KeyRow> {
+        self.keys
+            .iter()
+            .filter(|k| k.scope == *scope && !k.retired)
+            .cloned()
+            .collect()
+    }
+
+    /// A key id from the reserved block, if it has room.
+    pub(super) fn key_id(&mut self, by: u64, at_least: u64) -> Option<u64> {
+        let (next, end) = self.key_ids.as_mut()?;
+        let first = (*next).max(at_least);
+        let after = first.checked_add(by)?;
+        if after > *end {
+            return None;
+        }
+        *next = after;
+        Some(first)
+    }
+
+    /// Reserves a block of key ids on the server (`UPDATE … RETURNING`)
+    /// and hands out the first `by`.
+    pub(super) fn reserve_key_ids(
+        &mut self,
+        conn: &mut Conn,
+        by: u64,
+        at_least: u64,
+    ) -> Result<u64> {
+        self.flush_key_ids(conn)?;
+        let reserve = by.max(KEY_ID_BLOCK);
+        let statement = conn.statement(
+            "UPDATE counters SET next = GREATEST(next, $3) + $2 WHERE name = $1 \
+             RETURNING next - $2",
+        )?;
+        let row = conn
+            .client
+            .query_opt(
+                &statement,
+                &[
+                    &super::rows::Arg::Text(NEXT_KEY),
+                    &int(reserve)?,
+                    &int(at_least)?,
+                ],
+            )
+            .map_err(storage_error)?
+            .ok_or_else(|| Error::Storage("no key id counter".into()))?;
+        let first: i64 = row.try_get(0).map_err(storage_error)?;
+        let first = u64::try_from(first)
+            .ok()
+            .filter(|f| *f >= at_least)
+            .ok_or_else(|| super::rows::corrupt("a counter"))?;
+        let end = first
+            .checked_add(reserve)
+            .ok_or_else(|| super::rows::corrupt("a counter"))?;
+        self.key_ids = Some((first.saturating_add(by), end));
+        Ok(first)
+    }
+
+    /// Gives the unused reserved key ids back: the counter says exactly
+    /// the next id to hand out again.
+    pub(super) fn flush_key_ids(&mut self, conn: &mut Conn) -> Result<()> {
+        let Some((next, _)) = self.key_ids.take() else {
+            return Ok(());
+        };
+        let statement = conn.statement("UPDATE counters SET next = $2 WHERE name = $1")?;
+        conn.client
+            .execute(
+                &statement,
+                &[&super::rows::Arg::Text(NEXT_KEY), &int(next)?],
+            )
+            .map_err(storage_error)
+            .map(|_| ())
+    }
+
+    pub(super) fn flush_records(&mut self, conn: &mut Conn) -> Result<()> {
+        if self.records.is_empty() {
+            return Ok(());
+        }
+        let rows = std::mem::take(&mut self.records);
+        let ids = rows.iter().map(|r| int(r.id)).collect::<Result<Vec<_>>>()?;
+        let conversations: Vec<&[u8]> = rows.iter().map(|r| &r.conversation[..]).collect();
+        let subjects: Vec<Option<&[u8]>> = rows
+            .iter()
+            .map(|r| r.subject.as_ref().map(|t| &t[..]))
+            .collect();
+        let expiries: Vec<i64> = rows.iter().map(|r| r.expires_at_ms).collect();
+        let sealed: Vec<&[u8]> = rows.iter().map(|r| r.sealed.as_slice()).collect();
+        let statement = conn.statement(
+            "INSERT INTO records (id, conversation, subject, expires_at, sealed) \
+             SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[], $4::bigint[], \
+             $5::bytea[])",
+        )?;
+        conn.client
+            .execute(
+                &statement,
+                &[&ids, &conversations, &subjects, &expiries, &sealed],
+            )
+            .map_err(storage_error)
+            .map(|_| ())
+    }
+
+    pub(super) fn flush_keys(&mut self, conn: &mut Conn) -> Result<()> {
+        if !self.keys.is_empty() {
+            let rows = std::mem::take(&mut self.keys);
+            let ids = rows.iter().map(|k| int(k.id)).collect::<Result<Vec<_>>>()?;
+            let subjects: Vec<Option<&[u8]>> = rows
+                .iter()
+                .map(|k| k.scope.subject.as_ref().map(|t| &t[..]))
+                .collect();
+            let not_after: Vec<i64> = rows.iter().map(|k| k.scope.not_after_ms).collect();
+            let sealed = rows
+                .iter()
+                .map(|k| int(k.sealed))
+                .collect::<Result<Vec<_>>>()?;
+            let retired: Vec<i64> = rows.iter().map(|k| i64::from(k.retired)).collect();
+            let wrapped: Vec<&[u8]> = rows.iter().map(|k| k.wrapped.as_slice()).collect();
+            let statement = conn.statement(
+                "INSERT INTO keys (id, subject, not_after, sealed, retired, wrapped) \
+                 SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bigint[], $4::bigint[], \
+                 $5::bigint[], $6::bytea[])",
+            )?;
+            conn.client
+                .execute(
+                    &statement,
+                    &[&ids, &subjects, &not_after, &sealed, &retired, &wrapped],
+                )
+                .map_err(storage_error)?;
+        }
+        if !self.key_uses.is_empty() {
+            let uses = std::mem::take(&mut self.key_uses);
+            let ids = uses.keys().map(|id| int(*id)).collect::<Result<Vec<_>>>()?;
+            let adds = uses.values().map(|n| int(*n)).collect::<Result<Vec<_>>>()?;
+            let statement = conn.statement(
+                "UPDATE keys SET sealed = keys.sealed + u.n \
+                 FROM unnest($1::bigint[], $2::bigint[]) AS u(id, n) WHERE keys.id = u.id",
+            )?;
+            conn.client
+                .execute(&statement, &[&ids, &adds])
+                .map_err(storage_error)?;
+        }
+        Ok(())
+    }
+
+    /// Sends everything (before the commit).
+    pub(super) fn flush_all(&mut self, conn: &mut Conn) -> Result<()> {
+        self.flush_keys(conn)?;
+        self.flush_records(conn)?;
+        self.flush_key_ids(conn)
+    }
+}
