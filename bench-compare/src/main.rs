@@ -9,7 +9,10 @@
 //!   libsqlite3 cannot link next to plain SQLite. It gets the same plan
 //!   (record bytes, batch size, counts) and prints JSON.
 //!
-//! `cargo run --release [-- --quick] [--no-sqlcipher] [--svg PATH] [--json PATH] | --aead-only`
+//! `cargo run --release [-- --quick] [--no-sqlcipher] [--svg PATH] [--json PATH] | --aead-only | --postgres`
+//!
+//! `--postgres` runs only the PostgreSQL rows (`postgres.rs`), against the
+//! server `.ci/postgres` starts.
 //!
 //! `--no-sqlcipher` leaves the SQLCipher and OpenSSL columns empty instead
 //! of building their runner (about ten minutes): `.ci/run` runs
@@ -22,6 +25,7 @@ mod aead;
 mod chart;
 mod memory;
 mod peer;
+mod postgres;
 mod timing;
 mod vault;
 
@@ -52,6 +56,10 @@ fn main() {
             .and_then(|n| n.parse().ok())
             .unwrap_or(100_000);
         memory::child(args.get(i + 1).map_or("", String::as_str), n);
+        return;
+    }
+    if args.iter().any(|a| a == "--postgres") {
+        postgres::run(quick);
         return;
     }
     if args.iter().any(|a| a == "--aead-only") {
