@@ -386,6 +386,14 @@ pub(crate) trait WriteTxn: ReadTxn {
     /// §12) with its expiry lowered to at most `expires_cap_ms` (or set to
     /// it, if the stored one is not an integer), without reading its bytes.
     fn set_aside(&mut self, id: u64, expires_cap_ms: i64) -> Result<()>;
+    /// A hint that `Sealing` lookups of these scopes follow in this
+    /// transaction (a `put_batch` over many subjects), so a backend that
+    /// pays a round trip per statement can fetch them in one. The answers
+    /// are the same without it.
+    fn prefetch_sealing(&mut self, scopes: &[KeyScope]) -> Result<()> {
+        let _ = scopes;
+        Ok(())
+    }
     /// Makes every change reach the transaction's [`Durability`]. Writers
     /// stay out until the transaction is dropped (a [`Durability::Scrubbed`]
     /// one scrubs then, after the vault's own bookkeeping).

@@ -273,6 +273,11 @@ impl ReadTxn for SplitWrite<'_> {
 }
 
 impl WriteTxn for SplitWrite<'_> {
+    fn prefetch_sealing(&mut self, scopes: &[crate::keys::KeyScope]) -> Result<()> {
+        self.on(side(Table::Keys, &Select::All))?
+            .prefetch_sealing(scopes)
+    }
+
     fn put(&mut self, row: &Row) -> Result<()> {
         self.on(row_side(row))?.put(row)
     }

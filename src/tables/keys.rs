@@ -64,6 +64,12 @@ impl Txn<'_> {
             .transpose()
     }
 
+    /// Says that the active keys of these scopes are asked for next (see
+    /// `WriteTxn::prefetch_sealing`).
+    pub(crate) fn prefetch_active_keys(&mut self, scopes: &[KeyScope]) -> Result<()> {
+        self.raw.prefetch_sealing(scopes)
+    }
+
     /// Reserves a key id.
     pub(crate) fn allocate_key_id(&mut self) -> Result<u64> {
         self.raw.bump(Counter::KeyIds, 1, 0)

@@ -87,6 +87,14 @@ impl Vault {
         let first = txn.allocate_record_ids(n, above)?;
         let last = first.checked_add(n - 1).ok_or_else(ids_exhausted)?;
         self.set_high_water(&mut txn, last)?;
+        // Every scope's sealing key is looked up below: at once, where the
+        // backend can (one round trip on PostgreSQL, not one per subject).
+        let scopes: std::collections::HashSet<KeyScope> =
+            pending.iter().map(|(p, _)| p.scope).collect();
+        if scopes.len() > 1 {
+            let scopes: Vec<KeyScope> = scopes.into_iter().collect();
+            txn.prefetch_active_keys(&scopes)?;
+        }
         let mut ids = Vec::with_capacity(pending.len());
         let mut masked: HashMap<crate::keys::IdTag, i64> = HashMap::new();
         for (offset, (p, is_masked)) in pending.into_iter().enumerate() {

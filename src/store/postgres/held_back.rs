@@ -26,6 +26,10 @@ pub(super) struct HeldBack {
     key_uses: HashMap<u64, u64>,
     /// Key ids reserved on the server and not handed out: `next..end`.
     key_ids: Option<(u64, u64)>,
+    /// The server's active keys of the scopes a `prefetch_sealing` named,
+    /// as read then (before the held-back use counts, which `seen` adds):
+    /// valid until held-back keys or counts are sent.
+    prefetched: Option<HashMap<KeyScope, Vec<KeyRow>>>,
 }
 
 fn int(n: u64) -> Result<i64> {
@@ -65,6 +69,27 @@ impl HeldBack {
             }
             other => other,
         }
+    }
+
+    /// Keeps what a prefetch read: every scope asked, with its rows (none
+    /// for a scope without keys). A damaged row keeps nothing, so lookups
+    /// go to the server and report it as they would have.
+    pub(super) fn prefetched(&mut self, scopes: &[KeyScope], found: Vec<crate::store::Scanned>) {
+        let mut by_scope: HashMap<KeyScope, Vec<KeyRow>> =
+            scopes.iter().map(|s| (*s, Vec::new())).collect();
+        for row in found {
+            match row {
+                Ok(Row::Key(k)) => by_scope.entry(k.scope).or_default().push(k),
+                _ => return,
+            }
+        }
+        self.prefetched = Some(by_scope);
+    }
+
+    /// The server's rows of a `Sealing(scope)` selection, if a prefetch
+    /// read them and nothing sent since can have changed them.
+    pub(super) fn prefetched_sealing(&self, scope: &KeyScope) -> Option<Vec<KeyRow>> {
+        self.prefetched.as_ref()?.get(scope).cloned()
     }
 
     /// The held-back keys a `Sealing(scope)` selection takes in.
@@ -170,6 +195,7 @@ impl HeldBack {
     }
 
     pub(super) fn flush_keys(&mut self, conn: &mut Conn) -> Result<()> {
+        self.prefetched = None;
         if !self.keys.is_empty() {
             let rows = std::mem::take(&mut self.keys);
             let ids = rows.iter().map(|k| int(k.id)).collect::<Result<Vec<_>>>()?;

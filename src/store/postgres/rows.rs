@@ -516,6 +516,56 @@ pub(super) fn execute(conn: &mut Conn, (sql, args): &Query<'_>) -> Result<u64> {
         .map_err(storage_error)
 }
 
+/// The keys not retired of every scope given, in one statement per kind
+/// of scope (with a subject, and without), for `prefetch_sealing`.
+pub(super) fn sealing_keys_of(conn: &mut Conn, scopes: &[KeyScope]) -> Result<Vec<Scanned>> {
+    let (mut subjects, mut epochs, mut subjectless) = (Vec::new(), Vec::new(), Vec::new());
+    for scope in scopes {
+        match &scope.subject {
+            Some(tag) => {
+                subjects.push(&tag[..]);
+                epochs.push(scope.not_after_ms);
+            }
+            None => subjectless.push(scope.not_after_ms),
+        }
+    }
+    let mut found = Vec::new();
+    if !subjects.is_empty() {
+        let statement = conn.statement(
+            "SELECT k.id, k.subject, k.not_after, k.sealed, k.retired, k.wrapped FROM keys k \
+             JOIN unnest($1::bytea[], $2::bigint[]) AS s(subject, not_after) \
+             ON k.subject = s.subject AND k.not_after = s.not_after WHERE k.retired = 0",
+        )?;
+        let rows = conn
+            .client
+            .query(&statement, &[&subjects, &epochs])
+            .map_err(storage_error)?;
+        found.extend(rows.iter().map(|r| {
+            decode(Table::Keys, r).map_err(|error| Damaged {
+                id: id_of(Table::Keys, r),
+                error,
+            })
+        }));
+    }
+    if !subjectless.is_empty() {
+        let statement = conn.statement(
+            "SELECT id, subject, not_after, sealed, retired, wrapped FROM keys \
+             WHERE subject IS NULL AND not_after = ANY($1::bigint[]) AND retired = 0",
+        )?;
+        let rows = conn
+            .client
+            .query(&statement, &[&subjectless])
+            .map_err(storage_error)?;
+        found.extend(rows.iter().map(|r| {
+            decode(Table::Keys, r).map_err(|error| Damaged {
+                id: id_of(Table::Keys, r),
+                error,
+            })
+        }));
+    }
+    Ok(found)
+}
+
 /// The id of a row of a table keyed by one, whatever its other columns hold.
 fn id_of(table: Table, r: &postgres::Row) -> Option<u64> {
     match table {

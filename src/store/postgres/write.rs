@@ -149,6 +149,17 @@ impl PostgresWrite<'_> {
         select: &Select<'_>,
         first_only: bool,
     ) -> Result<Vec<Scanned>> {
+        if let (Table::Keys, Select::Sealing(scope)) = (table, select)
+            && let Some(rows) = self.held.prefetched_sealing(scope)
+        {
+            let mut found: Vec<Scanned> = rows
+                .into_iter()
+                .chain(self.held.sealing(scope))
+                .map(|k| Ok(self.held.seen(Row::Key(k))))
+                .collect();
+            sort_newest_first(&mut found);
+            return Ok(found);
+        }
         self.flush_for(table, select)?;
         let query = rows::select(table, select)?;
         let mut found = Vec::new();
@@ -174,13 +185,18 @@ impl PostgresWrite<'_> {
                     .into_iter()
                     .map(|k| Ok(Row::Key(k))),
             );
-            found.sort_by_key(|r| match r {
-                Ok(Row::Key(k)) => std::cmp::Reverse(k.id),
-                _ => std::cmp::Reverse(0),
-            });
+            sort_newest_first(&mut found);
         }
         Ok(found)
     }
+}
+
+/// Key rows highest id first (a damaged row last).
+fn sort_newest_first(rows: &mut [Scanned]) {
+    rows.sort_by_key(|r| match r {
+        Ok(Row::Key(k)) => std::cmp::Reverse(k.id),
+        _ => std::cmp::Reverse(0),
+    });
 }
 
 impl Drop for PostgresWrite<'_> {
@@ -243,6 +259,14 @@ impl ReadTxn for PostgresWrite<'_> {
 }
 
 impl WriteTxn for PostgresWrite<'_> {
+    fn prefetch_sealing(&mut self, scopes: &[crate::keys::KeyScope]) -> Result<()> {
+        // What it reads must reflect every key and use count so far.
+        self.with_held(HeldBack::flush_keys)?;
+        let found = self.run(|c| rows::sealing_keys_of(c, scopes))?;
+        self.held.prefetched(scopes, found);
+        Ok(())
+    }
+
     fn put(&mut self, row: &Row) -> Result<()> {
         match row {
             Row::Record(r) => {
