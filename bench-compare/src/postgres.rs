@@ -159,16 +159,28 @@ fn plain_side(clients: usize, scale: &Scale, sealed_len: usize) -> Figures {
     let insert = "INSERT INTO records (id, conversation, subject, expires_at, sealed) \
                   VALUES ($1, $2, $3, $4, $5)";
     let expires: i64 = 4_102_444_800_000;
+    // A batch as a careful application writes one: one statement of
+    // arrays (as llmvault sends its held-back records), not a statement
+    // per row.
+    let insert_batch = "INSERT INTO records (id, conversation, subject, expires_at, sealed) \
+                        SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[], \
+                        $4::bigint[], $5::bytea[])";
     let put_batch = concurrently(clients, |c| {
         let mut conn = connect();
-        let statement = conn.prepare(insert).expect("prepare");
+        let statement = conn.prepare(insert_batch).expect("prepare");
         for b in 0..scale.batches {
+            let rows: Vec<_> = (b * 1000..(b + 1) * 1000).map(|i| row(c, i)).collect();
+            let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+            let conversations: Vec<&[u8]> = rows.iter().map(|r| r.1.as_slice()).collect();
+            let subjects: Vec<&[u8]> = rows.iter().map(|r| r.2.as_slice()).collect();
+            let expiries = vec![expires; rows.len()];
+            let sealed: Vec<&[u8]> = rows.iter().map(|r| r.3.as_slice()).collect();
             let mut txn = conn.transaction().expect("begin");
-            for i in b * 1000..(b + 1) * 1000 {
-                let (id, conv, subj, sealed) = row(c, i);
-                txn.execute(&statement, &[&id, &conv, &subj, &expires, &sealed])
-                    .expect("insert");
-            }
+            txn.execute(
+                &statement,
+                &[&ids, &conversations, &subjects, &expiries, &sealed],
+            )
+            .expect("insert");
             txn.commit().expect("commit");
         }
         scale.batches * 1000
