@@ -125,7 +125,7 @@ impl Connector {
                     "TLS needs the server's CA certificate: give it with Storage::ca_file",
                 ));
             }
-            None if config.get_hosts().iter().all(is_local) => {
+            None if is_on_this_machine(&config) => {
                 config.ssl_mode(SslMode::Disable);
                 None
             }
@@ -160,12 +160,24 @@ impl Connector {
         Ok(Conn {
             client,
             statements: HashMap::new(),
+            pid: std::process::id(),
         })
     }
 
     pub(super) fn schema(&self) -> &str {
         &self.schema
     }
+}
+
+/// Whether every address the client may connect to is this machine's:
+/// at least one host, each a Unix socket, `localhost` or a loopback
+/// address, and every `hostaddr` (which the client connects to in place
+/// of the host's name) a loopback address.
+fn is_on_this_machine(config: &Config) -> bool {
+    let hosts = config.get_hosts();
+    !hosts.is_empty()
+        && hosts.iter().all(is_local)
+        && config.get_hostaddrs().iter().all(|ip| ip.is_loopback())
 }
 
 fn is_local(host: &Host) -> bool {
@@ -232,9 +244,29 @@ fn tls_for(ca_file: &std::path::Path) -> Result<tokio_postgres_rustls::MakeRustl
 pub(super) struct Conn {
     pub(super) client: Client,
     statements: HashMap<&'static str, Statement>,
+    /// The process that opened it. A forked child shares its socket:
+    /// closing it there would end the parent's session, using it would mix
+    /// the two processes' messages. Neither, ever (see [`Conn::forget_if_inherited`]).
+    pid: u32,
 }
 
 impl Conn {
+    /// Whether this process opened the connection.
+    pub(super) fn is_own(&self) -> bool {
+        self.pid == std::process::id()
+    }
+
+    /// Leaks a connection a forked child inherited instead of dropping it
+    /// (which would send the parent's session a goodbye); `None` then.
+    pub(super) fn forget_if_inherited(self) -> Option<Self> {
+        if self.is_own() {
+            Some(self)
+        } else {
+            std::mem::forget(self);
+            None
+        }
+    }
+
     /// The prepared statement for `sql`, prepared on first use.
     pub(super) fn statement(&mut self, sql: &'static str) -> Result<Statement> {
         if let Some(s) = self.statements.get(sql) {
@@ -252,8 +284,6 @@ pub(super) struct Pool {
     connector: Connector,
     idle: Mutex<Vec<Conn>>,
     size: usize,
-    /// The process the connections belong to.
-    pid: u32,
 }
 
 impl Pool {
@@ -262,7 +292,6 @@ impl Pool {
             connector,
             idle: Mutex::new(Vec::new()),
             size: size.max(1),
-            pid: std::process::id(),
         }
     }
 
@@ -274,23 +303,12 @@ impl Pool {
     /// it was idle (a server restart closes idle connections unseen: the
     /// first use finds out).
     pub(super) fn take(&self) -> Result<(Conn, bool)> {
-        let pid = std::process::id();
         loop {
-            let idle = {
-                let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-                if self.pid != pid {
-                    // A forked child shares these sessions' sockets: closing
-                    // them would end the parent's sessions, using them would
-                    // mix the two processes' messages. Neither, ever.
-                    std::mem::take(&mut *idle)
-                        .into_iter()
-                        .for_each(std::mem::forget);
-                }
-                idle.pop()
-            };
-            match idle {
-                Some(conn) if conn.client.is_closed() => continue,
-                Some(conn) => return Ok((conn, true)),
+            let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            match idle.map(Conn::forget_if_inherited) {
+                Some(None) => continue,
+                Some(Some(conn)) if conn.client.is_closed() => continue,
+                Some(Some(conn)) => return Ok((conn, true)),
                 None => return Ok((self.connector.connect()?, false)),
             }
         }
@@ -300,10 +318,9 @@ impl Pool {
     /// what ran on it did not fail for a reason that may have left it
     /// broken) and the pool has room.
     pub(super) fn give_back(&self, conn: Conn, ok: bool) {
-        if self.pid != std::process::id() {
-            std::mem::forget(conn);
+        let Some(conn) = conn.forget_if_inherited() else {
             return;
-        }
+        };
         if !ok || conn.client.is_closed() {
             return;
         }

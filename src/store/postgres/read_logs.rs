@@ -13,6 +13,8 @@
 
 use std::sync::Arc;
 
+use postgres::fallible_iterator::FallibleIterator;
+
 use super::connect::{Conn, Pool};
 use super::storage_error;
 use crate::error::{Error, Result};
@@ -236,10 +238,13 @@ impl ReadLogFile for HeldLog {
                 &[&&name[..], &&holder[..], &at, &bytes, &LEASE_MS],
             )
         } else {
-            // The row is read, not updated: no dead row per read.
+            // The row is locked to share, not updated: no dead row per
+            // read, and a claim (which updates the holder) waits for this
+            // append to commit, or this append for the claim, which then
+            // no longer matches: an append never lands in a claimed log.
             let statement = conn.statement(
-                "INSERT INTO read_log_bytes (name, at, bytes) SELECT $1, $3, $4 \
-                 WHERE EXISTS (SELECT 1 FROM read_logs WHERE name = $1 AND holder = $2)",
+                "INSERT INTO read_log_bytes (name, at, bytes) SELECT name, $3, $4 \
+                 FROM read_logs WHERE name = $1 AND holder = $2 FOR SHARE",
             )?;
             conn.client
                 .execute(&statement, &[&&name[..], &&holder[..], &at, &bytes])
@@ -265,31 +270,15 @@ impl ReadLogFile for HeldLog {
         let from = i64::try_from(offset).unwrap_or(i64::MAX);
         let conn = self.conn()?;
         let statement = conn.statement(
-            "SELECT b.at, b.bytes FROM read_log_bytes b JOIN read_logs l ON l.name = b.name \
+            "SELECT b.at, substring(b.bytes FROM 1 FOR $4::integer) FROM read_log_bytes b \
+             JOIN read_logs l ON l.name = b.name \
              WHERE b.name = $1 AND l.holder = $2 AND b.at + octet_length(b.bytes) > $3 \
              ORDER BY b.at",
         )?;
-        let rows = conn
-            .client
-            .query(&statement, &[&&name[..], &&holder[..], &from]);
-        let rows = rows.map_err(|e| self.fail(e))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let at: i64 = row.try_get(0).map_err(storage_error)?;
-            let chunk: Vec<u8> = row.try_get(1).map_err(storage_error)?;
-            // Appends are contiguous; a gap or an overlap is damage, which
-            // the reader of the entries reports: stop there.
-            let start = usize::try_from(from.saturating_sub(at)).unwrap_or(0);
-            let expected = from.saturating_add(i64::try_from(out.len()).unwrap_or(i64::MAX));
-            if at.max(from) != expected || start > chunk.len() {
-                break;
-            }
-            out.extend_from_slice(&chunk[start..]);
-            if out.len() >= MAX_READ {
-                out.truncate(MAX_READ);
-                break;
-            }
-        }
+        let out = match chunks_from(conn, &statement, &name, &holder, from) {
+            Ok(out) => out,
+            Err(e) => return Err(self.fail(e)),
+        };
         if out.is_empty() && self.stored_len().is_err() {
             return Err(Self::lost_error());
         }
@@ -311,16 +300,43 @@ impl ReadLogFile for HeldLog {
     }
 }
 
+/// A log's bytes from offset `from`, streamed, each row cut to the cap on
+/// the server: a planted giant row is never loaded whole. Appends are
+/// contiguous; a gap or an overlap is damage, which the reader of the
+/// entries reports: the bytes stop there.
+fn chunks_from(
+    conn: &mut Conn,
+    statement: &postgres::Statement,
+    name: &LogName,
+    holder: &[u8; 16],
+    from: i64,
+) -> std::result::Result<Vec<u8>, postgres::Error> {
+    let cap = i32::try_from(MAX_READ).unwrap_or(i32::MAX);
+    let args: [&(dyn postgres::types::ToSql + Sync); 4] = [&&name[..], &&holder[..], &from, &cap];
+    let mut rows = conn.client.query_raw(statement, args)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let at: i64 = row.try_get(0)?;
+        let chunk: Vec<u8> = row.try_get(1)?;
+        let start = usize::try_from(from.saturating_sub(at)).unwrap_or(0);
+        let expected = from.saturating_add(i64::try_from(out.len()).unwrap_or(i64::MAX));
+        if at.max(from) != expected || start > chunk.len() {
+            break;
+        }
+        out.extend_from_slice(&chunk[start..]);
+        if out.len() >= MAX_READ {
+            out.truncate(MAX_READ);
+            break;
+        }
+    }
+    Ok(out)
+}
+
 impl Drop for HeldLog {
     fn drop(&mut self) {
-        let Some(mut conn) = self.conn.take() else {
+        let Some(mut conn) = self.conn.take().and_then(Conn::forget_if_inherited) else {
             return;
         };
-        if self.pid != std::process::id() {
-            // Closing it here would end the parent's session.
-            std::mem::forget(conn);
-            return;
-        }
         // Released, so a sweep need not wait out the lease (a log removed
         // already has no row to release).
         let _ = conn.client.execute(

@@ -28,7 +28,8 @@ pub(super) struct PostgresWrite<'a> {
     /// `COMMIT` would roll it back while reporting success.
     failed: bool,
     done: bool,
-    /// Tables rows were deleted from, vacuumed after a scrubbed commit.
+    /// Tables rows were deleted from or written over, vacuumed after a
+    /// scrubbed commit (their old versions are dead rows until then).
     deleted: Vec<&'static str>,
     held: HeldBack,
 }
@@ -129,6 +130,14 @@ impl PostgresWrite<'_> {
         out
     }
 
+    /// Notes a table whose rows this transaction deleted or overwrote.
+    fn touched(&mut self, table: Table) {
+        let name = rows::table_name(table);
+        if self.durability == Durability::Scrubbed && !self.deleted.contains(&name) {
+            self.deleted.push(name);
+        }
+    }
+
     /// Sends what was held back that an operation on `table` must see
     /// (keys' `Sealing` selections merge the held-back keys instead).
     fn flush_for(&mut self, table: Table, select: &Select<'_>) -> Result<()> {
@@ -191,11 +200,13 @@ impl PostgresWrite<'_> {
     }
 }
 
-/// Key rows highest id first (a damaged row last).
+/// Key rows highest id first, damaged ones by the id they read with (as
+/// the server orders them), so a damaged newest key is found first.
 fn sort_newest_first(rows: &mut [Scanned]) {
     rows.sort_by_key(|r| match r {
         Ok(Row::Key(k)) => std::cmp::Reverse(k.id),
-        _ => std::cmp::Reverse(0),
+        Ok(_) => std::cmp::Reverse(0),
+        Err(d) => std::cmp::Reverse(d.id.unwrap_or(0)),
     });
 }
 
@@ -285,16 +296,20 @@ impl WriteTxn for PostgresWrite<'_> {
             _ => {}
         }
         let query = rows::put(row)?;
-        self.run(|c| rows::execute(c, &query)).map(|_| ())
+        self.run(|c| rows::execute(c, &query))?;
+        // Meta values, counters and PII mappings replace a row in place.
+        if matches!(row, Row::Meta { .. } | Row::Counter { .. } | Row::PiiMap(_)) {
+            self.touched(row.table());
+        }
+        Ok(())
     }
 
     fn delete(&mut self, table: Table, select: Select<'_>) -> Result<u64> {
         self.flush_for(table, &Select::All)?;
         let query = rows::delete(table, &select)?;
         let deleted = self.run(|c| rows::execute(c, &query))?;
-        let name = rows::table_name(table);
-        if deleted > 0 && !self.deleted.contains(&name) {
-            self.deleted.push(name);
+        if deleted > 0 {
+            self.touched(table);
         }
         Ok(deleted)
     }
@@ -397,7 +412,19 @@ impl WriteTxn for PostgresWrite<'_> {
             ));
         }
         self.with_held(HeldBack::flush_all)?;
-        self.run(|c| c.client.batch_execute("COMMIT").map_err(storage_error))?;
+        if self.durability == Durability::Scrubbed {
+            // Key rows retired or rewrapped, use counts raised: updated
+            // in place, their old versions dead rows.
+            self.touched(Table::Keys);
+        }
+        // `SELECT 1` first: in a transaction the server aborted (an error
+        // a statement reported after the rows this transaction read), it
+        // fails, where a bare `COMMIT` would roll back and report success.
+        self.run(|c| {
+            c.client
+                .batch_execute("SELECT 1; COMMIT")
+                .map_err(storage_error)
+        })?;
         self.done = true;
         Ok(())
     }
