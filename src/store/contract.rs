@@ -19,7 +19,9 @@ use super::{
 use crate::error::Error;
 use crate::keys::{IdTag, KeyScope};
 
-/// Runs `check` on a fresh SQLite backend and a fresh memory one.
+/// Runs `check` on a fresh SQLite backend, a fresh memory one and, with
+/// the feature, a fresh PostgreSQL one in the test server (`.ci/postgres`;
+/// skipped without one, a failure under `CI=true`).
 fn on_each(check: impl Fn(&dyn Backend)) {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = SqliteBackend::create(&dir.path().join("v"), 2).unwrap();
@@ -27,6 +29,37 @@ fn on_each(check: impl Fn(&dyn Backend)) {
     let memory = Arc::new(MemoryBackend::default());
     memory.create().unwrap();
     check(&memory);
+    #[cfg(feature = "postgres")]
+    if let Some(postgres) = postgres_backend() {
+        check(&postgres);
+    }
+}
+
+/// A new PostgreSQL backend in a schema of its own, if a server is set up.
+#[cfg(feature = "postgres")]
+fn postgres_backend() -> Option<super::postgres::PostgresBackend> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let conninfo = std::env::var("LLMVAULT_TEST_POSTGRES").ok();
+    let ca = std::env::var("LLMVAULT_TEST_POSTGRES_CA").ok();
+    let (Some(conninfo), Some(ca)) = (conninfo, ca) else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true and no PostgreSQL server: run under `bash .ci/postgres`"
+        );
+        return None;
+    };
+    let mut place = super::postgres::PostgresPlace::new(conninfo);
+    place.ca_file = Some(ca.into());
+    let mut nonce = [0u8; 4];
+    crate::random::fill_from_os(&mut nonce);
+    place.schema = format!(
+        "contract_{}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed),
+        u32::from_le_bytes(nonce)
+    );
+    Some(super::postgres::PostgresBackend::create(&place).unwrap())
 }
 
 fn tag(n: u8) -> IdTag {
@@ -109,12 +142,22 @@ fn a_dropped_write_leaves_nothing_and_a_commit_is_seen() {
     });
 }
 
+/// Stores `first`; then a put of `again` (the same key) is refused, at the
+/// put or at the latest at the commit (a backend may send rows together,
+/// and may refuse every later operation of a transaction one failed in).
+fn taken_is_refused(b: &dyn Backend, first: &Row, again: &Row, what: &str) {
+    let mut w = b.write(Durability::Durable).unwrap();
+    w.put(first).unwrap();
+    w.commit().unwrap();
+    drop(w);
+    let mut w = b.write(Durability::Durable).unwrap();
+    let refused = w.put(again).is_err() || w.commit().is_err();
+    assert!(refused, "{what} replaced");
+}
+
 #[test]
 fn rows_that_are_only_added_refuse_a_taken_key_and_the_others_replace() {
     on_each(|b| {
-        let mut w = b.write(Durability::Durable).unwrap();
-        w.put(&record(1, 1, None, 10)).unwrap();
-        assert!(w.put(&record(1, 2, None, 20)).is_err(), "record replaced");
         let audit = Row::Audit(AuditRow {
             seq: 1,
             at_ms: 5,
@@ -122,12 +165,38 @@ fn rows_that_are_only_added_refuse_a_taken_key_and_the_others_replace() {
             mac: [9; 32],
             mac_intact: true,
         });
-        w.put(&audit).unwrap();
-        assert!(w.put(&audit).is_err(), "audit entry replaced");
-        w.put(&staged(3, 10, 4)).unwrap();
-        assert!(w.put(&staged(3, 10, 4)).is_err(), "staged row replaced");
-        w.put(&key(1, None, 100, false)).unwrap();
-        assert!(w.put(&key(1, None, 100, true)).is_err(), "key replaced");
+        for (first, again, what) in [
+            (record(1, 1, None, 10), record(1, 2, None, 20), "record"),
+            (audit.clone(), audit, "audit entry"),
+            (staged(3, 10, 4), staged(3, 10, 4), "staged row"),
+            (key(1, None, 100, false), key(1, None, 100, true), "key"),
+        ] {
+            taken_is_refused(b, &first, &again, what);
+        }
+        let Some(Row::Record(kept)) = b
+            .read()
+            .unwrap()
+            .get(Table::Records, Select::Id(1))
+            .unwrap()
+        else {
+            panic!("record 1")
+        };
+        assert_eq!(kept.expires_at_ms, 10, "the stored record stays");
+        // Twice in one transaction: refused too, and nothing of it stays.
+        let mut w = b.write(Durability::Durable).unwrap();
+        let refused = w.put(&record(2, 1, None, 10)).is_err()
+            || w.put(&record(2, 2, None, 20)).is_err()
+            || w.commit().is_err();
+        assert!(refused, "record put twice");
+        drop(w);
+        assert!(
+            b.read()
+                .unwrap()
+                .get(Table::Records, Select::Id(2))
+                .unwrap()
+                .is_none()
+        );
+        let mut w = b.write(Durability::Durable).unwrap();
         // A changed key row goes and comes back.
         assert_eq!(w.delete(Table::Keys, Select::Id(1)).unwrap(), 1);
         w.put(&key(1, None, 100, true)).unwrap();

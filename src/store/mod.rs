@@ -304,8 +304,9 @@ pub(crate) enum Durability {
 /// # The contract every backend keeps
 /// - **Atomic commit.** A [`WriteTxn`] is all or nothing: committed by
 ///   [`WriteTxn::commit`], rolled back if dropped uncommitted. After any
-///   operation of it fails, `commit` may fail too, and never commits a
-///   part of it.
+///   operation of it fails, every later one and `commit` may fail too
+///   (PostgreSQL aborts the transaction), and it never commits a part of
+///   it.
 /// - **One writer at a time.** Write transactions are serialized against
 ///   every other writer of the same storage, in this process and in any
 ///   other: the audit chain, the id counters and the key-use counts are
@@ -372,7 +373,9 @@ pub(crate) trait WriteTxn: ReadTxn {
     /// one with the same key; keys, records, audit entries, staged rows
     /// and ingest keys are only added (a taken key fails with
     /// [`Error::Storage`]: a backend never overwrites them; a changed key
-    /// row is deleted and put again); a note is always added.
+    /// row is deleted and put again); a note is always added. The failure
+    /// of a taken key may come at the put or, at the latest, at the
+    /// commit: a backend may hold rows back and send them together.
     fn put(&mut self, row: &Row) -> Result<()>;
     /// Deletes the selected rows; returns how many.
     fn delete(&mut self, table: Table, select: Select<'_>) -> Result<u64>;

@@ -45,6 +45,9 @@ impl HeldBack {
     }
 
     pub(super) fn put_key(&mut self, row: &KeyRow) {
+        // Uses counted before the key existed counted on nothing (as for a
+        // key that is gone); a stored key of the id fails the insert.
+        self.key_uses.remove(&row.id);
         self.keys.push(row.clone());
     }
 
@@ -114,13 +117,14 @@ impl HeldBack {
     }
 
     /// Reserves a block of key ids on the server (`UPDATE … RETURNING`)
-    /// and hands out the first `by`.
+    /// and hands out the first `by`; `None` without a counter row (which
+    /// leaves the transaction as it was).
     pub(super) fn reserve_key_ids(
         &mut self,
         conn: &mut Conn,
         by: u64,
         at_least: u64,
-    ) -> Result<u64> {
+    ) -> Result<Option<u64>> {
         self.flush_key_ids(conn)?;
         let reserve = by.max(KEY_ID_BLOCK);
         let statement = conn.statement(
@@ -137,8 +141,10 @@ impl HeldBack {
                     &int(at_least)?,
                 ],
             )
-            .map_err(storage_error)?
-            .ok_or_else(|| Error::Storage("no key id counter".into()))?;
+            .map_err(storage_error)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
         let first: i64 = row.try_get(0).map_err(storage_error)?;
         let first = u64::try_from(first)
             .ok()
@@ -148,7 +154,7 @@ impl HeldBack {
             .checked_add(reserve)
             .ok_or_else(|| super::rows::corrupt("a counter"))?;
         self.key_ids = Some((first.saturating_add(by), end));
-        Ok(first)
+        Ok(Some(first))
     }
 
     /// Gives the unused reserved key ids back: the counter says exactly

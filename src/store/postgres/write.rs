@@ -326,10 +326,11 @@ impl WriteTxn for PostgresWrite<'_> {
                 });
             }
             Counter::KeyIds => {
-                return self.with_held(|held, conn| match held.key_id(by_count, at_least) {
-                    Some(first) => Ok(first),
+                let first = self.with_held(|held, conn| match held.key_id(by_count, at_least) {
+                    Some(first) => Ok(Some(first)),
                     None => held.reserve_key_ids(conn, by_count, at_least),
-                });
+                })?;
+                return first.ok_or_else(|| Error::Storage("no key id counter".into()));
             }
             Counter::RecordIds => NEXT_RECORD,
             Counter::FailedOpens => FAILED_OPENS,
@@ -352,9 +353,12 @@ impl WriteTxn for PostgresWrite<'_> {
                     }
                     _ => storage_error(e),
                 })?;
-            let row = found.ok_or_else(|| Error::Storage(format!("no counter {name}").into()))?;
-            row.try_get::<_, i64>(0).map_err(storage_error)
+            found
+                .map(|row| row.try_get::<_, i64>(0).map_err(storage_error))
+                .transpose()
         })?;
+        // A missing counter changed nothing: the transaction goes on.
+        let first = first.ok_or_else(|| Error::Storage(format!("no counter {name}").into()))?;
         match u64::try_from(first) {
             Ok(first) if first >= at_least => Ok(first),
             _ => Err(rows::corrupt("a counter")),
