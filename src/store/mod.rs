@@ -155,6 +155,38 @@ pub(crate) enum Counter {
     KeyUses(u64),
 }
 
+/// The names of the counters' rows in [`Table::Counters`] (FORMAT.md §8.1),
+/// the same in every backend.
+pub(crate) const NEXT_RECORD: &str = "record";
+pub(crate) const NEXT_KEY: &str = "key";
+/// Failed opens since the last successful one (not an id: a count).
+pub(crate) const FAILED_OPENS: &str = "failed_opens";
+
+impl Counter {
+    /// The name of the counter's row; a key's use count has none (it is a
+    /// column of the key's row).
+    pub(crate) fn row_name(self) -> Result<&'static str> {
+        match self {
+            Counter::RecordIds => Ok(NEXT_RECORD),
+            Counter::KeyIds => Ok(NEXT_KEY),
+            Counter::FailedOpens => Ok(FAILED_OPENS),
+            Counter::KeyUses(_) => Err(Error::Storage(
+                "a key's use count is a column of its row".into(),
+            )),
+        }
+    }
+}
+
+/// The least string above every string that starts with `prefix` (an
+/// ASCII prefix: its last byte plus one), for [`Select::Prefix`] as a range.
+pub(crate) fn prefix_end(prefix: &str) -> String {
+    let mut end = prefix.as_bytes().to_vec();
+    if let Some(last) = end.last_mut() {
+        *last = last.saturating_add(1);
+    }
+    String::from_utf8_lossy(&end).into_owned()
+}
+
 /// One row of one table.
 #[derive(Debug, Clone)]
 pub(crate) enum Row {

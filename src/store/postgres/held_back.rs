@@ -9,10 +9,10 @@
 use std::collections::HashMap;
 
 use super::connect::Conn;
-use super::schema::NEXT_KEY;
 use super::storage_error;
 use crate::error::{Error, Result};
 use crate::keys::KeyScope;
+use crate::store::NEXT_KEY;
 use crate::store::{KeyRow, RecordRow, Row};
 
 /// Key ids reserved at once: the unused ones go back at the commit.
@@ -127,29 +127,9 @@ impl HeldBack {
     ) -> Result<Option<u64>> {
         self.flush_key_ids(conn)?;
         let reserve = by.max(KEY_ID_BLOCK);
-        let statement = conn.statement(
-            "UPDATE counters SET next = GREATEST(next, $3) + $2 WHERE name = $1 \
-             RETURNING next - $2",
-        )?;
-        let row = conn
-            .client
-            .query_opt(
-                &statement,
-                &[
-                    &super::rows::Arg::Text(NEXT_KEY),
-                    &int(reserve)?,
-                    &int(at_least)?,
-                ],
-            )
-            .map_err(storage_error)?;
-        let Some(row) = row else {
+        let Some(first) = super::rows::bump_counter(conn, NEXT_KEY, reserve, at_least)? else {
             return Ok(None);
         };
-        let first: i64 = row.try_get(0).map_err(storage_error)?;
-        let first = u64::try_from(first)
-            .ok()
-            .filter(|f| *f >= at_least)
-            .ok_or_else(|| super::rows::corrupt("a counter"))?;
         let end = first
             .checked_add(reserve)
             .ok_or_else(|| super::rows::corrupt("a counter"))?;

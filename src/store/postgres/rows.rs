@@ -10,13 +10,12 @@ use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
 use super::connect::Conn;
-use super::schema::{FAILED_OPENS, NEXT_KEY, NEXT_RECORD};
 use super::storage_error;
 use crate::error::{Error, Result};
 use crate::keys::{ID_TAG_LEN, IdTag, KeyScope};
 use crate::store::{
     AuditRow, Counter, Damaged, IngestKeyRow, IngestRow, KeyRow, MAX_STAGED_LEN, MaintenanceNote,
-    PiiMapRow, RecordRow, Row, Scanned, Select, Table, Tally, unsupported,
+    PiiMapRow, RecordRow, Row, Scanned, Select, Table, Tally, prefix_end, unsupported,
 };
 
 /// One bound parameter.
@@ -70,27 +69,6 @@ pub(super) fn table_name(table: Table) -> &'static str {
 /// A statement's text and its parameters.
 pub(super) type Query<'a> = (&'static str, Vec<Arg<'a>>);
 
-fn counter_name(counter: Counter) -> Result<&'static str> {
-    match counter {
-        Counter::RecordIds => Ok(NEXT_RECORD),
-        Counter::KeyIds => Ok(NEXT_KEY),
-        Counter::FailedOpens => Ok(FAILED_OPENS),
-        Counter::KeyUses(_) => Err(Error::Storage(
-            "a key's use count is a column of its row".into(),
-        )),
-    }
-}
-
-/// The least string above every string that starts with `prefix` (an
-/// ASCII prefix: its last byte plus one).
-fn prefix_end(prefix: &str) -> String {
-    let mut end = prefix.as_bytes().to_vec();
-    if let Some(last) = end.last_mut() {
-        *last = last.saturating_add(1);
-    }
-    String::from_utf8_lossy(&end).into_owned()
-}
-
 /// `SELECT` of the rows `select` names, their columns as [`decode`] reads
 /// them, in the order the seam promises.
 pub(super) fn select<'a>(table: Table, select: &Select<'a>) -> Result<Query<'a>> {
@@ -109,7 +87,7 @@ pub(super) fn select<'a>(table: Table, select: &Select<'a>) -> Result<Query<'a>>
         ),
         (T::Counters, S::Counter(c)) => (
             "SELECT name, next FROM counters WHERE name = $1",
-            vec![Arg::Text(counter_name(*c)?)],
+            vec![Arg::Text(c.row_name()?)],
         ),
         (T::Records, S::Id(id)) => (
             "SELECT id, conversation, subject, expires_at, sealed FROM records WHERE id = $1",
@@ -374,7 +352,7 @@ pub(super) fn put(row: &Row) -> Result<Query<'_>> {
             "INSERT INTO counters (name, next) VALUES ($1, $2) \
              ON CONFLICT (name) DO UPDATE SET next = excluded.next",
             vec![
-                Arg::Text(counter_name(*counter)?),
+                Arg::Text(counter.row_name()?),
                 Arg::Int(value.ok_or_else(|| Error::InvalidInput {
                     what: "counter",
                     reason: "must be an integer".into(),
@@ -516,6 +494,39 @@ pub(super) fn execute(conn: &mut Conn, (sql, args): &Query<'_>) -> Result<u64> {
         .map_err(storage_error)
 }
 
+/// Raises counter row `name` to at least `at_least`, adds `by`, and returns
+/// the value before the add: the first id reserved; `None` without the row
+/// (which changes nothing). An overflow is a damaged counter.
+pub(super) fn bump_counter(
+    conn: &mut Conn,
+    name: &'static str,
+    by: u64,
+    at_least: u64,
+) -> Result<Option<u64>> {
+    let statement = conn.statement(
+        "UPDATE counters SET next = GREATEST(next, $3) + $2 WHERE name = $1 \
+         RETURNING next - $2",
+    )?;
+    let found = conn
+        .client
+        .query_opt(&statement, &[&Arg::Text(name), &int(by)?, &int(at_least)?])
+        .map_err(|e| match e.code() {
+            // A stored value near the end of the range.
+            Some(code) if *code == postgres::error::SqlState::NUMERIC_VALUE_OUT_OF_RANGE => {
+                corrupt("a counter")
+            }
+            _ => storage_error(e),
+        })?;
+    let Some(row) = found else {
+        return Ok(None);
+    };
+    let first: i64 = row.try_get(0).map_err(storage_error)?;
+    match u64::try_from(first) {
+        Ok(first) if first >= at_least => Ok(Some(first)),
+        _ => Err(corrupt("a counter")),
+    }
+}
+
 /// The keys not retired of every scope given, in one statement per kind
 /// of scope (with a subject, and without), for `prefetch_sealing`.
 pub(super) fn sealing_keys_of(conn: &mut Conn, scopes: &[KeyScope]) -> Result<Vec<Scanned>> {
@@ -595,7 +606,7 @@ fn decode(table: Table, r: &postgres::Row) -> Result<Row> {
             let value: i64 = get(r, 1)?;
             [Counter::RecordIds, Counter::KeyIds, Counter::FailedOpens]
                 .into_iter()
-                .find(|c| counter_name(*c).is_ok_and(|n| n == name))
+                .find(|c| c.row_name().is_ok_and(|n| n == name))
                 .map(|counter| Row::Counter {
                     counter,
                     value: Some(value),

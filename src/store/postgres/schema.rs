@@ -92,11 +92,6 @@ pub(super) const TABLES: &[(&str, &str)] = &[
     ),
 ];
 
-/// Names of the id counters in `counters` (as in the SQLite file).
-pub(super) const NEXT_RECORD: &str = "record";
-pub(super) const NEXT_KEY: &str = "key";
-pub(super) const FAILED_OPENS: &str = "failed_opens";
-
 fn table_names() -> impl Iterator<Item = &'static str> {
     TABLES.iter().map(|(t, _)| *t).filter(|t| !t.is_empty())
 }

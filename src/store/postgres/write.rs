@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use super::connect::{Conn, Pool};
 use super::held_back::HeldBack;
-use super::schema::{FAILED_OPENS, NEXT_RECORD};
 use super::{is_retryable, rows, storage_error};
 use crate::error::{Error, Result};
 use crate::store::{Counter, Durability, ReadTxn, Row, Scanned, Select, Table, Tally, WriteTxn};
+use crate::store::{FAILED_OPENS, NEXT_RECORD};
 
 /// Attempts at taking the writers' turn when the server reports a
 /// serialization failure or a deadlock (not expected under one lock row,
@@ -315,54 +315,28 @@ impl WriteTxn for PostgresWrite<'_> {
     }
 
     fn bump(&mut self, counter: Counter, by: u64, at_least: u64) -> Result<u64> {
-        let by_count = by;
-        let by = rows::int(by)?;
+        rows::int(by)?;
         let name = match counter {
             Counter::KeyUses(id) => {
                 rows::int(id)?;
                 return self.with_held(|held, _| {
-                    held.add_uses(id, by_count);
+                    held.add_uses(id, by);
                     Ok(0)
                 });
             }
             Counter::KeyIds => {
-                let first = self.with_held(|held, conn| match held.key_id(by_count, at_least) {
+                let first = self.with_held(|held, conn| match held.key_id(by, at_least) {
                     Some(first) => Ok(Some(first)),
-                    None => held.reserve_key_ids(conn, by_count, at_least),
+                    None => held.reserve_key_ids(conn, by, at_least),
                 })?;
                 return first.ok_or_else(|| Error::Storage("no key id counter".into()));
             }
             Counter::RecordIds => NEXT_RECORD,
             Counter::FailedOpens => FAILED_OPENS,
         };
-        let floor = rows::int(at_least)?;
-        let first = self.run(|c| {
-            let statement = c.statement(
-                "UPDATE counters SET next = GREATEST(next, $3) + $2 WHERE name = $1 \
-                 RETURNING next - $2",
-            )?;
-            let found = c
-                .client
-                .query_opt(&statement, &[&rows::Arg::Text(name), &by, &floor])
-                .map_err(|e| match e.code() {
-                    // An overflow: a stored value near the end of the range.
-                    Some(code)
-                        if *code == postgres::error::SqlState::NUMERIC_VALUE_OUT_OF_RANGE =>
-                    {
-                        rows::corrupt("a counter")
-                    }
-                    _ => storage_error(e),
-                })?;
-            found
-                .map(|row| row.try_get::<_, i64>(0).map_err(storage_error))
-                .transpose()
-        })?;
+        let first = self.run(|c| rows::bump_counter(c, name, by, at_least))?;
         // A missing counter changed nothing: the transaction goes on.
-        let first = first.ok_or_else(|| Error::Storage(format!("no counter {name}").into()))?;
-        match u64::try_from(first) {
-            Ok(first) if first >= at_least => Ok(first),
-            _ => Err(rows::corrupt("a counter")),
-        }
+        first.ok_or_else(|| Error::Storage(format!("no counter {name}").into()))
     }
 
     fn set_aside(&mut self, id: u64, expires_cap_ms: i64) -> Result<()> {

@@ -7,13 +7,12 @@ use std::ops::ControlFlow;
 use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use rusqlite::{Connection, params_from_iter};
 
-use super::schema::{FAILED_OPENS, NEXT_KEY, NEXT_RECORD};
 use super::storage_error;
 use crate::error::{Error, Result};
 use crate::keys::{ID_TAG_LEN, IdTag, KeyScope};
 use crate::store::{
     AuditRow, Counter, Damaged, IngestKeyRow, IngestRow, KeyRow, MAX_STAGED_LEN, MaintenanceNote,
-    PiiMapRow, RecordRow, Row, Scanned, Select, Table, Tally, unsupported,
+    PiiMapRow, RecordRow, Row, Scanned, Select, Table, Tally, prefix_end, unsupported,
 };
 
 /// A statement's text and its parameters (borrowed where they can be: a
@@ -45,28 +44,6 @@ impl<'a> Args<'a> {
     }
 }
 
-/// The name of a counter's row in `counters`.
-fn counter_name(counter: Counter) -> Result<&'static str> {
-    match counter {
-        Counter::RecordIds => Ok(NEXT_RECORD),
-        Counter::KeyIds => Ok(NEXT_KEY),
-        Counter::FailedOpens => Ok(FAILED_OPENS),
-        Counter::KeyUses(_) => Err(Error::Storage(
-            "a key's use count is a column of its row".into(),
-        )),
-    }
-}
-
-/// The least string above every string that starts with `prefix` (an
-/// ASCII prefix: its last byte plus one).
-fn prefix_end(prefix: &str) -> String {
-    let mut end = prefix.as_bytes().to_vec();
-    if let Some(last) = end.last_mut() {
-        *last = last.saturating_add(1);
-    }
-    String::from_utf8_lossy(&end).into_owned()
-}
-
 /// `SELECT` of the rows `select` names, their columns as [`decode`] reads
 /// them.
 pub(super) fn select<'a>(table: Table, select: &Select<'a>) -> Result<Query<'a>> {
@@ -88,7 +65,7 @@ pub(super) fn select<'a>(table: Table, select: &Select<'a>) -> Result<Query<'a>>
         (T::Counters, S::Counter(c)) => {
             return Ok((
                 "SELECT name, next FROM counters WHERE name = ?1",
-                Args::new([text(counter_name(*c)?)]),
+                Args::new([text(c.row_name()?)]),
             ));
         }
         (T::Records, S::Id(id)) => {
@@ -371,7 +348,7 @@ pub(super) fn put(row: &Row) -> Result<Query<'_>> {
             "INSERT INTO counters (name, next) VALUES (?1, ?2) \
              ON CONFLICT (name) DO UPDATE SET next = excluded.next",
             Args::new([
-                text(counter_name(*counter)?),
+                text(counter.row_name()?),
                 int_v(value.ok_or_else(|| Error::InvalidInput {
                     what: "counter",
                     reason: "must be an integer".into(),
@@ -572,7 +549,7 @@ fn decode(table: Table, r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Row>> 
             };
             [Counter::RecordIds, Counter::KeyIds, Counter::FailedOpens]
                 .into_iter()
-                .find(|c| counter_name(*c).is_ok_and(|n| n == name))
+                .find(|c| c.row_name().is_ok_and(|n| n == name))
                 .map(|counter| Row::Counter { counter, value })
                 .ok_or_else(|| corrupt("unknown counter"))
         }

@@ -95,9 +95,3 @@ pub(super) const TABLES: &[(&str, &str, &str)] = &[
         "CREATE INDEX pii_maps_subject ON pii_maps (subject) WHERE subject IS NOT NULL",
     ),
 ];
-
-/// Names of the id counters in `counters`.
-pub(super) const NEXT_RECORD: &str = "record";
-pub(super) const NEXT_KEY: &str = "key";
-/// Failed opens since the last successful one (not an id: a count).
-pub(super) const FAILED_OPENS: &str = "failed_opens";

@@ -7,10 +7,10 @@ use std::sync::MutexGuard;
 
 use rusqlite::{Connection, params};
 
-use super::schema::{FAILED_OPENS, NEXT_KEY, NEXT_RECORD};
 use super::{rows, storage_error};
 use crate::error::{Error, Result};
 use crate::store::{Counter, Durability, ReadTxn, Row, Scanned, Select, Table, Tally, WriteTxn};
+use crate::store::{FAILED_OPENS, NEXT_KEY, NEXT_RECORD};
 
 /// The writer connection and the `synchronous` level it is set to, so a
 /// run of buffered transactions (one per audited read) does not switch
