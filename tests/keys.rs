@@ -226,6 +226,83 @@ fn record_key_ids(t: &TestVault) -> Vec<u64> {
         .collect()
 }
 
+on_sql_backends!(key_uses_are_reserved_a_block_at_a_time_and_never_undercounted);
+
+/// A key's use count (`keys.sealed`) is reserved a block at a time (a
+/// sixteenth of the bound: 4 uses here) and spent from memory, so most
+/// writes leave the key's row alone. Whatever the handles do, the count
+/// never falls below the records the key sealed, nor rises above the bound.
+fn key_uses_are_reserved_a_block_at_a_time_and_never_undercounted(backend: Backend) {
+    let mut t = new_vault_on_with(backend, |o| o.max_records_per_key(64));
+    let put = |t: &TestVault, n: usize| {
+        let batch = (0..n).map(|i| record("c", Some("s"), &i.to_string()));
+        if n == 1 {
+            t.put(batch.into_iter().next().unwrap()).unwrap();
+        } else {
+            t.put_batch(batch.collect()).unwrap();
+        }
+    };
+    // (key id, its use count, retired, records it sealed), by id.
+    let keys = |t: &TestVault| -> Vec<(i64, i64, i64, i64)> {
+        let mut raw = t.raw();
+        let n: i64 = raw.one("SELECT count(*) FROM keys", &[]);
+        (0..n)
+            .map(|i| {
+                let offset = V::I(i);
+                let id: i64 = raw.one(
+                    "SELECT id FROM keys ORDER BY id LIMIT 1 OFFSET ?1",
+                    &[offset],
+                );
+                let sealed: i64 = raw.one("SELECT sealed FROM keys WHERE id = ?1", &[V::I(id)]);
+                let retired: i64 = raw.one("SELECT retired FROM keys WHERE id = ?1", &[V::I(id)]);
+                let records: i64 = raw.one(
+                    "SELECT count(*) FROM records WHERE substr(sealed, 2, 8) = ?1",
+                    &[V::B(id.to_be_bytes().to_vec())],
+                );
+                (id, sealed, retired, records)
+            })
+            .collect()
+    };
+    for _ in 0..10 {
+        put(&t, 1);
+    }
+    // Ten records took three blocks; two uses stay prepaid in memory.
+    let [(_, 12, 0, 10)] = keys(&t)[..] else {
+        panic!("{:?}", keys(&t))
+    };
+    put(&t, 2);
+    let [(_, 12, 0, 12)] = keys(&t)[..] else {
+        panic!("prepaid uses are spent without a write: {:?}", keys(&t))
+    };
+    // A reopened handle has nothing prepaid: it reserves afresh.
+    t.reopen();
+    put(&t, 1);
+    let [(_, 16, 0, 13)] = keys(&t)[..] else {
+        panic!("{:?}", keys(&t))
+    };
+    // A batch spends the prepaid uses, reserves up to the bound, and goes
+    // on under a fresh key.
+    put(&t, 60);
+    let [(first, 64, 1, 64), (second, 12, 0, 9)] = keys(&t)[..] else {
+        panic!("{:?}", keys(&t))
+    };
+    assert!(second > first);
+    // A second handle reserves its own block on the same key.
+    let other = Vault::open_in(&t.storage, key(), &t.opts).unwrap();
+    other.put(record("c", Some("s"), "other")).unwrap();
+    put(&t, 3);
+    let [_, (_, 16, 0, 13)] = keys(&t)[..] else {
+        panic!("{:?}", keys(&t))
+    };
+    drop(other);
+    for (id, sealed, _, records) in keys(&t) {
+        assert!(
+            records <= sealed && sealed <= 64,
+            "key {id}: {sealed} counted, {records} sealed"
+        );
+    }
+}
+
 #[test]
 fn a_key_seals_at_most_the_configured_number_of_records() {
     let t = new_vault_with(|o| o.max_records_per_key(3));

@@ -24,6 +24,10 @@ pub(crate) struct DataKey {
     pub(crate) cipher: AeadKey,
     /// What envelopes sealed by this key carry (`commitment.rs`).
     pub(crate) commitment: [u8; COMMITMENT_LEN],
+    /// Uses this handle reserved on the key's row (its use count already
+    /// holds them) and has not sealed yet: spent without writing the row
+    /// again. Lost with this copy of the key, which only wastes budget.
+    prepaid: AtomicU64,
 }
 
 impl DataKey {
@@ -32,7 +36,19 @@ impl DataKey {
             id,
             cipher: AeadKey::new(key),
             commitment: super::commitment::commit(key),
+            prepaid: AtomicU64::new(0),
         }
+    }
+
+    /// Takes every prepaid use (none are left behind for another taker).
+    pub(crate) fn take_prepaid(&self) -> u64 {
+        self.prepaid.swap(0, Ordering::SeqCst)
+    }
+
+    /// Keeps `n` reserved uses for later transactions; only once the
+    /// transaction that counted them on the row has committed.
+    pub(crate) fn keep_prepaid(&self, n: u64) {
+        self.prepaid.store(n, Ordering::SeqCst);
     }
 }
 

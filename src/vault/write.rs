@@ -281,8 +281,9 @@ impl Vault {
         })
     }
 
-    /// Counts the uses of the keys a transaction sealed with; after commit,
-    /// [`Vault::commit_keys`] keeps them.
+    /// Counts on their rows the uses a transaction reserved on the keys it
+    /// sealed with; after commit, [`Vault::commit_keys`] keeps the keys,
+    /// and what they did not seal stays prepaid on them.
     pub(super) fn count_key_uses(
         &self,
         txn: &mut Txn<'_>,
@@ -290,7 +291,8 @@ impl Vault {
     ) -> Result<()> {
         sealers
             .values()
-            .try_for_each(|s| txn.add_key_use(s.key.id, s.used))
+            .filter(|s| s.reserved > 0)
+            .try_for_each(|s| txn.add_key_use(s.key.id, s.reserved))
     }
 
     /// Commits, and before any other writer's turn brings the key cache
@@ -310,6 +312,7 @@ impl Vault {
         let mut sealers = Some(sealers);
         let committed = self.commit_then(txn, &mut || {
             for (scope, sealer) in sealers.take().into_iter().flatten() {
+                sealer.key.keep_prepaid(sealer.left - sealer.used);
                 self.keyring.insert(scope, sealer.key);
             }
             if !destroyed.is_empty() {
@@ -328,6 +331,10 @@ impl Vault {
 
     /// The key to seal the next record of `scope` with, inside `txn`:
     /// the scope's current key while it has uses left, else a fresh one.
+    /// Uses are reserved on the key's row a block at a time
+    /// ([`Vault::reservation`]): what a transaction does not seal stays
+    /// prepaid on the cached key, and later transactions spend it without
+    /// writing the row.
     pub(super) fn sealer(
         &self,
         txn: &mut Txn<'_>,
@@ -335,35 +342,57 @@ impl Vault {
         scope: &KeyScope,
     ) -> Result<Arc<DataKey>> {
         if let Some(s) = sealers.get_mut(scope) {
+            if s.used == s.left {
+                let room = self.max_records_per_key.saturating_sub(s.counted);
+                if room > 0 {
+                    let more = self.reservation(room);
+                    s.reserve(more);
+                }
+            }
             if s.used < s.left {
                 s.used += 1;
                 return Ok(Arc::clone(&s.key));
             }
-            txn.add_key_use(s.key.id, s.used)?;
+            if s.reserved > 0 {
+                txn.add_key_use(s.key.id, s.reserved)?;
+            }
             txn.retire_key(s.key.id)?;
             sealers.remove(scope);
         }
         let seen = self.keyring.generation();
-        let (key, left) = match txn.active_key(scope)? {
-            Some(row) if row.sealed < self.max_records_per_key => {
-                let left = self.max_records_per_key - row.sealed;
-                (self.unwrap_row(&row, seen)?, left)
-            }
+        let mut sealer = match txn.active_key(scope)? {
             Some(row) => {
-                txn.retire_key(row.id)?;
-                (self.new_key(txn, scope)?, self.max_records_per_key)
+                let room = self.max_records_per_key.saturating_sub(row.sealed);
+                let cached = self.keyring.get_scoped(row.id, &row.scope);
+                let prepaid = cached.as_ref().map_or(0, |k| k.take_prepaid());
+                match cached {
+                    Some(key) if prepaid > 0 => Sealer::of(key, row.sealed, prepaid),
+                    _ if room > 0 => Sealer::of(self.unwrap_row(&row, seen)?, row.sealed, 0),
+                    _ => {
+                        txn.retire_key(row.id)?;
+                        Sealer::of(self.new_key(txn, scope)?, 0, 0)
+                    }
+                }
             }
-            None => (self.new_key(txn, scope)?, self.max_records_per_key),
+            None => Sealer::of(self.new_key(txn, scope)?, 0, 0),
         };
-        sealers.insert(
-            *scope,
-            Sealer {
-                key: Arc::clone(&key),
-                left,
-                used: 1,
-            },
-        );
+        if sealer.left == 0 {
+            let room = self.max_records_per_key.saturating_sub(sealer.counted);
+            sealer.reserve(self.reservation(room));
+        }
+        sealer.used = 1;
+        let key = Arc::clone(&sealer.key);
+        sealers.insert(*scope, sealer);
         Ok(key)
+    }
+
+    /// How many uses to reserve on a key's row at once, given the `room`
+    /// left under the bound (at least 1): a sixteenth of the bound, at most
+    /// 1,024. A handle that drops a key with uses still prepaid wastes at
+    /// most that much of its budget; at the default bound a key's row is
+    /// written once per 1,024 records instead of once per transaction.
+    fn reservation(&self, room: u64) -> u64 {
+        (self.max_records_per_key / 16).clamp(1, 1024).min(room)
     }
 
     fn new_key(&self, txn: &mut Txn<'_>, scope: &KeyScope) -> Result<Arc<DataKey>> {
@@ -407,8 +436,31 @@ pub(super) struct Pending {
 /// A key in use within one transaction, with its budget.
 pub(super) struct Sealer {
     pub(super) key: Arc<DataKey>,
-    /// Records it may still seal, counted from the start of the transaction.
+    /// Records it may seal in this transaction: prepaid uses taken from
+    /// the key, then what this transaction reserved.
     left: u64,
     /// Records it sealed in this transaction.
     used: u64,
+    /// Uses this transaction adds to the key's row.
+    reserved: u64,
+    /// The row's use count with them.
+    counted: u64,
+}
+
+impl Sealer {
+    fn of(key: Arc<DataKey>, counted: u64, prepaid: u64) -> Self {
+        Self {
+            key,
+            left: prepaid,
+            used: 0,
+            reserved: 0,
+            counted,
+        }
+    }
+
+    fn reserve(&mut self, n: u64) {
+        self.left += n;
+        self.reserved += n;
+        self.counted = self.counted.saturating_add(n);
+    }
 }
