@@ -42,7 +42,7 @@ pub(crate) struct RecordRow {
 pub(crate) struct KeyRow {
     pub(crate) id: u64,
     pub(crate) scope: KeyScope,
-    /// How many records this key has sealed.
+    /// Uses reserved on this key: never fewer than the records it sealed.
     pub(crate) sealed: u64,
     /// No longer seals records (rotated out); it still opens them.
     pub(crate) retired: bool,

@@ -92,25 +92,13 @@ impl<'a> PostgresWrite<'a> {
     /// Runs `f` on the transaction's connection; a failure marks the
     /// transaction failed.
     fn run<T>(&mut self, f: impl FnOnce(&mut Conn) -> Result<T>) -> Result<T> {
-        if self.failed || self.done {
-            return Err(Error::Storage(
-                "the write transaction already failed or ended".into(),
-            ));
-        }
-        let conn = self
-            .conn
-            .as_mut()
-            .ok_or_else(|| Error::Storage("the write transaction has no connection".into()))?;
-        let out = f(conn);
-        if out.is_err() {
-            self.failed = true;
-        }
-        out
+        self.with_held(|_, conn| f(conn))
     }
 }
 
 impl PostgresWrite<'_> {
-    /// Runs `f` on the connection and what is held back.
+    /// Runs `f` on the connection and what is held back; a failure marks
+    /// the transaction failed.
     fn with_held<T>(&mut self, f: impl FnOnce(&mut HeldBack, &mut Conn) -> Result<T>) -> Result<T> {
         let held = &mut self.held;
         let failed = &mut self.failed;
