@@ -229,29 +229,21 @@ fn record_key_ids(t: &TestVault) -> Vec<u64> {
 on_sql_backends!(key_uses_are_reserved_a_block_at_a_time_and_never_undercounted);
 
 /// A key's use count (`keys.sealed`) is reserved a block at a time (a
-/// sixteenth of the bound: 4 uses here) and spent from memory, so most
-/// writes leave the key's row alone. Whatever the handles do, the count
-/// never falls below the records the key sealed, nor rises above the bound.
+/// sixteenth of the bound: 4 uses here) for a key the handle holds or
+/// makes, and spent from memory, so most writes leave the key's row alone;
+/// a key the handle must unwrap gets only the use at hand. Whatever the
+/// handles do, the count never falls below the records the key sealed,
+/// nor rises above the bound.
 fn key_uses_are_reserved_a_block_at_a_time_and_never_undercounted(backend: Backend) {
-    let mut t = new_vault_on_with(backend, |o| o.max_records_per_key(64));
-    let put = |t: &TestVault, n: usize| {
-        let batch = (0..n).map(|i| record("c", Some("s"), &i.to_string()));
-        if n == 1 {
-            t.put(batch.into_iter().next().unwrap()).unwrap();
-        } else {
-            t.put_batch(batch.collect()).unwrap();
-        }
-    };
     // (key id, its use count, retired, records it sealed), by id.
-    let keys = |t: &TestVault| -> Vec<(i64, i64, i64, i64)> {
+    fn keys(t: &TestVault) -> Vec<(i64, i64, i64, i64)> {
         let mut raw = t.raw();
         let n: i64 = raw.one("SELECT count(*) FROM keys", &[]);
         (0..n)
             .map(|i| {
-                let offset = V::I(i);
                 let id: i64 = raw.one(
                     "SELECT id FROM keys ORDER BY id LIMIT 1 OFFSET ?1",
-                    &[offset],
+                    &[V::I(i)],
                 );
                 let sealed: i64 = raw.one("SELECT sealed FROM keys WHERE id = ?1", &[V::I(id)]);
                 let retired: i64 = raw.one("SELECT retired FROM keys WHERE id = ?1", &[V::I(id)]);
@@ -262,42 +254,67 @@ fn key_uses_are_reserved_a_block_at_a_time_and_never_undercounted(backend: Backe
                 (id, sealed, retired, records)
             })
             .collect()
-    };
-    for _ in 0..10 {
-        put(&t, 1);
     }
-    // Ten records took three blocks; two uses stay prepaid in memory.
+    fn put(t: &TestVault, subject: &str, n: usize) {
+        let mut batch: Vec<_> = (0..n)
+            .map(|i| record("c", Some(subject), &i.to_string()))
+            .collect();
+        if n == 1 {
+            t.put(batch.remove(0)).unwrap();
+        } else {
+            t.put_batch(batch).unwrap();
+        }
+    }
+    let mut t = new_vault_on_with(backend, |o| o.max_records_per_key(64));
+    // Blocks of 4: ten records took three, two uses stay prepaid.
+    for _ in 0..10 {
+        put(&t, "s", 1);
+    }
     let [(_, 12, 0, 10)] = keys(&t)[..] else {
         panic!("{:?}", keys(&t))
     };
-    put(&t, 2);
+    put(&t, "s", 2);
     let [(_, 12, 0, 12)] = keys(&t)[..] else {
         panic!("prepaid uses are spent without a write: {:?}", keys(&t))
     };
-    // A reopened handle has nothing prepaid: it reserves afresh.
+    // A reopened handle has nothing prepaid and unwraps the key: one use.
     t.reopen();
-    put(&t, 1);
-    let [(_, 16, 0, 13)] = keys(&t)[..] else {
+    put(&t, "s", 1);
+    let [(_, 13, 0, 13)] = keys(&t)[..] else {
         panic!("{:?}", keys(&t))
     };
-    // A batch spends the prepaid uses, reserves up to the bound, and goes
-    // on under a fresh key.
-    put(&t, 60);
+    // A batch reserves up to the bound, retires the key and goes on under
+    // a fresh one.
+    put(&t, "s", 60);
     let [(first, 64, 1, 64), (second, 12, 0, 9)] = keys(&t)[..] else {
         panic!("{:?}", keys(&t))
     };
     assert!(second > first);
-    // A second handle reserves its own block on the same key.
+    // A second handle counts into the same row.
     let other = Vault::open_in(&t.storage, key(), &t.opts).unwrap();
     other.put(record("c", Some("s"), "other")).unwrap();
-    put(&t, 3);
-    let [_, (_, 16, 0, 13)] = keys(&t)[..] else {
+    put(&t, "s", 3);
+    let [_, (_, 13, 0, 13)] = keys(&t)[..] else {
         panic!("{:?}", keys(&t))
     };
     drop(other);
     for (id, sealed, _, records) in keys(&t) {
         assert!(
             records <= sealed && sealed <= 64,
+            "key {id}: {sealed} counted, {records} sealed"
+        );
+    }
+
+    // Keys passing through a cache of one: each write unwraps its key
+    // again, and the counts stay within a block of the records.
+    let t = new_vault_on_with(backend, |o| o.max_records_per_key(64).key_cache(1));
+    for i in 0..20 {
+        put(&t, if i % 2 == 0 { "a" } else { "b" }, 1);
+    }
+    for (id, sealed, _, records) in keys(&t) {
+        assert_eq!(records, 10);
+        assert!(
+            sealed - records <= 4,
             "key {id}: {sealed} counted, {records} sealed"
         );
     }

@@ -360,25 +360,34 @@ impl Vault {
             sealers.remove(scope);
         }
         let seen = self.keyring.generation();
-        let mut sealer = match txn.active_key(scope)? {
+        // A key this handle holds (cached) or makes now gets a block. One it
+        // has to unwrap gets only the use at hand, so keys passing through
+        // a cache too small for the vault's subjects waste nothing; a second
+        // use in the same transaction gets a block (above). A new key wastes
+        // at most one block, once.
+        let (mut sealer, warm) = match txn.active_key(scope)? {
             Some(row) => {
                 let room = self.max_records_per_key.saturating_sub(row.sealed);
                 let cached = self.keyring.get_scoped(row.id, &row.scope);
                 let prepaid = cached.as_ref().map_or(0, |k| k.take_prepaid());
                 match cached {
-                    Some(key) if prepaid > 0 => Sealer::of(key, row.sealed, prepaid),
-                    _ if room > 0 => Sealer::of(self.unwrap_row(&row, seen)?, row.sealed, 0),
+                    Some(key) if prepaid > 0 => (Sealer::of(key, row.sealed, prepaid), true),
+                    Some(key) if room > 0 => (Sealer::of(key, row.sealed, 0), true),
+                    None if room > 0 => {
+                        let key = self.unwrap_row(&row, seen)?;
+                        (Sealer::of(key, row.sealed, 0), false)
+                    }
                     _ => {
                         txn.retire_key(row.id)?;
-                        Sealer::of(self.new_key(txn, scope)?, 0, 0)
+                        (Sealer::of(self.new_key(txn, scope)?, 0, 0), true)
                     }
                 }
             }
-            None => Sealer::of(self.new_key(txn, scope)?, 0, 0),
+            None => (Sealer::of(self.new_key(txn, scope)?, 0, 0), true),
         };
         if sealer.left == 0 {
             let room = self.max_records_per_key.saturating_sub(sealer.counted);
-            sealer.reserve(self.reservation(room));
+            sealer.reserve(if warm { self.reservation(room) } else { 1 });
         }
         sealer.used = 1;
         let key = Arc::clone(&sealer.key);
@@ -388,9 +397,10 @@ impl Vault {
 
     /// How many uses to reserve on a key's row at once, given the `room`
     /// left under the bound (at least 1): a sixteenth of the bound, at most
-    /// 1,024. A handle that drops a key with uses still prepaid wastes at
-    /// most that much of its budget; at the default bound a key's row is
-    /// written once per 1,024 records instead of once per transaction.
+    /// 1,024. Each time a handle drops a key with uses still prepaid, it
+    /// wastes at most that much of the key's budget; at the default bound
+    /// a key in steady use has its row written once per 1,024 records
+    /// instead of once per transaction.
     fn reservation(&self, room: u64) -> u64 {
         (self.max_records_per_key / 16).clamp(1, 1024).min(room)
     }
