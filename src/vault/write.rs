@@ -343,11 +343,7 @@ impl Vault {
     ) -> Result<Arc<DataKey>> {
         if let Some(s) = sealers.get_mut(scope) {
             if s.used == s.left {
-                let room = self.max_records_per_key.saturating_sub(s.counted);
-                if room > 0 {
-                    let more = self.reservation(room);
-                    s.reserve(more);
-                }
+                s.reserve(self.reservation(s.counted));
             }
             if s.used < s.left {
                 s.used += 1;
@@ -367,13 +363,13 @@ impl Vault {
         // at most one block, once.
         let (mut sealer, warm) = match txn.active_key(scope)? {
             Some(row) => {
-                let room = self.max_records_per_key.saturating_sub(row.sealed);
+                let room = row.sealed < self.max_records_per_key;
                 let cached = self.keyring.get_scoped(row.id, &row.scope);
                 let prepaid = cached.as_ref().map_or(0, |k| k.take_prepaid());
                 match cached {
                     Some(key) if prepaid > 0 => (Sealer::of(key, row.sealed, prepaid), true),
-                    Some(key) if room > 0 => (Sealer::of(key, row.sealed, 0), true),
-                    None if room > 0 => {
+                    Some(key) if room => (Sealer::of(key, row.sealed, 0), true),
+                    None if room => {
                         let key = self.unwrap_row(&row, seen)?;
                         (Sealer::of(key, row.sealed, 0), false)
                     }
@@ -386,8 +382,8 @@ impl Vault {
             None => (Sealer::of(self.new_key(txn, scope)?, 0, 0), true),
         };
         if sealer.left == 0 {
-            let room = self.max_records_per_key.saturating_sub(sealer.counted);
-            sealer.reserve(if warm { self.reservation(room) } else { 1 });
+            let block = self.reservation(sealer.counted);
+            sealer.reserve(if warm { block } else { block.min(1) });
         }
         sealer.used = 1;
         let key = Arc::clone(&sealer.key);
@@ -395,13 +391,14 @@ impl Vault {
         Ok(key)
     }
 
-    /// How many uses to reserve on a key's row at once, given the `room`
-    /// left under the bound (at least 1): a sixteenth of the bound, at most
-    /// 1,024. Each time a handle drops a key with uses still prepaid, it
+    /// How many uses to reserve at once on a key's row that counts
+    /// `counted`: a sixteenth of the bound, at most 1,024, and no more than
+    /// the bound leaves (none at the bound). Each time a handle drops a key with uses still prepaid, it
     /// wastes at most that much of the key's budget; at the default bound
     /// a key in steady use has its row written once per 1,024 records
     /// instead of once per transaction.
-    fn reservation(&self, room: u64) -> u64 {
+    fn reservation(&self, counted: u64) -> u64 {
+        let room = self.max_records_per_key.saturating_sub(counted);
         (self.max_records_per_key / 16).clamp(1, 1024).min(room)
     }
 
