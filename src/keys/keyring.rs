@@ -166,13 +166,18 @@ impl Ring {
         // Unmarked: a key earns its place by a second use, so a run of
         // keys each used once (a batch over many subjects) cannot push
         // out the ones in steady use.
-        let slot = Slot {
+        let mut slot = Slot {
             id: key.id,
             scope,
             key,
             used: AtomicBool::new(false),
         };
         if let Some(&at) = ring.index.get(&slot.id) {
+            // Put back after a write that found it here: the mark that
+            // find set stays, or a key in steady use would lose its place
+            // to keys used once at every commit.
+            let used = ring.slots[at].used.load(Ordering::Relaxed);
+            slot.used = AtomicBool::new(used);
             ring.slots[at] = slot;
         } else if ring.slots.len() < capacity {
             let at = ring.slots.len();
@@ -247,6 +252,20 @@ mod tests {
         assert_eq!(ring.len(), 3);
         // The newest is always there.
         assert!(ring.get(99).is_some());
+    }
+
+    #[test]
+    fn a_key_sealed_with_at_every_write_outlives_keys_touched_once() {
+        // A write finds its key here, seals with it, and puts it back after
+        // the commit; each write also brings a key used only once.
+        let ring = Keyring::new(4);
+        ring.insert(scope(1), key(0));
+        for id in 1..50 {
+            let found = ring.get(0);
+            assert!(found.is_some(), "the hot key was dropped at {id}");
+            ring.insert(scope(1), found.unwrap());
+            ring.insert(scope(1), key(id));
+        }
     }
 
     #[test]
