@@ -11,6 +11,9 @@
 //!
 //! `cargo run --release [-- --quick] [--no-sqlcipher] [--svg PATH] [--json PATH] | --aead-only | --postgres`
 //!
+//! `--profile WORKLOAD SIDE` runs one workload on one side alone, for a
+//! profiler (see [`profile`]).
+//!
 //! `--postgres` runs only the PostgreSQL rows (`postgres.rs`), against the
 //! server `.ci/postgres` starts.
 //!
@@ -75,6 +78,10 @@ fn main() {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let shapes = vault::Shapes::calibrate(dir.path(), &[64, 256, 1024, 4096, 16384]);
+    if let Some(i) = args.iter().position(|a| a == "--profile") {
+        profile(&args[i + 1..], &shapes, dir.path());
+        return;
+    }
     let scale = if quick { 10 } else { 1 };
     let plan = Plan {
         batch: 1000,
@@ -139,6 +146,49 @@ fn main() {
         std::fs::write(&path, serde_json::to_string_pretty(&results).expect("json"))
             .expect("write json");
     }
+}
+
+/// `--profile WORKLOAD SIDE [--batches N] [--gets N] [--key-cache N]`:
+/// one workload of the table on one side (`llmvault` or `sqlite`), long
+/// enough for `perf record`, each batch's time on stderr. WORKLOAD is
+/// `put_batch/subjects/10000` (60 batches unless `--batches`) or
+/// `get/default_cache` (1,000,000 gets unless `--gets`).
+fn profile(args: &[String], shapes: &vault::Shapes, dir: &std::path::Path) {
+    let usage = "--profile put_batch/subjects/10000|get/default_cache llmvault|sqlite";
+    let (Some(workload), Some(side)) = (args.first(), args.get(1)) else {
+        panic!("usage: {usage}");
+    };
+    let number = |flag: &str, default: usize| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .map_or(default, |n| n.parse().expect("a number"))
+    };
+    let plan = Plan {
+        batch: 1000,
+        record_len: shapes.body_len(1024),
+        get_records: 100_000,
+        gets: number("--gets", 1_000_000),
+        single_puts: 0,
+        sizes: Vec::new(),
+        big_cache_kib: 256 * 1024,
+        subject_batches: number("--batches", 60),
+    };
+    peer::show_batches();
+    let figure = match side.as_str() {
+        "llmvault" => {
+            let cache = args.iter().any(|a| a == "--key-cache");
+            let key_cache = cache.then(|| number("--key-cache", 0));
+            vault::profile(workload, &plan, shapes, dir, key_cache)
+        }
+        "sqlite" => peer::profile(workload, &plan, dir).expect("plain sqlite"),
+        _ => panic!("usage: {usage}"),
+    };
+    let figure = figure.unwrap_or_else(|| panic!("usage: {usage}"));
+    println!(
+        "{side} {} {:.0} {}",
+        figure.workload, figure.value, figure.unit
+    );
 }
 
 /// Builds and runs the SQLCipher/OpenSSL runner through cargo, in release

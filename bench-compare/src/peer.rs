@@ -153,8 +153,24 @@ fn insert_batch(
         }
     }
     conn.execute_batch("COMMIT")?;
+    crate::peer::batch_done(first / n.max(1), start.elapsed());
     BATCH_TIME.with(|t| t.set(t.get() + start.elapsed()));
     Ok(())
+}
+
+/// Whether each batch's time goes to stderr (`--profile`).
+static SHOW_BATCHES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// From now on, each batch's time goes to stderr.
+pub fn show_batches() {
+    SHOW_BATCHES.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Batch `n` of a fill took `spent`.
+pub fn batch_done(n: usize, spent: Duration) {
+    if SHOW_BATCHES.load(std::sync::atomic::Ordering::Relaxed) {
+        eprintln!("batch {n}: {:.2} ms", spent.as_secs_f64() * 1e3);
+    }
 }
 
 thread_local! {
@@ -248,6 +264,44 @@ fn file_len(path: &Path) -> u64 {
     let wal = path.with_extension("db-wal");
     std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
         + std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0)
+}
+
+/// One workload of [`run_all`] alone on plain SQLite, for a profiler
+/// (`--profile`); `None` for a workload it does not know.
+pub fn profile(workload: &str, plan: &Plan, dir: &Path) -> rusqlite::Result<Option<Figure>> {
+    let path = dir.join("profile.db");
+    let conn = open(&path, None)?;
+    let figure = match workload {
+        "put_batch/subjects/10000" => {
+            let rate = fill(
+                &conn,
+                plan.batch,
+                plan.subject_batches,
+                plan.record_len,
+                10_000,
+            )?;
+            Figure::new(workload, rate, "records/s")
+        }
+        "get/default_cache" => {
+            fill(
+                &conn,
+                plan.batch,
+                plan.get_records / plan.batch,
+                plan.record_len,
+                100,
+            )?;
+            drop(conn);
+            let conn = open(&path, None)?;
+            conn.execute_batch("PRAGMA cache_size = -2000;")?;
+            Figure::new(
+                workload,
+                random_gets(&conn, plan.get_records, plan.gets)?,
+                "gets/s",
+            )
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(figure))
 }
 
 /// Runs every store workload of `plan` in `dir`; `key` as for [`open`].

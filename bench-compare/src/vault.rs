@@ -129,6 +129,7 @@ fn fill_over(
             .collect();
         let start = Instant::now();
         ids.extend(vault.put_batch(recs).expect("put_batch"));
+        crate::peer::batch_done(b, start.elapsed());
         spent += start.elapsed();
     }
     (ids.len() as f64 / spent.as_secs_f64(), ids)
@@ -244,6 +245,42 @@ pub fn run_all(plan: &Plan, shapes: &Shapes, dir: &Path) -> Vec<Figure> {
     let rate = plan.single_puts as f64 / start.elapsed().as_secs_f64();
     out.push(Figure::new("put", rate, "records/s"));
     out
+}
+
+/// One workload of [`run_all`] alone on llmvault, for a profiler
+/// (`--profile`), with the key cache at `key_cache` keys if given; `None`
+/// for a workload it does not know.
+pub fn profile(
+    workload: &str,
+    plan: &Plan,
+    shapes: &Shapes,
+    dir: &Path,
+    key_cache: Option<usize>,
+) -> Option<Figure> {
+    let path = dir.join("profile.vault");
+    let mut opts = VaultOptions::default().kdf(KdfParams::minimum());
+    if let Some(n) = key_cache {
+        opts = opts.key_cache(n);
+    }
+    let vault = Vault::create(&path, KeySource::raw_key([7; 32]), opts).expect("create vault");
+    let figure = match workload {
+        "put_batch/subjects/10000" => {
+            let batches = plan.subject_batches;
+            let (rate, _) = fill_over(&vault, shapes, plan, batches, plan.record_len, 10_000);
+            Figure::new(workload, rate, "records/s")
+        }
+        "get/default_cache" => {
+            let batches = plan.get_records / plan.batch;
+            let (_, ids) = fill(&vault, shapes, plan, batches, plan.record_len);
+            drop(vault);
+            let storage = Storage::sqlite(&path).page_cache_mib(2);
+            let opts = VaultOptions::default();
+            let vault = Vault::open_in(&storage, KeySource::raw_key([7; 32]), opts).expect("open");
+            Figure::new(workload, random_gets(&vault, &ids, plan.gets), "gets/s")
+        }
+        _ => return None,
+    };
+    Some(figure)
 }
 
 /// Random gets per second over `ids` from two threads at once (each

@@ -383,6 +383,42 @@ fn staged_rows_set_aside_leave_the_waiting_ones_and_long_ones_come_without_bytes
 }
 
 #[test]
+fn key_ids_a_transaction_did_not_hand_out_are_not_skipped_after_its_commit() {
+    // Backends may take key ids from the counter in blocks; what a
+    // transaction did not hand out goes back, and a rolled-back one hands
+    // out nothing.
+    on_each(|b| {
+        let mut w = b.write(Durability::Durable).unwrap();
+        w.put(&Row::Counter {
+            counter: Counter::KeyIds,
+            value: Some(5),
+        })
+        .unwrap();
+        w.commit().unwrap();
+        drop(w);
+        let mut w = b.write(Durability::Durable).unwrap();
+        assert_eq!(w.bump(Counter::KeyIds, 1, 0).unwrap(), 5);
+        assert_eq!(w.bump(Counter::KeyIds, 2, 0).unwrap(), 6);
+        w.commit().unwrap();
+        drop(w);
+        let mut w = b.write(Durability::Durable).unwrap();
+        assert_eq!(w.bump(Counter::KeyIds, 1, 0).unwrap(), 8);
+        drop(w); // rolled back
+        let mut r = b.read().unwrap();
+        let Some(Row::Counter { value, .. }) = r
+            .get(Table::Counters, Select::Counter(Counter::KeyIds))
+            .unwrap()
+        else {
+            panic!("counter")
+        };
+        assert_eq!(value, Some(8));
+        drop(r);
+        let mut w = b.write(Durability::Durable).unwrap();
+        assert_eq!(w.bump(Counter::KeyIds, 1, 0).unwrap(), 8);
+    });
+}
+
+#[test]
 fn counters_bump_from_their_value_or_floor_and_a_missing_one_is_an_error() {
     on_each(|b| {
         let mut w = b.write(Durability::Durable).unwrap();

@@ -49,10 +49,19 @@ impl std::ops::Deref for Writer {
     }
 }
 
+/// Key ids a write transaction takes from the counter at once. Unused
+/// ones go back at the commit, so the block costs nothing; a batch over
+/// a thousand new subjects bumps the counter once instead of a thousand
+/// times.
+const KEY_ID_BLOCK: u64 = 1024;
+
 pub(super) struct SqliteWrite<'a> {
     conn: MutexGuard<'a, Writer>,
     durability: Durability,
     done: bool,
+    /// Key ids taken from the counter and not yet handed out, as
+    /// `(next, end)`: the counter row says `end` until they go back.
+    key_ids: Option<(u64, u64)>,
 }
 
 impl<'a> SqliteWrite<'a> {
@@ -66,6 +75,7 @@ impl<'a> SqliteWrite<'a> {
             conn,
             durability,
             done: false,
+            key_ids: None,
         };
         run(&txn.conn, "BEGIN IMMEDIATE").map_err(storage_error)?;
         Ok(txn)
@@ -91,8 +101,63 @@ impl Drop for SqliteWrite<'_> {
     }
 }
 
+impl SqliteWrite<'_> {
+    /// `by` key ids from the block taken, none below `at_least`, if it
+    /// has room.
+    fn key_ids_from_block(&mut self, by: u64, at_least: u64) -> Option<u64> {
+        let (next, end) = self.key_ids.as_mut()?;
+        let first = (*next).max(at_least);
+        let after = first.checked_add(by)?;
+        if after > *end {
+            return None;
+        }
+        *next = after;
+        Some(first)
+    }
+
+    /// Gives the unused key ids of the block back: the counter row says
+    /// exactly the next id to hand out again. Before the commit, and
+    /// before the counters are read or written.
+    fn return_key_ids(&mut self) -> Result<()> {
+        match self.key_ids.take() {
+            Some((next, end)) if next < end => {
+                let next = rows::int(next)?;
+                self.conn
+                    .prepare_cached("UPDATE counters SET next = ?2 WHERE name = ?1")
+                    .and_then(|mut s| s.execute(params![NEXT_KEY, next]))
+                    .map_err(storage_error)?;
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Adds `by` to counter `name`, raised to `floor` first; the value
+    /// before the addition.
+    fn bump_row(&mut self, name: &str, by: u64, floor: u64) -> Result<u64> {
+        let (by_sql, floor_sql) = (rows::int(by)?, rows::int(floor)?);
+        let first: i64 = self
+            .conn
+            .prepare_cached(
+                "UPDATE counters SET next = max(CASE WHEN typeof(next) = 'integer' \
+                 THEN next ELSE 0 END, ?3) + ?2 WHERE name = ?1 RETURNING next - ?2",
+            )
+            .and_then(|mut s| s.query_row(params![name, by_sql, floor_sql], |r| r.get(0)))
+            .map_err(storage_error)?;
+        // SQLite ranks text and blobs above every integer, and an overflow
+        // turns the sum into a real: neither may hand out a used id.
+        match u64::try_from(first) {
+            Ok(first) if first >= floor => Ok(first),
+            _ => Err(corrupt("a counter")),
+        }
+    }
+}
+
 impl ReadTxn for SqliteWrite<'_> {
     fn get(&mut self, table: Table, key: Select<'_>) -> Result<Option<Row>> {
+        if table == Table::Counters {
+            self.return_key_ids()?;
+        }
         let order = rows::order_of(table, &key);
         rows::first(&self.conn, table, rows::select(table, &key)?, order)
     }
@@ -103,6 +168,9 @@ impl ReadTxn for SqliteWrite<'_> {
         select: Select<'_>,
         each: &mut dyn FnMut(Scanned) -> Result<ControlFlow<()>>,
     ) -> Result<()> {
+        if table == Table::Counters {
+            self.return_key_ids()?;
+        }
         let order = rows::order_of(table, &select);
         rows::scan(
             &self.conn,
@@ -114,12 +182,18 @@ impl ReadTxn for SqliteWrite<'_> {
     }
 
     fn tally(&mut self, table: Table, select: Select<'_>) -> Result<Tally> {
+        if table == Table::Counters {
+            self.return_key_ids()?;
+        }
         rows::count(&self.conn, rows::tally(table, &select)?)
     }
 }
 
 impl WriteTxn for SqliteWrite<'_> {
     fn put(&mut self, row: &Row) -> Result<()> {
+        if matches!(row, Row::Counter { .. }) {
+            self.return_key_ids()?;
+        }
         rows::execute(&self.conn, rows::put(row)?).map(|_| ())
     }
 
@@ -137,25 +211,24 @@ impl WriteTxn for SqliteWrite<'_> {
                     .map_err(storage_error)?;
                 return Ok(0);
             }
+            Counter::KeyIds => {
+                if let Some(first) = self.key_ids_from_block(by, at_least) {
+                    return Ok(first);
+                }
+                self.return_key_ids()?;
+                let block = by.max(KEY_ID_BLOCK);
+                let first = self.bump_row(NEXT_KEY, block, at_least)?;
+                let (Some(next), Some(end)) = (first.checked_add(by), first.checked_add(block))
+                else {
+                    return Err(corrupt("a counter"));
+                };
+                self.key_ids = Some((next, end));
+                return Ok(first);
+            }
             Counter::RecordIds => (NEXT_RECORD, at_least),
-            Counter::KeyIds => (NEXT_KEY, at_least),
             Counter::FailedOpens => (FAILED_OPENS, at_least),
         };
-        let (by_sql, floor_sql) = (rows::int(by)?, rows::int(floor)?);
-        let first: i64 = self
-            .conn
-            .prepare_cached(
-                "UPDATE counters SET next = max(CASE WHEN typeof(next) = 'integer' \
-                 THEN next ELSE 0 END, ?3) + ?2 WHERE name = ?1 RETURNING next - ?2",
-            )
-            .and_then(|mut s| s.query_row(params![name, by_sql, floor_sql], |r| r.get(0)))
-            .map_err(storage_error)?;
-        // SQLite ranks text and blobs above every integer, and an overflow
-        // turns the sum into a real: neither may hand out a used id.
-        match u64::try_from(first) {
-            Ok(first) if first >= floor => Ok(first),
-            _ => Err(corrupt("a counter")),
-        }
+        self.bump_row(name, by, floor)
     }
 
     fn set_aside(&mut self, id: u64, expires_cap_ms: i64) -> Result<()> {
@@ -209,6 +282,7 @@ impl WriteTxn for SqliteWrite<'_> {
                 "the write transaction was rolled back by the database".into(),
             ));
         }
+        self.return_key_ids()?;
         run(&self.conn, "COMMIT").map_err(storage_error)?;
         self.done = true;
         Ok(())
