@@ -271,14 +271,18 @@ fn file_len(path: &Path) -> u64 {
 pub fn profile(workload: &str, plan: &Plan, dir: &Path) -> rusqlite::Result<Option<Figure>> {
     let path = dir.join("profile.db");
     let conn = open(&path, None)?;
+    let subjects = workload
+        .strip_prefix("put_batch/subjects/")
+        .and_then(|n| n.parse().ok());
     let figure = match workload {
-        "put_batch/subjects/10000" => {
+        _ if subjects.is_some() => {
+            let subjects = subjects.unwrap_or(1);
             let rate = fill(
                 &conn,
                 plan.batch,
                 plan.subject_batches,
                 plan.record_len,
-                10_000,
+                subjects,
             )?;
             Figure::new(workload, rate, "records/s")
         }

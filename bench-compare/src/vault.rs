@@ -263,10 +263,14 @@ pub fn profile(
         opts = opts.key_cache(n);
     }
     let vault = Vault::create(&path, KeySource::raw_key([7; 32]), opts).expect("create vault");
+    let subjects = workload
+        .strip_prefix("put_batch/subjects/")
+        .and_then(|n| n.parse().ok());
     let figure = match workload {
-        "put_batch/subjects/10000" => {
+        _ if subjects.is_some() => {
+            let subjects = subjects.unwrap_or(1);
             let batches = plan.subject_batches;
-            let (rate, _) = fill_over(&vault, shapes, plan, batches, plan.record_len, 10_000);
+            let (rate, _) = fill_over(&vault, shapes, plan, batches, plan.record_len, subjects);
             Figure::new(workload, rate, "records/s")
         }
         "get/default_cache" => {
