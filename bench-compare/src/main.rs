@@ -151,8 +151,9 @@ fn main() {
 /// `--profile WORKLOAD SIDE [--batches N] [--gets N] [--key-cache N]`:
 /// one workload of the table on one side (`llmvault` or `sqlite`), long
 /// enough for `perf record`, each batch's time on stderr. WORKLOAD is
-/// `put_batch/subjects/N` (60 batches unless `--batches`) or
-/// `get/default_cache` (1,000,000 gets unless `--gets`).
+/// `put_batch/subjects/N` (60 batches unless `--batches`),
+/// `get/default_cache` (1,000,000 gets unless `--gets`) or, for llmvault,
+/// `get/default_cache/2_threads` (as many, from two threads at once).
 fn profile(args: &[String], shapes: &vault::Shapes, dir: &std::path::Path) {
     let usage = "--profile put_batch/subjects/N|get/default_cache llmvault|sqlite";
     let (Some(workload), Some(side)) = (args.first(), args.get(1)) else {

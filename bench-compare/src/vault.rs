@@ -273,14 +273,19 @@ pub fn profile(
             let (rate, _) = fill_over(&vault, shapes, plan, batches, plan.record_len, subjects);
             Figure::new(workload, rate, "records/s")
         }
-        "get/default_cache" => {
+        "get/default_cache" | "get/default_cache/2_threads" => {
             let batches = plan.get_records / plan.batch;
             let (_, ids) = fill(&vault, shapes, plan, batches, plan.record_len);
             drop(vault);
             let storage = Storage::sqlite(&path).page_cache_mib(2);
             let opts = VaultOptions::default();
             let vault = Vault::open_in(&storage, KeySource::raw_key([7; 32]), opts).expect("open");
-            Figure::new(workload, random_gets(&vault, &ids, plan.gets), "gets/s")
+            let rate = if workload.ends_with("2_threads") {
+                threaded_gets(&vault, &ids, plan.gets)
+            } else {
+                random_gets(&vault, &ids, plan.gets)
+            };
+            Figure::new(workload, rate, "gets/s")
         }
         _ => return None,
     };
