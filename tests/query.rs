@@ -365,6 +365,52 @@ fn a_damaged_time_index_row_never_hides_its_block() {
     assert_eq!(found.iter().map(|r| r.id()).collect::<Vec<_>>(), ids[..10]);
 }
 
+/// A handle reads the `time-index-from` row only until it has seen it
+/// (nothing deletes it). Deleted anyway under an open handle, it stays
+/// gone, and queries by time then treat no id as indexed: they read every
+/// block (finding damage anywhere), and still answer exactly.
+#[test]
+fn a_time_index_from_row_deleted_under_an_open_handle_costs_reads_never_answers() {
+    let mut t = new_vault();
+    let ids = records_over_blocks(&t, 3);
+    let deleted = t
+        .sql()
+        .execute("DELETE FROM meta WHERE name = 'time-index-from'", [])
+        .unwrap();
+    assert_eq!(deleted, 1);
+    let later = start() + Duration::from_secs(1_000_000);
+    let newer = t
+        .put_batch(
+            (0..10)
+                .map(|i| record("c", None, &format!("n{i}")).created_at(later))
+                .collect(),
+        )
+        .unwrap();
+    let rows: i64 = t
+        .sql()
+        .query_row(
+            "SELECT count(*) FROM meta WHERE name = 'time-index-from'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(rows, 0, "the handle that had seen it did not read it again");
+    let found = t.query(&Query::all().since(later)).unwrap();
+    assert_eq!(found.iter().map(|r| r.id()).collect::<Vec<_>>(), newer);
+    let found = t
+        .query(&Query::all().until(start() + Duration::from_secs(10)))
+        .unwrap();
+    assert_eq!(found.iter().map(|r| r.id()).collect::<Vec<_>>(), ids[..10]);
+    // Block 0 is read by a query its index row rules out.
+    t.close();
+    damage_all_but(&t, 1024, u64::MAX >> 1);
+    t.reopen();
+    assert!(matches!(
+        t.query(&Query::all().since(later)),
+        Err(Error::Tampered { .. })
+    ));
+}
+
 /// The time index's bounds in ms never rule out a match: an `until` a
 /// fraction of a ms after a record's creation still finds it, and a
 /// record created at the far end of time is found by `since` alone.

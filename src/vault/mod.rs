@@ -89,6 +89,9 @@ pub struct Vault {
     sweep_next: std::sync::atomic::AtomicBool,
     /// Seals the time index (`time_index.rs`).
     time_index: time_index::TimeIndexKey,
+    /// Whether this handle has seen the time index's `time-index-from`
+    /// row stored: then its writes need not read it again.
+    time_index_from_seen: std::sync::atomic::AtomicBool,
     /// Creation times of what the open write transaction stored.
     time_marks: std::sync::Mutex<time_index::TimeMarks>,
     /// Finds personal data for `pseudonymize`.
@@ -271,6 +274,7 @@ impl Vault {
             // The open's own transaction sweeps.
             sweep_next: std::sync::atomic::AtomicBool::new(true),
             time_index: time_index::TimeIndexKey::derive(tag_key),
+            time_index_from_seen: std::sync::atomic::AtomicBool::new(false),
             time_marks: std::sync::Mutex::default(),
             detector: options.detector.clone(),
         }

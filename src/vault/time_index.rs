@@ -13,7 +13,7 @@
 //! index) are always read.
 
 use std::collections::BTreeMap;
-
+use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
 use super::Vault;
@@ -117,14 +117,24 @@ impl Vault {
         let Some(first) = marks.first_id else {
             return Ok(());
         };
-        if txn.meta_value(FROM_ROW)?.is_none() {
-            // Ids below the first one indexed may hold records stored
-            // without the index (a vault older than it); those are always
-            // read, and so is a block that starts below it. Sealed like a
-            // block row: lowered, it would let a query skip such records.
-            let first = i64::try_from(first).unwrap_or(i64::MAX);
-            let row = self.time_index.seal(FROM_BLOCK, (first, first));
-            txn.set_meta_value(FROM_ROW, Some(&row))?;
+        // Nothing deletes the row once stored, so a handle reads it until
+        // it has seen it (a query on PostgreSQL: a round trip a write).
+        // Were it deleted anyway, no id would count as indexed and queries
+        // would read every record: slower, never wrong.
+        if !self.time_index_from_seen.load(Ordering::Relaxed) {
+            if txn.meta_value(FROM_ROW)?.is_some() {
+                self.time_index_from_seen.store(true, Ordering::Relaxed);
+            } else {
+                // Ids below the first one indexed may hold records stored
+                // without the index (a vault older than it); those are
+                // always read, and so is a block that starts below it.
+                // Sealed like a block row: lowered, it would let a query
+                // skip such records. (Not marked seen: this transaction
+                // may yet roll back.)
+                let first = i64::try_from(first).unwrap_or(i64::MAX);
+                let row = self.time_index.seal(FROM_BLOCK, (first, first));
+                txn.set_meta_value(FROM_ROW, Some(&row))?;
+            }
         }
         for (block, (min, max)) in marks.blocks {
             let name = row_name(block);
