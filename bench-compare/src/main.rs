@@ -155,7 +155,8 @@ fn main() {
 /// `get/default_cache` (1,000,000 gets unless `--gets`) or, for llmvault,
 /// `get/default_cache/2_threads` (as many, from two threads at once).
 fn profile(args: &[String], shapes: &vault::Shapes, dir: &std::path::Path) {
-    let usage = "--profile put_batch/subjects/N|get/default_cache llmvault|sqlite";
+    let usage = "--profile put_batch/subjects/N|get/default_cache llmvault|sqlite \
+                 | --profile get/default_cache/2_threads llmvault";
     let (Some(workload), Some(side)) = (args.first(), args.get(1)) else {
         panic!("usage: {usage}");
     };

@@ -415,6 +415,42 @@ fn key_ids_a_transaction_did_not_hand_out_are_not_skipped_after_its_commit() {
         drop(r);
         let mut w = b.write(Durability::Durable).unwrap();
         assert_eq!(w.bump(Counter::KeyIds, 1, 0).unwrap(), 8);
+        // Past a block: more ids at once than a block holds, a floor
+        // beyond the block's end, a scan of the counter, a counter stored
+        // over a block taken.
+        assert_eq!(w.bump(Counter::KeyIds, 2000, 0).unwrap(), 9);
+        assert_eq!(w.bump(Counter::KeyIds, 1, 0).unwrap(), 2009);
+        assert_eq!(w.bump(Counter::KeyIds, 1, 5000).unwrap(), 5000);
+        let mut seen = Vec::new();
+        w.scan(
+            Table::Counters,
+            Select::Counter(Counter::KeyIds),
+            &mut |row| {
+                if let Ok(Row::Counter { value, .. }) = row {
+                    seen.push(value);
+                }
+                Ok(std::ops::ControlFlow::Continue(()))
+            },
+        )
+        .unwrap();
+        assert_eq!(seen, [Some(5001)]);
+        assert_eq!(w.bump(Counter::KeyIds, 1, 0).unwrap(), 5001);
+        w.put(&Row::Counter {
+            counter: Counter::KeyIds,
+            value: Some(100),
+        })
+        .unwrap();
+        assert_eq!(w.bump(Counter::KeyIds, 1, 0).unwrap(), 100);
+        w.commit().unwrap();
+        drop(w);
+        let mut r = b.read().unwrap();
+        let Some(Row::Counter { value, .. }) = r
+            .get(Table::Counters, Select::Counter(Counter::KeyIds))
+            .unwrap()
+        else {
+            panic!("counter")
+        };
+        assert_eq!(value, Some(101), "the counter stored, then one id");
     });
 }
 

@@ -119,17 +119,19 @@ impl SqliteWrite<'_> {
     /// exactly the next id to hand out again. Before the commit, and
     /// before the counters are read or written.
     fn return_key_ids(&mut self) -> Result<()> {
-        match self.key_ids.take() {
-            Some((next, end)) if next < end => {
-                let next = rows::int(next)?;
-                self.conn
-                    .prepare_cached("UPDATE counters SET next = ?2 WHERE name = ?1")
-                    .and_then(|mut s| s.execute(params![NEXT_KEY, next]))
-                    .map_err(storage_error)?;
-                Ok(())
-            }
-            _ => Ok(()),
+        if let Some((next, end)) = self.key_ids
+            && next < end
+        {
+            let next = rows::int(next)?;
+            self.conn
+                .prepare_cached("UPDATE counters SET next = ?2 WHERE name = ?1")
+                .and_then(|mut s| s.execute(params![NEXT_KEY, next]))
+                .map_err(storage_error)?;
         }
+        // Only once given back: a failed give-back leaves the block
+        // known, to be given back by the next try.
+        self.key_ids = None;
+        Ok(())
     }
 
     /// Adds `by` to counter `name`, raised to `floor` first; the value
