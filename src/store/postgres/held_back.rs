@@ -1,10 +1,11 @@
 //! Writes a transaction holds back so that many go to the server in one
 //! round trip: a `put_batch` of 1,000 records over 1,000 new subjects
 //! would otherwise wait on the network for each record, each new key, each
-//! key id and each use count. Every read of the transaction still sees
-//! them: a read of records sends the held-back records first, a read of
-//! keys merges or sends the held-back keys, and use counts are added to
-//! every key row read. The commit sends the rest.
+//! key id and each use count, and a fold of 1,024 reads' entries for each
+//! audit row. Every read of the transaction still sees them: a read of
+//! records or of the audit log sends the held-back rows of its table
+//! first, a read of keys merges or sends the held-back keys, and use
+//! counts are added to every key row read. The commit sends the rest.
 
 use std::collections::HashMap;
 
@@ -13,7 +14,7 @@ use super::storage_error;
 use crate::error::{Error, Result};
 use crate::keys::KeyScope;
 use crate::store::NEXT_KEY;
-use crate::store::{KeyRow, RecordRow, Row};
+use crate::store::{AuditRow, KeyRow, RecordRow, Row};
 
 /// Key ids reserved at once: the unused ones go back at the commit.
 const KEY_ID_BLOCK: u64 = 64;
@@ -21,6 +22,7 @@ const KEY_ID_BLOCK: u64 = 64;
 #[derive(Default)]
 pub(super) struct HeldBack {
     records: Vec<RecordRow>,
+    audit: Vec<AuditRow>,
     keys: Vec<KeyRow>,
     /// Uses of keys already on the server, by id.
     key_uses: HashMap<u64, u64>,
@@ -42,6 +44,10 @@ fn int(n: u64) -> Result<i64> {
 impl HeldBack {
     pub(super) fn put_record(&mut self, row: &RecordRow) {
         self.records.push(row.clone());
+    }
+
+    pub(super) fn put_audit(&mut self, row: &AuditRow) {
+        self.audit.push(row.clone());
     }
 
     pub(super) fn put_key(&mut self, row: &KeyRow) {
@@ -180,6 +186,30 @@ impl HeldBack {
             .map(|_| ())
     }
 
+    /// Audit entries go as they were chained; a `seq` already stored
+    /// fails the insert (and the transaction) as a row of its own would.
+    pub(super) fn flush_audit(&mut self, conn: &mut Conn) -> Result<()> {
+        if self.audit.is_empty() {
+            return Ok(());
+        }
+        let rows = std::mem::take(&mut self.audit);
+        let seqs = rows
+            .iter()
+            .map(|a| int(a.seq))
+            .collect::<Result<Vec<_>>>()?;
+        let at: Vec<i64> = rows.iter().map(|a| a.at_ms).collect();
+        let sealed: Vec<&[u8]> = rows.iter().map(|a| a.sealed.as_slice()).collect();
+        let macs: Vec<&[u8]> = rows.iter().map(|a| &a.mac[..]).collect();
+        let statement = conn.statement(
+            "INSERT INTO audit (seq, at, sealed, mac) \
+             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bytea[], $4::bytea[])",
+        )?;
+        conn.client
+            .execute(&statement, &[&seqs, &at, &sealed, &macs])
+            .map_err(storage_error)
+            .map(|_| ())
+    }
+
     pub(super) fn flush_keys(&mut self, conn: &mut Conn) -> Result<()> {
         self.prefetched = None;
         if !self.keys.is_empty() {
@@ -227,6 +257,7 @@ impl HeldBack {
     pub(super) fn flush_all(&mut self, conn: &mut Conn) -> Result<()> {
         self.flush_keys(conn)?;
         self.flush_records(conn)?;
+        self.flush_audit(conn)?;
         self.flush_key_ids(conn)
     }
 }

@@ -132,6 +132,7 @@ impl PostgresWrite<'_> {
         match (table, select) {
             // A PII mapping's `ConversationsOf` reads records too.
             (Table::Records | Table::PiiMaps, _) => self.with_held(HeldBack::flush_records),
+            (Table::Audit, _) => self.with_held(HeldBack::flush_audit),
             (Table::Keys, Select::Sealing(_)) => Ok(()),
             (Table::Keys, _) => self.with_held(HeldBack::flush_keys),
             (Table::Counters, _) => self.with_held(HeldBack::flush_key_ids),
@@ -277,6 +278,12 @@ impl WriteTxn for PostgresWrite<'_> {
             Row::Key(k) => {
                 return self.with_held(|held, _| {
                     held.put_key(k);
+                    Ok(())
+                });
+            }
+            Row::Audit(a) => {
+                return self.with_held(|held, _| {
+                    held.put_audit(a);
                     Ok(())
                 });
             }
