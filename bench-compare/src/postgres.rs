@@ -228,7 +228,7 @@ pub fn run(quick: bool) {
         Scale {
             batches: 5,
             puts: 200,
-            gets: 4000,
+            gets: 20_000,
         }
     };
     let mut rows = Vec::new();

@@ -383,6 +383,59 @@ fn staged_rows_set_aside_leave_the_waiting_ones_and_long_ones_come_without_bytes
 }
 
 #[test]
+fn a_write_transaction_reads_its_own_meta_rows_and_deletes_them() {
+    // Backends may hold `meta` writes back until the commit; every read of
+    // the transaction still sees them, by name or by prefix.
+    on_each(|b| {
+        let meta = |name: &str, value: &[u8]| Row::Meta {
+            name: name.into(),
+            value: value.to_vec(),
+        };
+        let value_of = |w: &mut dyn super::WriteTxn, name: &str| match w
+            .get(Table::Meta, Select::Name(name))
+            .unwrap()
+        {
+            Some(Row::Meta { value, .. }) => Some(value),
+            _ => None,
+        };
+        let mut w = b.write(Durability::Durable).unwrap();
+        w.put(&meta("m/a", b"1")).unwrap();
+        w.put(&meta("m/b", b"2")).unwrap();
+        assert_eq!(value_of(&mut *w, "m/a").as_deref(), Some(&b"1"[..]));
+        w.put(&meta("m/a", b"3")).unwrap();
+        assert_eq!(value_of(&mut *w, "m/a").as_deref(), Some(&b"3"[..]));
+        let mut names = Vec::new();
+        w.scan(Table::Meta, Select::Prefix("m/"), &mut |row| {
+            if let Ok(Row::Meta { name, value }) = row {
+                names.push((name, value));
+            }
+            Ok(std::ops::ControlFlow::Continue(()))
+        })
+        .unwrap();
+        assert_eq!(
+            names,
+            [
+                ("m/a".to_owned(), b"3".to_vec()),
+                ("m/b".to_owned(), b"2".to_vec())
+            ]
+        );
+        w.put(&meta("m/c", b"4")).unwrap();
+        assert_eq!(w.delete(Table::Meta, Select::Name("m/c")).unwrap(), 1);
+        assert_eq!(value_of(&mut *w, "m/c"), None);
+        w.commit().unwrap();
+        drop(w);
+        let mut w = b.write(Durability::Durable).unwrap();
+        assert_eq!(value_of(&mut *w, "m/a").as_deref(), Some(&b"3"[..]));
+        assert_eq!(value_of(&mut *w, "m/b").as_deref(), Some(&b"2"[..]));
+        assert_eq!(value_of(&mut *w, "m/c"), None);
+        w.put(&meta("m/b", b"5")).unwrap();
+        drop(w); // rolled back
+        let mut w = b.write(Durability::Durable).unwrap();
+        assert_eq!(value_of(&mut *w, "m/b").as_deref(), Some(&b"2"[..]));
+    });
+}
+
+#[test]
 fn key_ids_a_transaction_did_not_hand_out_are_not_skipped_after_its_commit() {
     // Backends may take key ids from the counter in blocks; what a
     // transaction did not hand out goes back, and a rolled-back one hands

@@ -1,10 +1,11 @@
 //! Writes a transaction holds back so that many go to the server in one
 //! round trip: a `put_batch` of 1,000 records over 1,000 new subjects
 //! would otherwise wait on the network for each record, each new key, each
-//! key id and each use count, and a fold of 1,024 reads' entries for each
-//! audit row. Every read of the transaction still sees them: a read of
-//! records or of the audit log sends the held-back rows of its table
-//! first, a read of keys merges or sends the held-back keys, and use
+//! key id and each use count, a fold of 1,024 reads' entries for each
+//! audit row, and every write for its `meta` rows (the high-water mark,
+//! the time index). Every read of the transaction still sees them: a read
+//! of records, of the audit log or of `meta` sends the held-back rows of
+//! its table first, a read of keys merges or sends the held-back keys, and use
 //! counts are added to every key row read. The commit sends the rest.
 
 use std::collections::HashMap;
@@ -23,6 +24,8 @@ const KEY_ID_BLOCK: u64 = 64;
 pub(super) struct HeldBack {
     records: Vec<RecordRow>,
     audit: Vec<AuditRow>,
+    /// `meta` rows to store, one per name (the last value put).
+    meta: Vec<(String, Vec<u8>)>,
     keys: Vec<KeyRow>,
     /// Uses of keys already on the server, by id.
     key_uses: HashMap<u64, u64>,
@@ -44,6 +47,21 @@ fn int(n: u64) -> Result<i64> {
 impl HeldBack {
     pub(super) fn put_record(&mut self, row: &RecordRow) {
         self.records.push(row.clone());
+    }
+
+    pub(super) fn put_meta(&mut self, name: &str, value: &[u8]) {
+        match self.meta.iter_mut().find(|(n, _)| n == name) {
+            Some((_, v)) => value.clone_into(v),
+            None => self.meta.push((name.to_owned(), value.to_vec())),
+        }
+    }
+
+    /// The held-back value of `meta` row `name`.
+    pub(super) fn meta_value(&self, name: &str) -> Option<Vec<u8>> {
+        self.meta
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
     }
 
     pub(super) fn put_audit(&mut self, row: &AuditRow) {
@@ -186,6 +204,23 @@ impl HeldBack {
             .map(|_| ())
     }
 
+    pub(super) fn flush_meta(&mut self, conn: &mut Conn) -> Result<()> {
+        if self.meta.is_empty() {
+            return Ok(());
+        }
+        let rows = std::mem::take(&mut self.meta);
+        let names: Vec<&str> = rows.iter().map(|(n, _)| n.as_str()).collect();
+        let values: Vec<&[u8]> = rows.iter().map(|(_, v)| v.as_slice()).collect();
+        let statement = conn.statement(
+            "INSERT INTO meta (name, value) SELECT * FROM unnest($1::text[], $2::bytea[]) \
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        )?;
+        conn.client
+            .execute(&statement, &[&names, &values])
+            .map_err(storage_error)
+            .map(|_| ())
+    }
+
     /// Audit entries go as they were chained; a `seq` already stored
     /// fails the insert (and the transaction) as a row of its own would.
     pub(super) fn flush_audit(&mut self, conn: &mut Conn) -> Result<()> {
@@ -253,11 +288,102 @@ impl HeldBack {
         Ok(())
     }
 
-    /// Sends everything (before the commit).
+    /// Sends everything (before the commit), in one statement: each kind
+    /// of held-back write is a data-modifying `WITH` of it, empty arrays
+    /// change nothing, so every commit sends the same prepared statement
+    /// in one round trip. The use counts update only keys already on the
+    /// server (a key made here carries its count in its row), so no row
+    /// is both inserted and updated by it.
     pub(super) fn flush_all(&mut self, conn: &mut Conn) -> Result<()> {
-        self.flush_keys(conn)?;
-        self.flush_records(conn)?;
-        self.flush_audit(conn)?;
-        self.flush_key_ids(conn)
+        self.prefetched = None;
+        let keys = std::mem::take(&mut self.keys);
+        let uses = std::mem::take(&mut self.key_uses);
+        let records = std::mem::take(&mut self.records);
+        let audit = std::mem::take(&mut self.audit);
+        let meta = std::mem::take(&mut self.meta);
+        let next_key_id = self.key_ids.take().map(|(next, _)| int(next)).transpose()?;
+
+        let key_ids = keys.iter().map(|k| int(k.id)).collect::<Result<Vec<_>>>()?;
+        let key_subjects: Vec<Option<&[u8]>> = keys
+            .iter()
+            .map(|k| k.scope.subject.as_ref().map(|t| &t[..]))
+            .collect();
+        let key_not_after: Vec<i64> = keys.iter().map(|k| k.scope.not_after_ms).collect();
+        let key_sealed = keys
+            .iter()
+            .map(|k| int(k.sealed))
+            .collect::<Result<Vec<_>>>()?;
+        let key_retired: Vec<i64> = keys.iter().map(|k| i64::from(k.retired)).collect();
+        let key_wrapped: Vec<&[u8]> = keys.iter().map(|k| k.wrapped.as_slice()).collect();
+        let use_ids = uses.keys().map(|id| int(*id)).collect::<Result<Vec<_>>>()?;
+        let use_adds = uses.values().map(|n| int(*n)).collect::<Result<Vec<_>>>()?;
+        let record_ids = records
+            .iter()
+            .map(|r| int(r.id))
+            .collect::<Result<Vec<_>>>()?;
+        let conversations: Vec<&[u8]> = records.iter().map(|r| &r.conversation[..]).collect();
+        let record_subjects: Vec<Option<&[u8]>> = records
+            .iter()
+            .map(|r| r.subject.as_ref().map(|t| &t[..]))
+            .collect();
+        let expiries: Vec<i64> = records.iter().map(|r| r.expires_at_ms).collect();
+        let record_sealed: Vec<&[u8]> = records.iter().map(|r| r.sealed.as_slice()).collect();
+        let seqs = audit
+            .iter()
+            .map(|a| int(a.seq))
+            .collect::<Result<Vec<_>>>()?;
+        let at: Vec<i64> = audit.iter().map(|a| a.at_ms).collect();
+        let audit_sealed: Vec<&[u8]> = audit.iter().map(|a| a.sealed.as_slice()).collect();
+        let macs: Vec<&[u8]> = audit.iter().map(|a| &a.mac[..]).collect();
+        let meta_names: Vec<&str> = meta.iter().map(|(n, _)| n.as_str()).collect();
+        let meta_values: Vec<&[u8]> = meta.iter().map(|(_, v)| v.as_slice()).collect();
+
+        let statement = conn.statement(
+            "WITH held_keys AS (INSERT INTO keys (id, subject, not_after, sealed, retired, wrapped) \
+             SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bigint[], $4::bigint[], \
+             $5::bigint[], $6::bytea[])), \
+             held_uses AS (UPDATE keys SET sealed = keys.sealed + u.n \
+             FROM unnest($7::bigint[], $8::bigint[]) AS u(id, n) WHERE keys.id = u.id), \
+             held_records AS (INSERT INTO records (id, conversation, subject, expires_at, sealed) \
+             SELECT * FROM unnest($9::bigint[], $10::bytea[], $11::bytea[], $12::bigint[], \
+             $13::bytea[])), \
+             held_audit AS (INSERT INTO audit (seq, at, sealed, mac) \
+             SELECT * FROM unnest($14::bigint[], $15::bigint[], $16::bytea[], $17::bytea[])), \
+             held_key_ids AS (UPDATE counters SET next = $18::bigint \
+             WHERE name = $19 AND $18::bigint IS NOT NULL), \
+             held_meta AS (INSERT INTO meta (name, value) \
+             SELECT * FROM unnest($20::text[], $21::bytea[]) \
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value) \
+             SELECT 1",
+        )?;
+        conn.client
+            .execute(
+                &statement,
+                &[
+                    &key_ids,
+                    &key_subjects,
+                    &key_not_after,
+                    &key_sealed,
+                    &key_retired,
+                    &key_wrapped,
+                    &use_ids,
+                    &use_adds,
+                    &record_ids,
+                    &conversations,
+                    &record_subjects,
+                    &expiries,
+                    &record_sealed,
+                    &seqs,
+                    &at,
+                    &audit_sealed,
+                    &macs,
+                    &next_key_id,
+                    &NEXT_KEY,
+                    &meta_names,
+                    &meta_values,
+                ],
+            )
+            .map_err(storage_error)
+            .map(|_| ())
     }
 }

@@ -133,6 +133,7 @@ impl PostgresWrite<'_> {
             // A PII mapping's `ConversationsOf` reads records too.
             (Table::Records | Table::PiiMaps, _) => self.with_held(HeldBack::flush_records),
             (Table::Audit, _) => self.with_held(HeldBack::flush_audit),
+            (Table::Meta, _) => self.with_held(HeldBack::flush_meta),
             (Table::Keys, Select::Sealing(_)) => Ok(()),
             (Table::Keys, _) => self.with_held(HeldBack::flush_keys),
             (Table::Counters, _) => self.with_held(HeldBack::flush_key_ids),
@@ -158,7 +159,18 @@ impl PostgresWrite<'_> {
             sort_newest_first(&mut found);
             return Ok(found);
         }
-        self.flush_for(table, select)?;
+        if let (Table::Meta, Select::Name(name)) = (table, select) {
+            // One `meta` row by name: the held-back value if there is one,
+            // else the server's (the held-back rows are other names).
+            if let Some(value) = self.held.meta_value(name) {
+                return Ok(vec![Ok(Row::Meta {
+                    name: (*name).to_owned(),
+                    value,
+                })]);
+            }
+        } else {
+            self.flush_for(table, select)?;
+        }
         let query = rows::select(table, select)?;
         let mut found = Vec::new();
         self.run(|c| {
@@ -286,6 +298,15 @@ impl WriteTxn for PostgresWrite<'_> {
                     held.put_audit(a);
                     Ok(())
                 });
+            }
+            Row::Meta { name, value } => {
+                self.with_held(|held, _| {
+                    held.put_meta(name, value);
+                    Ok(())
+                })?;
+                // A value replaced in place.
+                self.touched(Table::Meta);
+                return Ok(());
             }
             Row::Counter { .. } => self.flush_for(Table::Counters, &Select::All)?,
             _ => {}
