@@ -541,3 +541,44 @@ fn counters_bump_from_their_value_or_floor_and_a_missing_one_is_an_error() {
         assert_eq!(k.sealed, 7, "uses counted on the key that exists");
     });
 }
+
+/// With the keys apart, the keys store commits first. A record store that
+/// holds writes back (PostgreSQL) sends them before that commit, so an
+/// error in them (here a taken audit `seq`) stops the write before the
+/// keys store's part is committed.
+#[cfg(feature = "postgres")]
+#[test]
+fn a_held_back_error_in_the_record_store_stops_a_split_write_before_the_keys_commit() {
+    use super::split::SplitBackend;
+    let Some(records) = postgres_backend() else {
+        return;
+    };
+    let keys = Arc::new(MemoryBackend::default());
+    keys.create().unwrap();
+    SplitBackend::mark_new(&records, &keys).unwrap();
+    let split = SplitBackend::pair(Box::new(records), Box::new(Arc::clone(&keys))).unwrap();
+    let audit = |seq| {
+        Row::Audit(AuditRow {
+            seq,
+            at_ms: 1,
+            sealed: vec![1; 40],
+            mac: [2; 32],
+            mac_intact: true,
+        })
+    };
+    let mut w = split.write(Durability::Durable).unwrap();
+    w.put(&audit(1)).unwrap();
+    w.commit().unwrap();
+    drop(w);
+    let mut w = split.write(Durability::Durable).unwrap();
+    w.put(&key(9, Some(1), 100, false)).unwrap();
+    // Refused at the put or, held back, at the commit.
+    let refused = w.put(&audit(1)).is_err() || w.commit().is_err();
+    assert!(refused, "a taken audit seq is refused");
+    drop(w);
+    let mut r = keys.read().unwrap();
+    assert!(
+        r.get(Table::Keys, Select::Id(9)).unwrap().is_none(),
+        "the keys store committed a write the record store refused"
+    );
+}

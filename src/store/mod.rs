@@ -429,6 +429,12 @@ pub(crate) trait WriteTxn: ReadTxn {
         let _ = scopes;
         Ok(())
     }
+    /// Sends whatever the backend holds back to the database now, so that
+    /// an error in it comes before the commit (the keys-apart backend
+    /// calls it on the record store before committing the keys store).
+    fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
     /// Makes every change reach the transaction's [`Durability`]. Writers
     /// stay out until the transaction is dropped (a [`Durability::Scrubbed`]
     /// one scrubs then, after the vault's own bookkeeping).

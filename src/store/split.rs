@@ -18,7 +18,9 @@
 //! A write transaction takes the record store's writer first and the keys
 //! store's only when it first touches a key table, so every writer takes
 //! the two in the same order. It commits the keys store first, then the
-//! record store. A crash between the two leaves the keys store ahead:
+//! record store, having first made the record store send what it holds
+//! back (`WriteTxn::flush`), so an error there stops the write before
+//! either commits. A crash between the two leaves the keys store ahead:
 //! - a write that adds a key (a `put`) added a key no record uses yet,
 //!   and was not acknowledged;
 //! - a write that destroys keys (erasure, purge) destroyed them, and the
@@ -298,8 +300,18 @@ impl WriteTxn for SplitWrite<'_> {
         self.records.set_aside(id, expires_cap_ms)
     }
 
+    fn flush(&mut self) -> Result<()> {
+        if let Some(keys) = self.keys.as_mut() {
+            keys.flush()?;
+        }
+        self.records.flush()
+    }
+
     fn commit(&mut self) -> Result<()> {
-        // Keys first: see the module docs.
+        // Keys first: see the module docs. What the record store still
+        // holds back goes before, so that its errors (a taken audit seq,
+        // a full disk) stop the write before the keys store commits.
+        self.records.flush()?;
         if let Some(keys) = self.keys.as_mut() {
             keys.commit()?;
             failpoint!("split-between-commits");

@@ -168,9 +168,12 @@ impl Vault {
     ) -> Result<()> {
         let since_ms = since.map(to_millis);
         let until_ms = until.map(ceil_millis);
+        // The newest id first: a write committing between these reads
+        // then widens rows this query reads (more to read), never adds
+        // blocks past a stale row of a block it also filled.
+        let newest = self.store.newest_record_id()?;
         let rows = self.store.meta_with_prefix(PREFIX)?;
         let from = self.store.meta_value(FROM_ROW)?;
-        let newest = self.store.newest_record_id()?;
         match self.range_to_read(&rows, from.as_deref(), newest, since_ms, until_ms) {
             Some((first, last)) => self.store.each_record_in(first, last, visit),
             None => Ok(()),

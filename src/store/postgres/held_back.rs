@@ -293,9 +293,20 @@ impl HeldBack {
     /// change nothing, so every commit sends the same prepared statement
     /// in one round trip. The use counts update only keys already on the
     /// server (a key made here carries its count in its row), so no row
-    /// is both inserted and updated by it.
+    /// is both inserted and updated by it (were one, sibling `WITH`s see
+    /// the same snapshot and the update would miss it: `put_key` drops a
+    /// pending count of its id, and every read of keys sends both first).
     pub(super) fn flush_all(&mut self, conn: &mut Conn) -> Result<()> {
         self.prefetched = None;
+        if self.keys.is_empty()
+            && self.key_uses.is_empty()
+            && self.records.is_empty()
+            && self.audit.is_empty()
+            && self.meta.is_empty()
+            && self.key_ids.is_none()
+        {
+            return Ok(());
+        }
         let keys = std::mem::take(&mut self.keys);
         let uses = std::mem::take(&mut self.key_uses);
         let records = std::mem::take(&mut self.records);

@@ -162,7 +162,7 @@ impl PostgresWrite<'_> {
         if let (Table::Meta, Select::Name(name)) = (table, select) {
             // One `meta` row by name: the held-back value if there is one,
             // else the server's (the held-back rows are other names).
-            if let Some(value) = self.held.meta_value(name) {
+            if let Some(value) = self.with_held(|held, _| Ok(held.meta_value(name)))? {
                 return Ok(vec![Ok(Row::Meta {
                     name: (*name).to_owned(),
                     value,
@@ -394,6 +394,10 @@ impl WriteTxn for PostgresWrite<'_> {
             }
             .map(|_| ())
         })
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        self.with_held(HeldBack::flush_all)
     }
 
     fn commit(&mut self) -> Result<()> {
