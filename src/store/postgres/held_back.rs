@@ -10,6 +10,9 @@
 
 use std::collections::HashMap;
 
+use postgres::Statement;
+use postgres::types::ToSql;
+
 use super::connect::Conn;
 use super::storage_error;
 use crate::error::{Error, Result};
@@ -182,26 +185,13 @@ impl HeldBack {
             return Ok(());
         }
         let rows = std::mem::take(&mut self.records);
-        let ids = rows.iter().map(|r| int(r.id)).collect::<Result<Vec<_>>>()?;
-        let conversations: Vec<&[u8]> = rows.iter().map(|r| &r.conversation[..]).collect();
-        let subjects: Vec<Option<&[u8]>> = rows
-            .iter()
-            .map(|r| r.subject.as_ref().map(|t| &t[..]))
-            .collect();
-        let expiries: Vec<i64> = rows.iter().map(|r| r.expires_at_ms).collect();
-        let sealed: Vec<&[u8]> = rows.iter().map(|r| r.sealed.as_slice()).collect();
+        let columns = RecordColumns::of(&rows)?;
         let statement = conn.statement(
             "INSERT INTO records (id, conversation, subject, expires_at, sealed) \
              SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[], $4::bigint[], \
              $5::bytea[])",
         )?;
-        conn.client
-            .execute(
-                &statement,
-                &[&ids, &conversations, &subjects, &expiries, &sealed],
-            )
-            .map_err(storage_error)
-            .map(|_| ())
+        execute(conn, &statement, &columns.params())
     }
 
     pub(super) fn flush_meta(&mut self, conn: &mut Conn) -> Result<()> {
@@ -209,16 +199,12 @@ impl HeldBack {
             return Ok(());
         }
         let rows = std::mem::take(&mut self.meta);
-        let names: Vec<&str> = rows.iter().map(|(n, _)| n.as_str()).collect();
-        let values: Vec<&[u8]> = rows.iter().map(|(_, v)| v.as_slice()).collect();
+        let columns = MetaColumns::of(&rows);
         let statement = conn.statement(
             "INSERT INTO meta (name, value) SELECT * FROM unnest($1::text[], $2::bytea[]) \
              ON CONFLICT (name) DO UPDATE SET value = excluded.value",
         )?;
-        conn.client
-            .execute(&statement, &[&names, &values])
-            .map_err(storage_error)
-            .map(|_| ())
+        execute(conn, &statement, &columns.params())
     }
 
     /// Audit entries go as they were chained; a `seq` already stored
@@ -228,62 +214,34 @@ impl HeldBack {
             return Ok(());
         }
         let rows = std::mem::take(&mut self.audit);
-        let seqs = rows
-            .iter()
-            .map(|a| int(a.seq))
-            .collect::<Result<Vec<_>>>()?;
-        let at: Vec<i64> = rows.iter().map(|a| a.at_ms).collect();
-        let sealed: Vec<&[u8]> = rows.iter().map(|a| a.sealed.as_slice()).collect();
-        let macs: Vec<&[u8]> = rows.iter().map(|a| &a.mac[..]).collect();
+        let columns = AuditColumns::of(&rows)?;
         let statement = conn.statement(
             "INSERT INTO audit (seq, at, sealed, mac) \
              SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bytea[], $4::bytea[])",
         )?;
-        conn.client
-            .execute(&statement, &[&seqs, &at, &sealed, &macs])
-            .map_err(storage_error)
-            .map(|_| ())
+        execute(conn, &statement, &columns.params())
     }
 
     pub(super) fn flush_keys(&mut self, conn: &mut Conn) -> Result<()> {
         self.prefetched = None;
         if !self.keys.is_empty() {
             let rows = std::mem::take(&mut self.keys);
-            let ids = rows.iter().map(|k| int(k.id)).collect::<Result<Vec<_>>>()?;
-            let subjects: Vec<Option<&[u8]>> = rows
-                .iter()
-                .map(|k| k.scope.subject.as_ref().map(|t| &t[..]))
-                .collect();
-            let not_after: Vec<i64> = rows.iter().map(|k| k.scope.not_after_ms).collect();
-            let sealed = rows
-                .iter()
-                .map(|k| int(k.sealed))
-                .collect::<Result<Vec<_>>>()?;
-            let retired: Vec<i64> = rows.iter().map(|k| i64::from(k.retired)).collect();
-            let wrapped: Vec<&[u8]> = rows.iter().map(|k| k.wrapped.as_slice()).collect();
+            let columns = KeyColumns::of(&rows)?;
             let statement = conn.statement(
                 "INSERT INTO keys (id, subject, not_after, sealed, retired, wrapped) \
                  SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bigint[], $4::bigint[], \
                  $5::bigint[], $6::bytea[])",
             )?;
-            conn.client
-                .execute(
-                    &statement,
-                    &[&ids, &subjects, &not_after, &sealed, &retired, &wrapped],
-                )
-                .map_err(storage_error)?;
+            execute(conn, &statement, &columns.params())?;
         }
         if !self.key_uses.is_empty() {
             let uses = std::mem::take(&mut self.key_uses);
-            let ids = uses.keys().map(|id| int(*id)).collect::<Result<Vec<_>>>()?;
-            let adds = uses.values().map(|n| int(*n)).collect::<Result<Vec<_>>>()?;
+            let columns = UseColumns::of(&uses)?;
             let statement = conn.statement(
                 "UPDATE keys SET sealed = keys.sealed + u.n \
                  FROM unnest($1::bigint[], $2::bigint[]) AS u(id, n) WHERE keys.id = u.id",
             )?;
-            conn.client
-                .execute(&statement, &[&ids, &adds])
-                .map_err(storage_error)?;
+            execute(conn, &statement, &columns.params())?;
         }
         Ok(())
     }
@@ -313,42 +271,9 @@ impl HeldBack {
         let audit = std::mem::take(&mut self.audit);
         let meta = std::mem::take(&mut self.meta);
         let next_key_id = self.key_ids.take().map(|(next, _)| int(next)).transpose()?;
-
-        let key_ids = keys.iter().map(|k| int(k.id)).collect::<Result<Vec<_>>>()?;
-        let key_subjects: Vec<Option<&[u8]>> = keys
-            .iter()
-            .map(|k| k.scope.subject.as_ref().map(|t| &t[..]))
-            .collect();
-        let key_not_after: Vec<i64> = keys.iter().map(|k| k.scope.not_after_ms).collect();
-        let key_sealed = keys
-            .iter()
-            .map(|k| int(k.sealed))
-            .collect::<Result<Vec<_>>>()?;
-        let key_retired: Vec<i64> = keys.iter().map(|k| i64::from(k.retired)).collect();
-        let key_wrapped: Vec<&[u8]> = keys.iter().map(|k| k.wrapped.as_slice()).collect();
-        let use_ids = uses.keys().map(|id| int(*id)).collect::<Result<Vec<_>>>()?;
-        let use_adds = uses.values().map(|n| int(*n)).collect::<Result<Vec<_>>>()?;
-        let record_ids = records
-            .iter()
-            .map(|r| int(r.id))
-            .collect::<Result<Vec<_>>>()?;
-        let conversations: Vec<&[u8]> = records.iter().map(|r| &r.conversation[..]).collect();
-        let record_subjects: Vec<Option<&[u8]>> = records
-            .iter()
-            .map(|r| r.subject.as_ref().map(|t| &t[..]))
-            .collect();
-        let expiries: Vec<i64> = records.iter().map(|r| r.expires_at_ms).collect();
-        let record_sealed: Vec<&[u8]> = records.iter().map(|r| r.sealed.as_slice()).collect();
-        let seqs = audit
-            .iter()
-            .map(|a| int(a.seq))
-            .collect::<Result<Vec<_>>>()?;
-        let at: Vec<i64> = audit.iter().map(|a| a.at_ms).collect();
-        let audit_sealed: Vec<&[u8]> = audit.iter().map(|a| a.sealed.as_slice()).collect();
-        let macs: Vec<&[u8]> = audit.iter().map(|a| &a.mac[..]).collect();
-        let meta_names: Vec<&str> = meta.iter().map(|(n, _)| n.as_str()).collect();
-        let meta_values: Vec<&[u8]> = meta.iter().map(|(_, v)| v.as_slice()).collect();
-
+        let (keys, uses) = (KeyColumns::of(&keys)?, UseColumns::of(&uses)?);
+        let (records, audit) = (RecordColumns::of(&records)?, AuditColumns::of(&audit)?);
+        let meta = MetaColumns::of(&meta);
         let statement = conn.statement(
             "WITH held_keys AS (INSERT INTO keys (id, subject, not_after, sealed, retired, wrapped) \
              SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bigint[], $4::bigint[], \
@@ -367,34 +292,152 @@ impl HeldBack {
              ON CONFLICT (name) DO UPDATE SET value = excluded.value) \
              SELECT 1",
         )?;
-        conn.client
-            .execute(
-                &statement,
-                &[
-                    &key_ids,
-                    &key_subjects,
-                    &key_not_after,
-                    &key_sealed,
-                    &key_retired,
-                    &key_wrapped,
-                    &use_ids,
-                    &use_adds,
-                    &record_ids,
-                    &conversations,
-                    &record_subjects,
-                    &expiries,
-                    &record_sealed,
-                    &seqs,
-                    &at,
-                    &audit_sealed,
-                    &macs,
-                    &next_key_id,
-                    &NEXT_KEY,
-                    &meta_names,
-                    &meta_values,
-                ],
-            )
-            .map_err(storage_error)
-            .map(|_| ())
+        let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(21);
+        params.extend(keys.params());
+        params.extend(uses.params());
+        params.extend(records.params());
+        params.extend(audit.params());
+        params.extend([&next_key_id as &(dyn ToSql + Sync), &NEXT_KEY]);
+        params.extend(meta.params());
+        execute(conn, &statement, &params)
+    }
+}
+
+fn execute(conn: &mut Conn, statement: &Statement, params: &[&(dyn ToSql + Sync)]) -> Result<()> {
+    conn.client
+        .execute(statement, params)
+        .map_err(storage_error)
+        .map(|_| ())
+}
+
+/// Held-back key rows as the arrays of their `unnest`.
+struct KeyColumns<'a> {
+    ids: Vec<i64>,
+    subjects: Vec<Option<&'a [u8]>>,
+    not_after: Vec<i64>,
+    sealed: Vec<i64>,
+    retired: Vec<i64>,
+    wrapped: Vec<&'a [u8]>,
+}
+
+impl<'a> KeyColumns<'a> {
+    fn of(rows: &'a [KeyRow]) -> Result<Self> {
+        Ok(Self {
+            ids: rows.iter().map(|k| int(k.id)).collect::<Result<_>>()?,
+            subjects: rows
+                .iter()
+                .map(|k| k.scope.subject.as_ref().map(|t| &t[..]))
+                .collect(),
+            not_after: rows.iter().map(|k| k.scope.not_after_ms).collect(),
+            sealed: rows.iter().map(|k| int(k.sealed)).collect::<Result<_>>()?,
+            retired: rows.iter().map(|k| i64::from(k.retired)).collect(),
+            wrapped: rows.iter().map(|k| k.wrapped.as_slice()).collect(),
+        })
+    }
+
+    fn params(&self) -> [&(dyn ToSql + Sync); 6] {
+        [
+            &self.ids,
+            &self.subjects,
+            &self.not_after,
+            &self.sealed,
+            &self.retired,
+            &self.wrapped,
+        ]
+    }
+}
+
+/// Held-back use counts, by key id, as the arrays of their `unnest`.
+struct UseColumns {
+    ids: Vec<i64>,
+    adds: Vec<i64>,
+}
+
+impl UseColumns {
+    fn of(uses: &HashMap<u64, u64>) -> Result<Self> {
+        Ok(Self {
+            ids: uses.keys().map(|id| int(*id)).collect::<Result<_>>()?,
+            adds: uses.values().map(|n| int(*n)).collect::<Result<_>>()?,
+        })
+    }
+
+    fn params(&self) -> [&(dyn ToSql + Sync); 2] {
+        [&self.ids, &self.adds]
+    }
+}
+
+/// Held-back records as the arrays of their `unnest`.
+struct RecordColumns<'a> {
+    ids: Vec<i64>,
+    conversations: Vec<&'a [u8]>,
+    subjects: Vec<Option<&'a [u8]>>,
+    expiries: Vec<i64>,
+    sealed: Vec<&'a [u8]>,
+}
+
+impl<'a> RecordColumns<'a> {
+    fn of(rows: &'a [RecordRow]) -> Result<Self> {
+        Ok(Self {
+            ids: rows.iter().map(|r| int(r.id)).collect::<Result<_>>()?,
+            conversations: rows.iter().map(|r| &r.conversation[..]).collect(),
+            subjects: rows
+                .iter()
+                .map(|r| r.subject.as_ref().map(|t| &t[..]))
+                .collect(),
+            expiries: rows.iter().map(|r| r.expires_at_ms).collect(),
+            sealed: rows.iter().map(|r| r.sealed.as_slice()).collect(),
+        })
+    }
+
+    fn params(&self) -> [&(dyn ToSql + Sync); 5] {
+        [
+            &self.ids,
+            &self.conversations,
+            &self.subjects,
+            &self.expiries,
+            &self.sealed,
+        ]
+    }
+}
+
+/// Held-back audit rows as the arrays of their `unnest`.
+struct AuditColumns<'a> {
+    seqs: Vec<i64>,
+    at: Vec<i64>,
+    sealed: Vec<&'a [u8]>,
+    macs: Vec<&'a [u8]>,
+}
+
+impl<'a> AuditColumns<'a> {
+    fn of(rows: &'a [AuditRow]) -> Result<Self> {
+        Ok(Self {
+            seqs: rows.iter().map(|a| int(a.seq)).collect::<Result<_>>()?,
+            at: rows.iter().map(|a| a.at_ms).collect(),
+            sealed: rows.iter().map(|a| a.sealed.as_slice()).collect(),
+            macs: rows.iter().map(|a| &a.mac[..]).collect(),
+        })
+    }
+
+    fn params(&self) -> [&(dyn ToSql + Sync); 4] {
+        [&self.seqs, &self.at, &self.sealed, &self.macs]
+    }
+}
+
+/// Held-back `meta` rows as the arrays of their `unnest`.
+struct MetaColumns<'a> {
+    names: Vec<&'a str>,
+    values: Vec<&'a [u8]>,
+}
+
+impl<'a> MetaColumns<'a> {
+    fn of(rows: &'a [(String, Vec<u8>)]) -> Self {
+        Self {
+            names: rows.iter().map(|(n, _)| n.as_str()).collect(),
+            values: rows.iter().map(|(_, v)| v.as_slice()).collect(),
+        }
+    }
+
+    fn params(&self) -> [&(dyn ToSql + Sync); 2] {
+        [&self.names, &self.values]
     }
 }
